@@ -1,0 +1,75 @@
+"""The adapter contract: what an out-of-tree adapter implements.
+
+An adapter turns operation objects into I/O on one backend. It never validates
+input (the kit already did), and the core never imports a driver: adapters live in
+their own modules and are handed to the kit as objects satisfying :class:`Adapter`.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from enum import StrEnum
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from .operations import Operation
+from .schema import Schema
+
+__all__ = ["Adapter", "Capability", "Executor"]
+
+T = TypeVar("T")
+
+
+class Capability(StrEnum):
+    """Optional abilities. Clauses that need one are skipped, with the reason, without it."""
+
+    TRANSACTIONS = "transactions"
+    """``transaction()`` is atomic: a failure inside rolls every write back."""
+    SAVEPOINTS = "savepoints"
+    """A nested ``transaction()`` rolls back only its own block."""
+    JSON_PATHS = "json_paths"
+    """Filters on a path inside a json field."""
+    CONCURRENT_BOOTSTRAP = "concurrent_bootstrap"
+    """``bootstrap()`` may run from two processes at once."""
+
+
+class Executor(Protocol):
+    """Runs operations, directly or inside a transaction."""
+
+    def execute(self, op: Operation[T]) -> T:
+        """Run one operation. Driver errors surface as noorm errors, original as ``__cause__``."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[Executor]:
+        """A transaction; entered on a transaction's executor it is a savepoint.
+
+        The block commits on normal exit and rolls back (re-raising) on an exception.
+        Without the TRANSACTIONS capability this raises UnsupportedError.
+        """
+        ...
+
+
+@runtime_checkable
+class Adapter(Executor, Protocol):
+    """A backend. ``name`` and ``version`` identify it in certification reports."""
+
+    name: str
+    version: str
+    capabilities: frozenset[Capability]
+
+    def server_version(self) -> str:
+        """The backend's own version string (e.g. ``"PostgreSQL 16.4"``)."""
+        ...
+
+    def bootstrap(self, schema: Schema, *, dry_run: bool = False) -> list[str]:
+        """Create missing tables/collections and indexes; idempotent.
+
+        Returns the statements (DDL text, or a description of each call for
+        non-SQL backends); with ``dry_run`` nothing is executed.
+        """
+        ...
+
+    def statement(self, op: Operation[Any]) -> str | None:
+        """The statement ``op`` compiles to, for observability; None where there is none."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,65 @@
+"""The portable error hierarchy.
+
+Every error names the model and field at fault (when there is one) so that a host
+library can surface a precise message without knowing which backend raised it.
+Driver errors are wrapped in :class:`BackendError` with the original kept as
+``__cause__`` (``raise BackendError(...) from exc``).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "DuplicateKeyError",
+    "InvalidCursorError",
+    "NoOrmError",
+    "SchemaError",
+    "UnsupportedError",
+    "ValidationError",
+]
+
+
+class NoOrmError(Exception):
+    """Base class of every error no-orm raises."""
+
+    def __init__(self, message: str, *, model: str | None = None, field: str | None = None) -> None:
+        self.model = model
+        self.field = field
+        self.reason = message
+        where = ".".join(part for part in (model, field) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class ValidationError(NoOrmError):
+    """Bad input caught before any I/O; nothing was written."""
+
+
+class SchemaError(ValidationError):
+    """A schema definition that breaks the canonical-schema rules."""
+
+
+class InvalidCursorError(ValidationError):
+    """A cursor that was tampered with, or that belongs to another query shape."""
+
+
+class DuplicateKeyError(NoOrmError):
+    """A write collided with an existing primary key or unique index."""
+
+
+class UnsupportedError(NoOrmError):
+    """The adapter lacks a capability the operation needs."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        capability: str | None = None,
+        model: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.capability = capability
+        super().__init__(message, model=model, field=field)
+
+
+class BackendError(NoOrmError):
+    """The database or its driver failed; the driver's exception is ``__cause__``."""

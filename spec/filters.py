@@ -1,0 +1,169 @@
+"""The portable filter language: a small expression tree, not a query builder.
+
+Semantics are two-valued (spec clause FLT-LOGIC): every predicate is either true or
+false for a row; a comparison with NULL (or with a missing json path) is false, and
+``not_`` is the exact complement of its operand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias
+
+__all__ = [
+    "ALL",
+    "And",
+    "Compare",
+    "CompareOp",
+    "Filter",
+    "In",
+    "IsNull",
+    "Not",
+    "Or",
+    "Path",
+    "Ref",
+    "and_",
+    "eq",
+    "gt",
+    "gte",
+    "in_",
+    "is_null",
+    "lt",
+    "lte",
+    "ne",
+    "not_",
+    "not_in",
+    "or_",
+    "path",
+    "where_from",
+]
+
+CompareOp = Literal["eq", "ne", "lt", "lte", "gt", "gte"]
+
+
+@dataclass(frozen=True, slots=True)
+class Path:
+    """A value inside a json field: ``path("metadata", "user")`` is metadata -> "user"."""
+
+    field: str
+    keys: tuple[str, ...]
+
+
+Ref: TypeAlias = str | Path
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    op: CompareOp
+    ref: Ref
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class In:
+    ref: Ref
+    values: tuple[Any, ...]
+    negated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IsNull:
+    """True for NULL fields, and for json paths that are missing or hold JSON null."""
+
+    ref: Ref
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    item: Filter
+
+
+Filter: TypeAlias = Compare | In | IsNull | And | Or | Not
+
+ALL: Filter = And(())
+"""Matches every row: the explicit way to update or delete without a condition."""
+
+
+def path(field: str, *keys: str) -> Path:
+    if not keys:
+        raise ValueError("path() needs at least one key")
+    return Path(field, tuple(keys))
+
+
+def _compare(op: CompareOp, ref: Ref, value: Any) -> Filter:
+    if value is None:
+        # eq(x, None) reads as "x is null"; ne(x, None) as "x is not null".
+        if op == "eq":
+            return IsNull(ref)
+        if op == "ne":
+            return Not(IsNull(ref))
+    return Compare(op, ref, value)
+
+
+def eq(ref: Ref, value: Any) -> Filter:
+    return _compare("eq", ref, value)
+
+
+def ne(ref: Ref, value: Any) -> Filter:
+    return _compare("ne", ref, value)
+
+
+def lt(ref: Ref, value: Any) -> Filter:
+    return _compare("lt", ref, value)
+
+
+def lte(ref: Ref, value: Any) -> Filter:
+    return _compare("lte", ref, value)
+
+
+def gt(ref: Ref, value: Any) -> Filter:
+    return _compare("gt", ref, value)
+
+
+def gte(ref: Ref, value: Any) -> Filter:
+    return _compare("gte", ref, value)
+
+
+def in_(ref: Ref, values: Iterable[Any]) -> Filter:
+    return In(ref, tuple(values))
+
+
+def not_in(ref: Ref, values: Iterable[Any]) -> Filter:
+    return In(ref, tuple(values), negated=True)
+
+
+def is_null(ref: Ref) -> Filter:
+    return IsNull(ref)
+
+
+def and_(*items: Filter) -> Filter:
+    return And(tuple(items))
+
+
+def or_(*items: Filter) -> Filter:
+    return Or(tuple(items))
+
+
+def not_(item: Filter) -> Filter:
+    return Not(item)
+
+
+def where_from(where: Filter | Mapping[str, Any] | None) -> Filter | None:
+    """Accept the mapping shorthand ``{"field": value, ...}`` (an AND of equalities)."""
+    if where is None or isinstance(where, (Compare, In, IsNull, And, Or, Not)):
+        return where
+    if isinstance(where, Mapping):
+        items = tuple(eq(k, v) for k, v in where.items())
+        return items[0] if len(items) == 1 else And(items)
+    raise TypeError(f"expected a filter or a mapping, got {type(where).__name__}")
