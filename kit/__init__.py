@@ -1,0 +1,16 @@
+"""noorm.kit: the runtime a host library calls: a typed store with validation and hooks."""
+
+from .hooks import Plugin, QueryEvent, Write, WriteKind
+from .plugins import AuditTimestamps, TenantScope
+from .store import Page, Store
+
+__all__ = [
+    "AuditTimestamps",
+    "Page",
+    "Plugin",
+    "QueryEvent",
+    "Store",
+    "TenantScope",
+    "Write",
+    "WriteKind",
+]

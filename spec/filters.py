@@ -135,12 +135,18 @@ def gte(ref: Ref, value: Any) -> Filter:
     return _compare("gte", ref, value)
 
 
+def _values(values: Iterable[Any]) -> tuple[Any, ...]:
+    if isinstance(values, (str, bytes, Mapping)):
+        raise TypeError("in_/not_in take a list of values, not a str, bytes or mapping")
+    return tuple(values)
+
+
 def in_(ref: Ref, values: Iterable[Any]) -> Filter:
-    return In(ref, tuple(values))
+    return In(ref, _values(values))
 
 
 def not_in(ref: Ref, values: Iterable[Any]) -> Filter:
-    return In(ref, tuple(values), negated=True)
+    return In(ref, _values(values), negated=True)
 
 
 def is_null(ref: Ref) -> Filter:

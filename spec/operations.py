@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,13 +98,15 @@ class Delete(Operation[int]):
 
 
 @dataclass(frozen=True, slots=True)
-class UpsertResult:
-    row: dict[str, Any]
+class UpsertResult(Generic[R]):
+    """The row as stored after an upsert, and whether the upsert inserted it."""
+
+    row: R
     inserted: bool
 
 
 @dataclass(frozen=True, slots=True)
-class Upsert(Operation[UpsertResult | None]):
+class Upsert(Operation[UpsertResult[dict[str, Any]] | None]):
     """Insert ``row``; on a primary-key conflict update only ``update`` fields.
 
     The conflicting row is updated only if it also matches ``where`` (the scope from

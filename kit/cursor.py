@@ -1,0 +1,159 @@
+"""Keyset pagination: signed cursors and the filter that resumes after a row.
+
+A cursor carries the sort key of the last row of a page, signed with HMAC-SHA256 and
+bound to the query's shape (model, order, filter), so that a modified cursor or one
+replayed against another query is refused instead of silently returning wrong rows.
+Resuming is expressed in the portable filter language, so adapters need no cursor
+support at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from noorm.spec.errors import InvalidCursorError
+from noorm.spec.filters import And, Compare, Filter, IsNull, Not, Or
+from noorm.spec.operations import Order
+from noorm.spec.schema import Field
+from noorm.spec.types import BooleanType, IntegerType, NumberType, StringType, TimestampType
+from noorm.spec.values import from_epoch_ms, to_epoch_ms
+
+__all__ = ["CursorCodec", "after_filter", "query_shape"]
+
+_VERSION = 1
+_MAC_BYTES = 16
+
+
+def query_shape(model: str, order: tuple[Order, ...], where: Filter | None) -> str:
+    """A digest that identifies a query; a cursor is only valid for the same digest."""
+    text = repr((model, order, where))
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _encode_value(value: Any) -> Any:
+    return to_epoch_ms(value) if isinstance(value, datetime) else value
+
+
+def _decode_value(field: Field, value: Any) -> Any:
+    """Check a decoded sort value against its field; the MAC makes failures unlikely."""
+    if value is None and field.nullable:
+        return None
+    t = field.type
+    ok = (
+        (isinstance(t, StringType) and isinstance(value, str))
+        or (
+            isinstance(t, NumberType)
+            and isinstance(value, (int, float))
+            and not isinstance(value, bool)
+        )
+        or (isinstance(t, IntegerType) and isinstance(value, int) and not isinstance(value, bool))
+        or (isinstance(t, BooleanType) and isinstance(value, bool))
+        or (isinstance(t, TimestampType) and isinstance(value, int) and not isinstance(value, bool))
+    )
+    if not ok:
+        raise InvalidCursorError("cursor holds a value of the wrong type", field=field.name)
+    if isinstance(t, TimestampType):
+        return from_epoch_ms(value)
+    if isinstance(t, NumberType):
+        return float(value)
+    return value
+
+
+class CursorCodec:
+    """Signs and checks cursors with one secret key."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 16:
+            raise ValueError("a cursor key needs at least 16 bytes")
+        self._key = key
+
+    def _mac(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, payload, hashlib.sha256).digest()[:_MAC_BYTES]
+
+    def encode(self, shape: str, order: tuple[Order, ...], row: Mapping[str, Any]) -> str:
+        values = [_encode_value(row[o.field]) for o in order]
+        payload = json.dumps(
+            [_VERSION, shape, values], separators=(",", ":"), ensure_ascii=True
+        ).encode()
+        return f"{_b64(payload)}.{_b64(self._mac(payload))}"
+
+    def decode(
+        self,
+        cursor: object,
+        shape: str,
+        order: tuple[Order, ...],
+        fields: Mapping[str, Field],
+        *,
+        model: str,
+    ) -> dict[str, Any]:
+        """The sort key stored in ``cursor``; InvalidCursorError if it is not ours or not for this query."""
+        if not isinstance(cursor, str) or cursor.count(".") != 1:
+            raise InvalidCursorError("malformed cursor", model=model)
+        body, mac = cursor.split(".")
+        try:
+            payload = _unb64(body)
+            given = _unb64(mac)
+        except (ValueError, TypeError):
+            raise InvalidCursorError("malformed cursor", model=model) from None
+        if not hmac.compare_digest(given, self._mac(payload)):
+            raise InvalidCursorError(
+                "cursor signature does not match (modified, or from another store key)", model=model
+            )
+        try:
+            version, cursor_shape, values = json.loads(payload)
+        except (ValueError, TypeError):
+            raise InvalidCursorError("malformed cursor", model=model) from None
+        if version != _VERSION or cursor_shape != shape:
+            raise InvalidCursorError(
+                "cursor belongs to another query (model, order or filter differ)", model=model
+            )
+        if not isinstance(values, list) or len(values) != len(order):
+            raise InvalidCursorError("malformed cursor", model=model)
+        return {
+            o.field: _decode_value(fields[o.field], v) for o, v in zip(order, values, strict=True)
+        }
+
+
+def after_filter(
+    order: tuple[Order, ...], key: Mapping[str, Any], fields: Mapping[str, Field]
+) -> Filter:
+    """Rows strictly after the sort key ``key`` in ``order`` (NULL sorts lowest).
+
+    For an order (a, b, pk) this is ``a > ka OR (a = ka AND b > kb) OR ...`` with the
+    NULL cases spelled out, which every backend can run on an index.
+    """
+    branches: list[Filter] = []
+    equal: list[Filter] = []
+    for o in order:
+        value = key[o.field]
+        nullable = fields[o.field].nullable
+        step: Filter | None
+        if value is None:
+            # Ascending, NULL is first: everything non-NULL follows. Descending, NULL is last.
+            step = None if o.descending else Not(IsNull(o.field))
+        elif o.descending:
+            step = Compare("lt", o.field, value)
+            if nullable:
+                step = Or((step, IsNull(o.field)))
+        else:
+            step = Compare("gt", o.field, value)
+        if step is not None:
+            branches.append(And((*equal, step)) if equal else step)
+        equal.append(IsNull(o.field) if value is None else Compare("eq", o.field, value))
+    return branches[0] if len(branches) == 1 else Or(tuple(branches))

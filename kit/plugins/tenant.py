@@ -1,0 +1,74 @@
+"""Tenant scoping, built only on the three hooks.
+
+Adds a ``tenant_id`` field to every scoped model (first in each index, so a tenant's
+rows stay together), writes the bound tenant into every inserted or upserted row,
+refuses a write naming another tenant, and adds ``tenant_id = <bound tenant>`` to every
+read and row-selecting write. A store used without a bound tenant refuses to run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from noorm.spec.errors import ValidationError
+from noorm.spec.filters import Compare, Filter
+from noorm.spec.schema import Field, Index, Model, Schema
+from noorm.spec.types import StringType
+
+from ..hooks import Plugin, Write
+
+__all__ = ["TenantScope"]
+
+
+class TenantScope(Plugin):
+    """``TenantScope()``, then ``store.bind(tenant_id="acme")`` per request."""
+
+    name = "tenant scope"
+
+    def __init__(
+        self,
+        *,
+        field: str = "tenant_id",
+        context_key: str = "tenant_id",
+        max_length: int = 255,
+        models: Collection[str] | None = None,
+    ) -> None:
+        self.field = field
+        self.context_key = context_key
+        self.max_length = max_length
+        self.models = None if models is None else frozenset(models)
+
+    def _applies(self, model: Model[Any]) -> bool:
+        return self.models is None or model.name in self.models
+
+    def extend_schema(self, schema: Schema) -> Schema:
+        for model in schema.models:
+            if not self._applies(model) or model.has_field(self.field):
+                continue
+            column = Field(self.field, StringType(self.max_length))
+            indexes = [
+                Index(index.name, [self.field, *index.columns], unique=index.unique)
+                for index in model.indexes
+            ]
+            extended = model.with_field(column, first=True).replace(indexes=indexes)
+            schema = schema.replace(extended)
+        return schema
+
+    def _tenant(self, model: Model[Any], context: Mapping[str, Any]) -> Any:
+        try:
+            return context[self.context_key]
+        except KeyError:
+            raise ValidationError(
+                f"this model is tenant-scoped: bind a tenant first, store.bind({self.context_key}=...)",
+                model=model.name,
+            ) from None
+
+    def on_write(self, write: Write) -> None:
+        if self._applies(write.model):
+            write.enforce(self.field, self._tenant(write.model, write.context), plugin=self.name)
+
+    def scope(self, model: Model[Any], context: Mapping[str, Any]) -> Filter | None:
+        if not self._applies(model):
+            return None
+        return Compare("eq", self.field, self._tenant(model, context))

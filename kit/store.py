@@ -1,0 +1,370 @@
+"""The store: one schema, one adapter, the hooks, and the typed operations.
+
+Every call validates before I/O, runs the write hooks, adds the scope filters of the
+query hooks, and hands the adapter one canonical operation object.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar, cast
+
+from noorm.spec.adapter import Adapter, Capability, Executor
+from noorm.spec.errors import DuplicateKeyError, UnsupportedError, ValidationError
+from noorm.spec.filters import And, Filter, where_from
+from noorm.spec.operations import (
+    Count,
+    Delete,
+    Find,
+    Insert,
+    Operation,
+    Order,
+    Update,
+    Upsert,
+    UpsertResult,
+)
+from noorm.spec.schema import Model, Schema
+
+from .cursor import CursorCodec, after_filter, query_shape
+from .hooks import Plugin, QueryEvent, Write, WriteKind
+from .validate import ModelPlan
+
+__all__ = ["Page", "Store"]
+
+R = TypeVar("R", bound=Mapping[str, Any])
+T = TypeVar("T")
+
+Where = Filter | Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[R]):
+    """One page of a find: its rows, and the cursor of the next page (None at the end)."""
+
+    rows: list[R]
+    next_cursor: str | None = None
+
+    def __iter__(self) -> Iterator[R]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+@dataclass(slots=True)
+class _Shared:
+    """What every bound or transactional view of one store shares."""
+
+    schema: Schema
+    adapter: Adapter
+    plugins: tuple[Plugin, ...]
+    plans: dict[str, ModelPlan]
+    codec: CursorCodec
+    on_query: Callable[[QueryEvent], None] | None
+    scoped: bool = field(default=False)
+
+
+class Store:
+    """The runtime a host library calls.
+
+    ``Store(schema, adapter, plugins=[...])`` applies the plugins' schema extensions
+    and finalizes the schema. ``store.bind(**context)`` returns a view whose hooks see
+    that context; ``store.transaction()`` a view bound to a transaction.
+    """
+
+    __slots__ = ("_context", "_executor", "_shared")
+
+    def __init__(
+        self,
+        schema: Schema | Iterable[Model[Any]],
+        adapter: Adapter,
+        *,
+        plugins: Sequence[Plugin] = (),
+        on_query: Callable[[QueryEvent], None] | None = None,
+        cursor_key: bytes | None = None,
+    ) -> None:
+        final = schema if isinstance(schema, Schema) else Schema(schema)
+        for plugin in plugins:
+            final = plugin.extend_schema(final)
+            if not isinstance(final, Schema):
+                raise TypeError(f"{type(plugin).__name__}.extend_schema must return a Schema")
+        plans = {m.name: ModelPlan(m) for m in final.models}
+        scoped = any(type(p).scope is not Plugin.scope for p in plugins)
+        self._shared = _Shared(
+            final,
+            adapter,
+            tuple(plugins),
+            plans,
+            CursorCodec(cursor_key or secrets.token_bytes(32)),
+            on_query,
+            scoped,
+        )
+        self._executor: Executor = adapter
+        self._context: Mapping[str, Any] = {}
+
+    def _view(self, executor: Executor, context: Mapping[str, Any]) -> Store:
+        view = Store.__new__(Store)
+        view._shared = self._shared
+        view._executor = executor
+        view._context = context
+        return view
+
+    # --- configuration --------------------------------------------------------------------
+
+    @property
+    def schema(self) -> Schema:
+        """The final schema, after every plugin's extension."""
+        return self._shared.schema
+
+    @property
+    def adapter(self) -> Adapter:
+        return self._shared.adapter
+
+    @property
+    def context(self) -> Mapping[str, Any]:
+        return self._context
+
+    def model(self, name: str) -> Model[Any]:
+        """The final model called ``name`` (for schemas built from data)."""
+        return self._shared.schema.model(name)
+
+    def bind(self, **context: Any) -> Store:
+        """A view of this store whose hooks receive ``context`` (merged over the current one)."""
+        return self._view(self._executor, {**self._context, **context})
+
+    def bootstrap(self, *, dry_run: bool = False) -> list[str]:
+        """Create missing tables and indexes (idempotent); the statements it ran or would run."""
+        return self._shared.adapter.bootstrap(self._shared.schema, dry_run=dry_run)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """A transaction; inside one, a savepoint. Yields the store bound to it."""
+        caps = self._shared.adapter.capabilities
+        nested = self._executor is not self._shared.adapter
+        needed = Capability.SAVEPOINTS if nested else Capability.TRANSACTIONS
+        if needed not in caps:
+            raise UnsupportedError(
+                f"adapter {self._shared.adapter.name!r} does not support {needed.value}",
+                capability=needed.value,
+            )
+        with self._executor.transaction() as executor:
+            yield self._view(executor, self._context)
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def get(self, model: Model[R], key: Mapping[str, Any]) -> R | None:
+        """The row with primary key ``key`` (a mapping of every key field), or None."""
+        plan = self._plan(model)
+        where = self._scoped(plan, plan.key_filter(key))
+        rows = self._run("get", Find(plan.model, where, plan.tiebreak, 1))
+        return cast(R, rows[0]) if rows else None
+
+    def find(
+        self,
+        model: Model[R],
+        where: Where = None,
+        *,
+        order_by: Sequence[str | Order] | str | Order = (),
+        limit: int | None = None,
+        cursor: str | None = None,
+        after: Mapping[str, Any] | None = None,
+    ) -> Page[R]:
+        """A page of matching rows in ``order_by`` order (primary key as tie-breaker).
+
+        ``cursor`` continues from a previous page's ``next_cursor``; ``after`` starts
+        strictly after the row with that primary key (empty if there is none).
+        """
+        plan = self._plan(model)
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise ValidationError(
+                f"limit must be a positive int or None, got {limit!r}", model=plan.name
+            )
+        if cursor is not None and after is not None:
+            raise ValidationError("pass either cursor or after, not both", model=plan.name)
+        order = plan.order(cast(Sequence[str | Order], order_by))
+        base = self._scoped(plan, self._filter(plan, where))
+        shape = query_shape(plan.name, order, base)
+        start: Mapping[str, Any] | None = None
+        if cursor is not None:
+            start = self._shared.codec.decode(cursor, shape, order, plan.fields, model=plan.name)
+        elif after is not None:
+            anchor = self._run(
+                "find",
+                Find(plan.model, self._scoped(plan, plan.key_filter(after)), plan.tiebreak, 1),
+            )
+            if not anchor:
+                return Page([], None)
+            start = anchor[0]
+        query = base
+        if start is not None:
+            resume = after_filter(order, start, plan.fields)
+            query = resume if base is None else And((base, resume))
+        fetch = None if limit is None else limit + 1
+        rows = self._run("find", Find(plan.model, query, order, fetch))
+        next_cursor = None
+        if limit is not None and len(rows) > limit:
+            del rows[limit:]
+            next_cursor = self._shared.codec.encode(shape, order, rows[-1])
+        return Page(cast(list[R], rows), next_cursor)
+
+    def count(self, model: Model[Any], where: Where = None) -> int:
+        plan = self._plan(model)
+        return self._run("count", Count(plan.model, self._scoped(plan, self._filter(plan, where))))
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def insert(self, model: Model[R], row: R) -> R:
+        """Insert one row; returns it as stored (canonical values, every field)."""
+        return self.insert_many(model, (row,))[0]
+
+    def insert_many(self, model: Model[R], rows: Iterable[R]) -> list[R]:
+        """Insert rows in one batch: all of them, or (on any error) none."""
+        plan = self._plan(model)
+        canonical = [plan.row(self._written("insert", plan, dict(r))) for r in rows]
+        if canonical:
+            self._run("insert", Insert(plan.model, tuple(canonical)), len(canonical))
+        return cast(list[R], canonical)
+
+    def update(
+        self,
+        model: Model[Any],
+        values: Mapping[str, Any],
+        *,
+        where: Where = None,
+        key: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Set ``values`` on the row with ``key``, or on every row matching ``where``.
+
+        Returns the number of rows matched. ``where=ALL`` updates every row.
+        """
+        plan = self._plan(model)
+        selected = self._selection(plan, where, key, "update")
+        changes = plan.changes(self._written("update", plan, dict(values)))
+        return self._run("update", Update(plan.model, selected, changes))
+
+    def upsert(self, model: Model[R], row: R, *, update: Sequence[str]) -> UpsertResult[R]:
+        """Insert ``row``, or update only the ``update`` fields of the existing row.
+
+        Under a query scope, a row of another scope is never touched: that raises
+        DuplicateKeyError.
+        """
+        plan = self._plan(model)
+        fields = list(plan.update_fields(update))
+        write = Write("upsert", plan.model, dict(row), self._context, fields)
+        self._hooks_on_write(write)
+        canonical = plan.row(write.values)
+        fields = list(plan.update_fields(write.update or ()))
+        scope = self._scope(plan)
+        result = self._run("upsert", Upsert(plan.model, canonical, tuple(fields), scope))
+        if result is None:
+            raise DuplicateKeyError(
+                "a row with this primary key exists outside the current scope", model=plan.name
+            )
+        return cast(UpsertResult[R], result)
+
+    def delete(
+        self, model: Model[Any], *, where: Where = None, key: Mapping[str, Any] | None = None
+    ) -> int:
+        """Delete the row with ``key``, or every row matching ``where``; returns the count.
+
+        ``where=ALL`` deletes every row.
+        """
+        plan = self._plan(model)
+        return self._run("delete", Delete(plan.model, self._selection(plan, where, key, "delete")))
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _plan(self, model: Model[Any]) -> ModelPlan:
+        name = model.name if isinstance(model, Model) else model
+        plan = self._shared.plans.get(name)
+        if plan is None:
+            raise ValidationError("unknown model (not in this store's schema)", model=str(name))
+        return plan
+
+    @staticmethod
+    def _filter(plan: ModelPlan, where: Where) -> Filter | None:
+        try:
+            parsed = where_from(where)
+        except TypeError as exc:
+            raise ValidationError(str(exc), model=plan.name) from None
+        return None if parsed is None else plan.filter(parsed)
+
+    def _selection(
+        self, plan: ModelPlan, where: Where, key: Mapping[str, Any] | None, op: str
+    ) -> Filter:
+        if (where is None) == (key is None):
+            raise ValidationError(
+                f"{op} needs exactly one of key= or where= (where=ALL for every row)",
+                model=plan.name,
+            )
+        selected = plan.key_filter(key) if key is not None else self._filter(plan, where)
+        assert selected is not None
+        scoped = self._scoped(plan, selected)
+        assert scoped is not None
+        return scoped
+
+    def _scope(self, plan: ModelPlan) -> Filter | None:
+        if not self._shared.scoped:
+            return None
+        required = [
+            f for p in self._shared.plugins if (f := p.scope(plan.model, self._context)) is not None
+        ]
+        if not required:
+            return None
+        return plan.filter(required[0] if len(required) == 1 else And(tuple(required)))
+
+    def _scoped(self, plan: ModelPlan, where: Filter | None) -> Filter | None:
+        scope = self._scope(plan)
+        if scope is None:
+            return where
+        return scope if where is None else And((scope, where))
+
+    def _hooks_on_write(self, write: Write) -> None:
+        for plugin in self._shared.plugins:
+            plugin.on_write(write)
+
+    def _written(self, kind: WriteKind, plan: ModelPlan, values: dict[str, Any]) -> dict[str, Any]:
+        if self._shared.plugins:
+            write = Write(kind, plan.model, values, self._context)
+            self._hooks_on_write(write)
+            return write.values
+        return values
+
+    def _run(self, name: str, op: Operation[T], written: int | None = None) -> T:
+        on_query = self._shared.on_query
+        if on_query is None:
+            return self._executor.execute(op)
+        start = time.perf_counter()
+        try:
+            result = self._executor.execute(op)
+        except BaseException as exc:
+            on_query(
+                QueryEvent(
+                    name, op.model.name, self._statement(op), time.perf_counter() - start, 0, exc
+                )
+            )
+            raise
+        duration = time.perf_counter() - start
+        on_query(
+            QueryEvent(name, op.model.name, self._statement(op), duration, _rows(result, written))
+        )
+        return result
+
+    def _statement(self, op: Operation[Any]) -> str | None:
+        return self._shared.adapter.statement(op)
+
+
+def _rows(result: object, written: int | None) -> int:
+    if written is not None:
+        return written
+    if isinstance(result, list):
+        return len(result)
+    if isinstance(result, int):
+        return result
+    return 0 if result is None else 1
