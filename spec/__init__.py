@@ -35,6 +35,7 @@ from .filters import (
     or_,
     path,
 )
+from .json_form import json_schema, schema_from_json, schema_to_json
 from .operations import (
     Count,
     Delete,
@@ -120,6 +121,7 @@ __all__ = [
     "gte",
     "in_",
     "is_null",
+    "json_schema",
     "lt",
     "lte",
     "model",
@@ -128,4 +130,6 @@ __all__ = [
     "not_in",
     "or_",
     "path",
+    "schema_from_json",
+    "schema_to_json",
 ]

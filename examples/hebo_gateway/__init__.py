@@ -1,0 +1,19 @@
+"""hebo-gateway's conversation storage, written once on no-orm's public API.
+
+No SQL and nothing backend-specific: the same code runs on every certified adapter.
+"""
+
+from .models import SCHEMA, ConversationRow, ItemRow, conversation_items, conversations
+from .storage import Conversation, ConversationStorage, Item, NewItem
+
+__all__ = [
+    "SCHEMA",
+    "Conversation",
+    "ConversationRow",
+    "ConversationStorage",
+    "Item",
+    "ItemRow",
+    "NewItem",
+    "conversation_items",
+    "conversations",
+]

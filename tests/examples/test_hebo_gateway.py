@@ -1,0 +1,130 @@
+"""hebo-gateway's own storage tests, ported: the acceptance bar of the first real client.
+
+They run unchanged on every adapter the ``adapter`` fixture provides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from hebo_gateway import ConversationStorage
+from hebo_gateway.models import SCHEMA
+
+from noorm.kit import Store
+from noorm.spec import Adapter, DuplicateKeyError
+
+
+@pytest.fixture
+def storage(adapter: Adapter) -> Iterator[ConversationStorage]:
+    s = ConversationStorage(Store(SCHEMA, adapter))
+    s.bootstrap()
+    yield s
+
+
+def test_full_lifecycle(storage: ConversationStorage) -> None:
+    conv = storage.create_conversation(metadata={"foo": "bar"})
+    cid = conv["id"]
+    added = storage.add_items(
+        cid,
+        [
+            {"id": "item-1", "type": "message", "role": "user", "content": "hello"},
+            {"id": "item-2", "type": "message", "role": "assistant", "content": "hi"},
+            {"id": "item-3", "type": "message", "role": "user", "content": "bye"},
+        ],
+    )
+    assert added is not None and [i["id"] for i in added] == ["item-1", "item-2", "item-3"]
+
+    item = storage.get_item(cid, "item-1")
+    assert item is not None
+    assert item["content"] == "hello" and item["role"] == "user" and item["type"] == "message"
+
+    ascending = storage.list_items(cid, order="asc")
+    assert ascending is not None and len(ascending) == 3 and ascending[0]["id"] == "item-1"
+    page = storage.list_items(cid, order="asc", after="item-1", limit=2)
+    assert page is not None and [i["id"] for i in page] == ["item-2", "item-3"]
+    descending = storage.list_items(cid, order="desc")
+    assert descending is not None and descending[0]["id"] == "item-3"
+
+    after_delete = storage.delete_item(cid, "item-2")
+    assert after_delete is not None and after_delete["id"] == cid
+    remaining = storage.list_items(cid)
+    assert remaining is not None and [i["id"] for i in remaining] == ["item-3", "item-1"]
+
+    assert storage.delete_conversation(cid) == {"id": cid, "deleted": True}
+    assert storage.get_conversation(cid) is None
+    assert storage.delete_conversation(cid) == {"id": cid, "deleted": False}
+
+
+def test_list_items_after_unknown_id_is_empty(storage: ConversationStorage) -> None:
+    cid = storage.create_conversation()["id"]
+    storage.add_items(cid, [{"id": "a", "type": "message"}])
+    assert storage.list_items(cid, after="does-not-exist") == []
+
+
+def test_list_items_of_unknown_conversation_is_none(storage: ConversationStorage) -> None:
+    assert storage.list_items("nope") is None
+    assert storage.add_items("nope", [{"type": "message"}]) is None
+
+
+def test_metadata_null_and_empty(storage: ConversationStorage) -> None:
+    given_none = storage.create_conversation(metadata=None)
+    not_given = storage.create_conversation()
+    for conv in (given_none, not_given):
+        fetched = storage.get_conversation(conv["id"])
+        assert fetched is not None and fetched["metadata"] is None
+    cid = not_given["id"]
+    updated = storage.update_conversation(cid, {"a": "b"})
+    assert updated is not None and updated["metadata"] == {"a": "b"}
+    assert storage.update_conversation(cid, None) is not None
+    fetched = storage.get_conversation(cid)
+    assert fetched is not None and fetched["metadata"] is None
+    storage.update_conversation(cid, {})
+    fetched = storage.get_conversation(cid)
+    assert fetched is not None and fetched["metadata"] == {}
+    assert fetched["created_at"] == not_given["created_at"]
+    assert storage.update_conversation("missing", {"a": "b"}) is None
+    assert storage.get_conversation("missing") is None
+
+
+def test_list_conversations_filters_orders_and_pages(storage: ConversationStorage) -> None:
+    c1 = storage.create_conversation(metadata={"user": "1", "tag": "a"})["id"]
+    c2 = storage.create_conversation(metadata={"user": "1", "tag": "b"})["id"]
+    c3 = storage.create_conversation(metadata={"user": "2", "tag": "a"})["id"]
+
+    assert [c["id"] for c in storage.list_conversations()] == [c3, c2, c1]
+    assert {c["id"] for c in storage.list_conversations(metadata={"user": "1"})} == {c1, c2}
+    assert [c["id"] for c in storage.list_conversations(metadata={"user": "1", "tag": "a"})] == [c1]
+    assert [c["id"] for c in storage.list_conversations(order="asc", limit=1)] == [c1]
+    assert [c["id"] for c in storage.list_conversations(order="asc", limit=1, after=c1)] == [c2]
+    assert [
+        c["id"] for c in storage.list_conversations(order="desc", limit=1, metadata={"user": "1"})
+    ] == [c2]
+    assert storage.list_conversations(after="unknown") == []
+
+
+def test_metadata_key_with_a_quote(storage: ConversationStorage) -> None:
+    cid = storage.create_conversation(metadata={"foo'bar": "baz"})["id"]
+    storage.create_conversation(metadata={"foo": "baz"})
+    found = storage.list_conversations(metadata={"foo'bar": "baz"})
+    assert [c["id"] for c in found] == [cid]
+    assert found[0]["metadata"] == {"foo'bar": "baz"}
+
+
+def test_create_with_items_uses_a_nested_transaction(storage: ConversationStorage) -> None:
+    conv = storage.create_conversation(
+        metadata=None, items=[{"id": "first", "type": "message", "content": "x"}]
+    )
+    item = storage.get_item(conv["id"], "first")
+    assert item is not None and item["content"] == "x"
+    listed = storage.list_items(conv["id"])
+    assert listed is not None and [i["id"] for i in listed] == ["first"]
+
+
+def test_failed_item_batch_rolls_back_the_whole_create(storage: ConversationStorage) -> None:
+    with pytest.raises(DuplicateKeyError):
+        storage.create_conversation(
+            metadata={"k": "v"},
+            items=[{"id": "dup", "type": "message"}, {"id": "dup", "type": "message"}],
+        )
+    assert storage.list_conversations() == []
