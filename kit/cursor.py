@@ -41,7 +41,10 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:  # unused low bits of the last character were changed
+        raise ValueError("non-canonical base64")
+    return data
 
 
 def _encode_value(value: Any) -> Any:

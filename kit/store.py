@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
-from noorm.spec.adapter import Adapter, Capability, Executor
-from noorm.spec.errors import DuplicateKeyError, UnsupportedError, ValidationError
+from noorm.spec.adapter import Adapter, Executor
+from noorm.spec.errors import DuplicateKeyError, ValidationError
 from noorm.spec.filters import And, Filter, where_from
 from noorm.spec.operations import (
     Count,
@@ -142,15 +142,11 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:
-        """A transaction; inside one, a savepoint. Yields the store bound to it."""
-        caps = self._shared.adapter.capabilities
-        nested = self._executor is not self._shared.adapter
-        needed = Capability.SAVEPOINTS if nested else Capability.TRANSACTIONS
-        if needed not in caps:
-            raise UnsupportedError(
-                f"adapter {self._shared.adapter.name!r} does not support {needed.value}",
-                capability=needed.value,
-            )
+        """A transaction; inside one, a savepoint. Yields the store bound to it.
+
+        The adapter decides (TX-4): without the capability it raises UnsupportedError,
+        unless its host explicitly opted into something weaker that it documents.
+        """
         with self._executor.transaction() as executor:
             yield self._view(executor, self._context)
 
@@ -302,6 +298,10 @@ class Store:
             raise ValidationError(
                 f"{op} needs exactly one of key= or where= (where=ALL for every row)",
                 model=plan.name,
+            )
+        if isinstance(where, Mapping) and not where:
+            raise ValidationError(
+                f"{op} with an empty where={{}} is refused; pass where=ALL", model=plan.name
             )
         selected = plan.key_filter(key) if key is not None else self._filter(plan, where)
         assert selected is not None

@@ -15,7 +15,7 @@ from noorm.spec.filters import And, Compare, Filter, In, IsNull, Not, Or, Path, 
 from noorm.spec.operations import Order
 from noorm.spec.schema import Field, Model
 from noorm.spec.types import JsonType
-from noorm.spec.values import MAX_SAFE_INTEGER, normalize_value
+from noorm.spec.values import MAX_SAFE_INTEGER, check_text, normalize_value
 
 __all__ = ["ModelPlan"]
 
@@ -174,10 +174,8 @@ class ModelPlan:
                 raise ValidationError("a path needs a json field", model=self.name, field=f.name)
             if not ref.keys or not all(isinstance(k, str) for k in ref.keys):
                 raise ValidationError("path keys must be strings", model=self.name, field=f.name)
-            if any("\x00" in k for k in ref.keys):
-                raise ValidationError(
-                    "path keys cannot contain NUL (\\x00)", model=self.name, field=f.name
-                )
+            for k in ref.keys:
+                check_text(k, "path keys", self.name, f.name)
             return ref
         self.field(ref)
         return ref
@@ -204,10 +202,7 @@ class ModelPlan:
         if isinstance(value, bool):
             return value
         if isinstance(value, str):
-            if "\x00" in value:
-                raise ValidationError(
-                    "strings cannot contain NUL (\\x00)", model=self.name, field=ref.field
-                )
+            check_text(value, "strings", self.name, ref.field)
             return value
         if isinstance(value, int):
             if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:

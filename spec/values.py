@@ -38,6 +38,7 @@ __all__ = [
     "MAX_TIMESTAMP",
     "MIN_INTEGER",
     "MIN_TIMESTAMP",
+    "check_text",
     "from_epoch_ms",
     "normalize_json",
     "normalize_value",
@@ -75,10 +76,7 @@ def normalize_value(model: Model[Any], field: Field, value: object) -> Any:
     if isinstance(t, StringType):
         if not isinstance(value, str):
             raise _wrong(model, field, "a str", value)
-        if "\x00" in value:
-            raise ValidationError(
-                "strings cannot contain NUL (\\x00)", model=model.name, field=field.name
-            )
+        check_text(value, "strings", model.name, field.name)
         if t.max_length is not None and len(value) > t.max_length:
             raise ValidationError(
                 f"string of {len(value)} characters is longer than max_length {t.max_length}",
@@ -107,6 +105,19 @@ def normalize_value(model: Model[Any], field: Field, value: object) -> Any:
     if isinstance(t, JsonType):
         return normalize_json(value, model=model.name, field=field.name)
     raise AssertionError(f"unhandled field type {t!r}")  # pragma: no cover
+
+
+def check_text(value: str, what: str, model: str | None, field: str | None) -> None:
+    """Text every backend can store: no NUL, no lone surrogate (it has no UTF-8 form)."""
+    if "\x00" in value:
+        raise ValidationError(f"{what} cannot contain NUL (\\x00)", model=model, field=field)
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(
+                f"{what} cannot contain lone surrogates (U+D800..U+DFFF)", model=model, field=field
+            ) from None
 
 
 def _wrong(model: Model[Any], field: Field, expected: str, value: object) -> ValidationError:
@@ -166,10 +177,7 @@ def normalize_json(
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
-        if "\x00" in value:
-            raise ValidationError(
-                "json strings cannot contain NUL (\\x00)", model=model, field=field
-            )
+        check_text(value, "json strings", model, field)
         return value
     if isinstance(value, int):
         if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
@@ -196,10 +204,7 @@ def normalize_json(
                     model=model,
                     field=field,
                 )
-            if "\x00" in key:
-                raise ValidationError(
-                    "json object keys cannot contain NUL (\\x00)", model=model, field=field
-                )
+            check_text(key, "json object keys", model, field)
             out[key] = normalize_json(item, model=model, field=field, depth=depth + 1)
         return out
     if isinstance(value, list):

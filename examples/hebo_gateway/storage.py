@@ -111,7 +111,11 @@ class ConversationStorage:
             if current is None:
                 return None
             value: Json = dict(metadata) if metadata is not None else None
-            replaced: ConversationRow = {"id": id, "created_at": current["created_at"], "metadata": value}
+            replaced: ConversationRow = {
+                "id": id,
+                "created_at": current["created_at"],
+                "metadata": value,
+            }
             result = tx.upsert(conversations, replaced, update=["metadata"])
         return _conversation(result.row)
 

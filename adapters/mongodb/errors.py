@@ -1,0 +1,67 @@
+"""Driver errors as noorm errors (ERR-1), the driver's exception kept as ``__cause__``.
+
+Duplicate keys come in three shapes: ``DuplicateKeyError``/``WriteError`` code 11000,
+a ``BulkWriteError`` whose write errors hold 11000, and, on FerretDB, a unique-index
+violation during an update or findAndModify that surfaces as code 1 InternalError
+carrying PostgreSQL's ``SQLSTATE 23505``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+)
+
+from noorm.spec import BackendError, DuplicateKeyError, NoOrmError
+
+__all__ = ["driver_errors", "is_duplicate", "one_line", "translate"]
+
+_DUPLICATE_CODES = frozenset({11000, 11001, 12582})
+
+
+def is_duplicate(exc: BaseException) -> bool:
+    """Whether ``exc`` reports a primary-key or unique-index collision."""
+    if isinstance(exc, BulkWriteError):
+        errors: list[dict[str, Any]] = exc.details.get("writeErrors", [])
+        return any(e.get("code") in _DUPLICATE_CODES for e in errors)
+    if isinstance(exc, OperationFailure):
+        if exc.code in _DUPLICATE_CODES:
+            return True
+        return exc.code == 1 and "SQLSTATE 23505" in str(exc)  # FerretDB + PostgreSQL
+    return False
+
+
+def one_line(exc: BaseException) -> str:
+    """The driver's message without the full error document and topology dump."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    for cut in (", full error:", " (configured timeouts", ", Timeout:", ", Topology Description:"):
+        text = text.split(cut, 1)[0]
+    return text[:300]
+
+
+def translate(exc: PyMongoError, model: str | None) -> NoOrmError:
+    """The noorm error for a driver error (the caller raises it ``from exc``)."""
+    if is_duplicate(exc):
+        return DuplicateKeyError(
+            f"duplicate primary key or unique index value ({one_line(exc)})", model=model
+        )
+    if isinstance(exc, (ServerSelectionTimeoutError, ConnectionFailure)):
+        return BackendError(f"cannot reach the MongoDB server: {one_line(exc)}", model=model)
+    return BackendError(f"{type(exc).__name__}: {one_line(exc)}", model=model)
+
+
+@contextmanager
+def driver_errors(model: str | None) -> Iterator[None]:
+    """Re-raise driver errors inside the block as noorm errors naming ``model``."""
+    try:
+        yield
+    except PyMongoError as exc:
+        raise translate(exc, model) from exc

@@ -1,0 +1,336 @@
+"""A DB-API adapter base: operation dispatch, transactions and savepoints for SQL backends.
+
+A backend subclass supplies a :class:`~.dialect.Dialect`, a way to get exclusive use of
+a connection (:meth:`SQLAdapter._session`) and a cursor factory; everything else —
+running compiled statements, decoding rows, the upsert protocol, atomic batches,
+nested transactions as savepoints, and mapping driver errors — lives here once.
+
+The connection must be in autocommit mode: this class issues ``BEGIN``/``COMMIT``/
+``SAVEPOINT`` itself, so the driver must not open transactions behind its back.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
+from typing import Any, Generic, Protocol, TypeVar, cast
+
+from noorm import __version__
+from noorm.spec.adapter import Capability, Executor
+from noorm.spec.errors import BackendError, NoOrmError
+from noorm.spec.operations import (
+    Count,
+    Delete,
+    Find,
+    Insert,
+    Operation,
+    Update,
+    Upsert,
+    UpsertResult,
+)
+from noorm.spec.schema import Schema
+
+from .compiler import DDL, Compiled, Compiler
+from .dialect import Dialect
+
+__all__ = ["Cursor", "SQLAdapter", "Session", "Transaction"]
+
+T = TypeVar("T")
+ConnT = TypeVar("ConnT")
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor the adapter uses."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def execute(self, sql: str, params: Sequence[Any], /) -> object: ...
+
+    def fetchall(self) -> Sequence[Sequence[Any]]: ...
+
+    def close(self) -> object: ...
+
+
+class Session(Generic[ConnT]):
+    """One connection in exclusive use, with its transaction nesting depth.
+
+    ``broken`` records that the backend itself abandoned the open transaction after an
+    error (SQLite does for some errors), so no later statement silently autocommits.
+    """
+
+    __slots__ = ("broken", "conn", "depth", "lock")
+
+    def __init__(self, conn: ConnT) -> None:
+        self.conn = conn
+        self.lock = threading.RLock()
+        self.depth = 0
+        self.broken = False
+
+
+class Transaction(Generic[ConnT]):
+    """The executor a ``transaction()`` block receives; ``transaction()`` on it is a savepoint.
+
+    Valid only inside its block and on the thread that opened it, like the memory
+    adapter's: misuse raises BackendError instead of running outside the transaction.
+    """
+
+    __slots__ = ("_adapter", "_session", "_thread", "closed")
+
+    def __init__(self, adapter: SQLAdapter[ConnT], session: Session[ConnT]) -> None:
+        self._adapter = adapter
+        self._session = session
+        self._thread = threading.get_ident()
+        self.closed = False
+
+    def execute(self, op: Operation[T]) -> T:
+        self._check(op.model.name)
+        with self._session.lock:
+            return cast("T", self._adapter._run(self._session, op))
+
+    @contextmanager
+    def transaction(self) -> Iterator[Executor]:
+        self._check(None)
+        with self._session.lock, self._adapter._scope(self._session) as tx:
+            yield tx
+
+    def _check(self, model: str | None) -> None:
+        if self.closed:
+            raise BackendError(
+                "this transaction has ended: its executor is valid only inside its `with` block",
+                model=model,
+            )
+        if threading.get_ident() != self._thread:
+            raise BackendError(
+                "a transaction's executor belongs to the thread that opened it", model=model
+            )
+        if self._session.broken:
+            raise BackendError(
+                "the backend rolled this transaction back after an error; nothing more can run in it",
+                model=model,
+            )
+
+
+class SQLAdapter(Generic[ConnT]):
+    """Runs operations on a DB-API connection through a :class:`Compiler`."""
+
+    name: str = "sql"
+    version: str = __version__
+    capabilities: frozenset[Capability] = frozenset(
+        {Capability.TRANSACTIONS, Capability.SAVEPOINTS, Capability.JSON_PATHS}
+    )
+
+    def __init__(self, dialect: Dialect, *, cache_size: int = 512) -> None:
+        self.dialect = dialect
+        self.compiler = Compiler(dialect, cache_size=cache_size)
+
+    # --- what a backend provides -------------------------------------------------------------
+
+    def _session(self) -> AbstractContextManager[Session[ConnT]]:
+        """Exclusive use of a connection (its session lock held) for one call or transaction."""
+        raise NotImplementedError
+
+    def _cursor(self, conn: ConnT) -> Cursor:
+        raise NotImplementedError
+
+    def _in_transaction(self, conn: ConnT) -> bool | None:
+        """Whether the backend still has a transaction open (None: the driver can't tell)."""
+        return None
+
+    def server_version(self) -> str:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # --- the Adapter protocol ----------------------------------------------------------------
+
+    def execute(self, op: Operation[T]) -> T:
+        """Run ``op`` on its own (atomically); waits while another thread's transaction runs."""
+        with self._free_session(op.model.name) as session:
+            return cast("T", self._run(session, op))
+
+    @contextmanager
+    def transaction(self) -> Iterator[Executor]:
+        """BEGIN ... COMMIT, or ROLLBACK when the block raises; ``tx.transaction()`` nests."""
+        with self._free_session(None) as session, self._scope(session) as tx:
+            yield tx
+
+    def statement(self, op: Operation[Any]) -> str | None:
+        return self.compiler.statement(op)
+
+    def bootstrap(self, schema: Schema, *, dry_run: bool = False) -> list[str]:
+        """Create what is missing, in one transaction; the statements it ran (or would run)."""
+        ddl = self.compiler.ddl(schema)
+        with self._free_session(None) as session:
+            if dry_run:
+                return [statement.sql for statement in self._missing(session, ddl)]
+            with self._scope(session):
+                todo = self._missing(session, ddl)
+                for statement in todo:
+                    self._command(session, Compiled(statement.sql, []), statement.model)
+        return [statement.sql for statement in todo]
+
+    def _missing(self, session: Session[ConnT], ddl: list[DDL]) -> list[DDL]:
+        """The statements whose table or index does not exist yet (default: all of them)."""
+        return ddl
+
+    @contextmanager
+    def _free_session(self, model: str | None) -> Iterator[Session[ConnT]]:
+        """A session for work outside any transaction of the calling thread."""
+        with self._session() as session:
+            if session.depth:  # we hold the lock, so the open transaction is this thread's
+                raise BackendError(
+                    "this thread has an open transaction: run operations through its executor "
+                    "(`with adapter.transaction() as tx: tx.execute(...)`); running them here "
+                    "would silently join it",
+                    model=model,
+                )
+            yield session
+
+    # --- running operations -------------------------------------------------------------------
+
+    def _run(self, session: Session[ConnT], op: Operation[Any]) -> Any:
+        model = op.model.name
+        if isinstance(op, Find):
+            table = self.compiler.table(op.model)
+            return table.decode(self._query(session, self.compiler.find(op), model))
+        if isinstance(op, Count):
+            return self._count(session, self.compiler.count(op), model)
+        if isinstance(op, Update):
+            if not op.values:
+                return self._count(session, self.compiler.update(op), model)
+            return self._command(session, self.compiler.update(op), model)
+        if isinstance(op, Delete):
+            return self._command(session, self.compiler.delete(op), model)
+        if isinstance(op, Insert):
+            return self._insert(session, op)
+        if isinstance(op, Upsert):
+            return self._upsert(session, op)
+        raise TypeError(f"not an operation: {op!r}")
+
+    def _insert(self, session: Session[ConnT], op: Insert) -> None:
+        chunks = list(self.compiler.insert(op))
+        if len(chunks) == 1:  # one statement is atomic by itself
+            self._command(session, chunks[0], op.model.name)
+        elif chunks:
+            with self._scope(session):
+                for chunk in chunks:
+                    self._command(session, chunk, op.model.name)
+
+    def _upsert(self, session: Session[ConnT], op: Upsert) -> UpsertResult[dict[str, Any]] | None:
+        """Insert-or-skip, then a scoped update, then a read; atomic as one unit.
+
+        The INSERT takes the write lock first, so nothing can change the row between
+        the steps, and its row count tells insert from update without guessing.
+        """
+        model = op.model.name
+        table = self.compiler.table(op.model)
+        with self._scope(session):
+            insert = self.compiler.upsert_insert(op)
+            if self._command(session, insert, model):
+                return UpsertResult(table.decode([insert.params])[0], inserted=True)
+            if op.update:
+                if not self._command(session, self.compiler.upsert_update(op), model):
+                    return None  # the existing row is outside the scope: leave it alone
+                select = self.compiler.select_key(op.model, op.row, None)
+            else:
+                select = self.compiler.select_key(op.model, op.row, op.where)
+            rows = table.decode(self._query(session, select, model))
+        return UpsertResult(rows[0], inserted=False) if rows else None
+
+    # --- statements ------------------------------------------------------------------------------
+
+    def _query(
+        self, session: Session[ConnT], compiled: Compiled, model: str | None
+    ) -> Sequence[Sequence[Any]]:
+        cursor = self._cursor(session.conn)
+        try:
+            cursor.execute(compiled.sql, compiled.params)
+            return cursor.fetchall()
+        except self.dialect.driver_errors as exc:
+            raise self._failed(session, exc, model) from exc
+        finally:
+            cursor.close()
+
+    def _command(self, session: Session[ConnT], compiled: Compiled, model: str | None) -> int:
+        """Run a statement that returns no rows; its row count."""
+        cursor = self._cursor(session.conn)
+        try:
+            cursor.execute(compiled.sql, compiled.params)
+            return cursor.rowcount
+        except self.dialect.driver_errors as exc:
+            raise self._failed(session, exc, model) from exc
+        finally:
+            cursor.close()
+
+    def _count(self, session: Session[ConnT], compiled: Compiled, model: str) -> int:
+        return int(self._query(session, compiled, model)[0][0])
+
+    def _failed(self, session: Session[ConnT], exc: BaseException, model: str | None) -> Exception:
+        if session.depth and self._in_transaction(session.conn) is False:
+            session.broken = True
+        return self.dialect.classify_error(exc, model)
+
+    def _control(self, session: Session[ConnT], sql: str) -> None:
+        self._command(session, Compiled(sql, []), None)
+
+    # --- transactions ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _scope(self, session: Session[ConnT]) -> Iterator[Transaction[ConnT]]:
+        """A transaction at depth 0, a savepoint inside one; commits unless the block raises."""
+        level = session.depth
+        savepoint = self.dialect.quote(f"noorm_sp{level}")
+        if level == 0:
+            session.broken = False
+            self._control(session, self.dialect.begin_sql)
+        else:
+            if session.broken:
+                raise BackendError("the backend rolled this transaction back after an error")
+            self._control(session, f"SAVEPOINT {savepoint}")
+        session.depth = level + 1
+        tx = Transaction(self, session)
+        try:
+            yield tx
+        except BaseException:
+            tx.closed = True
+            session.depth = level
+            self._undo(session, level, savepoint)
+            raise
+        tx.closed = True
+        session.depth = level
+        self._finish(session, level, savepoint)
+
+    def _undo(self, session: Session[ConnT], level: int, savepoint: str) -> None:
+        """Roll back after the block raised; the block's exception is what propagates."""
+        if session.broken:
+            if level == 0:
+                session.broken = False
+            return  # the backend already rolled everything back
+        with suppress(NoOrmError):
+            if level == 0:
+                self._control(session, "ROLLBACK")
+            else:
+                self._control(session, f"ROLLBACK TO SAVEPOINT {savepoint}")
+                self._control(session, f"RELEASE SAVEPOINT {savepoint}")
+
+    def _finish(self, session: Session[ConnT], level: int, savepoint: str) -> None:
+        if session.broken:
+            if level == 0:
+                session.broken = False
+            raise BackendError(
+                "the backend rolled the transaction back after an error inside it; "
+                "nothing was committed"
+            )
+        if level:
+            self._control(session, f"RELEASE SAVEPOINT {savepoint}")
+            return
+        try:
+            self._control(session, "COMMIT")
+        except NoOrmError:
+            with suppress(NoOrmError):
+                if self._in_transaction(session.conn) is not False:
+                    self._control(session, "ROLLBACK")
+            raise

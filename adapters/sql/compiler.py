@@ -1,0 +1,593 @@
+"""Operations to ``(sql, params)``, compiled once per shape.
+
+Every filter is walked once per call to collect its bound parameters together with a
+hashable *shape* (the filter with the values taken out). The SQL text is cached by
+table, operation kind and shape, so two calls that differ only in values get the very
+same string object back (and the driver's own statement cache hits too). On a cache
+miss the same walk runs again with rendering switched on, so parameters and
+placeholders can never drift apart.
+
+Filter semantics are the spec's two-valued logic (FLT-LOGIC): comparisons with NULL
+are unknown in SQL, AND/OR keep an unknown operand "not true" exactly like false, and
+every NOT goes through :meth:`Dialect.not_sql`, which counts unknown as false.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from noorm.spec.errors import ValidationError
+from noorm.spec.filters import And, Compare, Filter, In, IsNull, Not, Or, Path, where_from
+from noorm.spec.operations import Count, Delete, Find, Insert, Operation, Order, Update, Upsert
+from noorm.spec.schema import Field, Model, Schema
+from noorm.spec.types import JsonType
+
+from .dialect import Dialect, JsonKind
+
+__all__ = ["DDL", "Compiled", "Compiler", "StatementCache", "Table"]
+
+Shape = Hashable
+
+_OPERATORS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+_KINDS: tuple[JsonKind, ...] = ("string", "number", "boolean")
+
+
+class Compiled(NamedTuple):
+    """A statement ready for ``cursor.execute(sql, params)``."""
+
+    sql: str
+    params: list[Any]
+
+
+class DDL(NamedTuple):
+    """One bootstrap statement and what it creates (``index_name`` None: the table)."""
+
+    sql: str
+    model: str
+    index_name: str | None = None
+
+
+class StatementCache:
+    """A thread-safe LRU of SQL text by shape key."""
+
+    def __init__(self, maxsize: int = 512) -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be at least 1")
+        self.maxsize = maxsize
+        self._data: OrderedDict[Hashable, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> str | None:
+        with self._lock:
+            sql = self._data.get(key)
+            if sql is not None:
+                self._data.move_to_end(key)
+            return sql
+
+    def put(self, key: Hashable, sql: str) -> str:
+        """Store ``sql``; if another thread stored the key first, return its string."""
+        with self._lock:
+            existing = self._data.get(key)
+            if existing is not None:
+                return existing
+            self._data[key] = sql
+            if len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
+            return sql
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class Table:
+    """Per-model facts every statement needs, computed once per Model object."""
+
+    __slots__ = (
+        "column",
+        "columns",
+        "count_head",
+        "decoders",
+        "delete_head",
+        "encoders",
+        "insert_head",
+        "key",
+        "model",
+        "name",
+        "names",
+        "qualified",
+        "row_encoders",
+        "select_head",
+        "update_head",
+    )
+
+    def __init__(self, model: Model[Any], dialect: Dialect) -> None:
+        codec = dialect.codec
+        self.model = model
+        self.name = dialect.quote(model.name)
+        self.names = tuple(f.name for f in model.fields)
+        self.column = {f.name: dialect.quote(f.name) for f in model.fields}
+        self.columns = ", ".join(self.column.values())
+        # JSON access may put the column inside a subquery with columns of its own.
+        self.qualified = {f.name: f"{self.name}.{self.column[f.name]}" for f in model.fields}
+        self.key = model.primary_key
+        # Statement heads: quoted identifiers only; every value is a bound parameter.
+        self.select_head = f"SELECT {self.columns} FROM {self.name}"  # noqa: S608
+        self.count_head = f"SELECT COUNT(*) FROM {self.name}"  # noqa: S608
+        self.delete_head = f"DELETE FROM {self.name}"  # noqa: S608
+        self.update_head = f"UPDATE {self.name} SET "  # noqa: S608
+        self.insert_head = f"INSERT INTO {self.name} ({self.columns}) VALUES "  # noqa: S608
+        self.row_encoders = tuple((f.name, codec.encoder(f.type)) for f in model.fields)
+        self.encoders = dict(self.row_encoders)
+        self.decoders = tuple(
+            (f.name, dec) for f in model.fields if (dec := codec.decoder(f.type)) is not None
+        )
+
+    def field(self, name: str) -> Field:
+        return self.model.field(name)  # ValidationError naming model and field
+
+    def encode(self, name: str, value: Any) -> Any:
+        """The driver value of ``value`` for field ``name`` (NULL stays None)."""
+        try:
+            encode = self.encoders[name]
+        except KeyError:
+            self.model.field(name)
+            raise
+        return value if value is None or encode is None else encode(value)
+
+    def encode_row(self, row: Mapping[str, Any], into: list[Any]) -> None:
+        """Append a row's values in column order; a missing nullable field is NULL (VAL-2)."""
+        for name, encode in self.row_encoders:
+            value = row.get(name)
+            into.append(value if value is None or encode is None else encode(value))
+
+    def decode(self, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+        """Driver rows (columns in field order) to canonical dicts."""
+        names, decoders = self.names, self.decoders
+        out = []
+        for values in rows:
+            row = dict(zip(names, values, strict=True))
+            for name, decode in decoders:
+                value = row[name]
+                if value is not None:
+                    row[name] = decode(value)
+            out.append(row)
+        return out
+
+
+class Compiler:
+    """Turns operations into :class:`Compiled` statements for one :class:`Dialect`."""
+
+    def __init__(self, dialect: Dialect, *, cache_size: int = 512) -> None:
+        self.dialect = dialect
+        self.cache = StatementCache(cache_size)
+        self._tables: OrderedDict[int, Table] = OrderedDict()
+        self._tables_lock = threading.Lock()
+        self._max_tables = max(64, cache_size // 4)
+
+    # --- tables ---------------------------------------------------------------------------
+
+    def table(self, model: Model[Any]) -> Table:
+        """The :class:`Table` of ``model``, by identity (models are immutable)."""
+        with self._tables_lock:
+            table = self._tables.get(id(model))
+            if table is not None and table.model is model:
+                self._tables.move_to_end(id(model))
+                return table
+        table = Table(model, self.dialect)
+        with self._tables_lock:
+            self._tables[id(model)] = table
+            if len(self._tables) > self._max_tables:
+                self._tables.popitem(last=False)
+        return table
+
+    # --- operations -------------------------------------------------------------------------
+
+    def statement(self, op: Operation[Any]) -> str | None:
+        """The (first) statement ``op`` runs, for observability."""
+        if isinstance(op, Insert):
+            return next((c.sql for c in self.insert(op)), None)
+        if isinstance(op, Find):
+            return self.find(op).sql
+        if isinstance(op, Count):
+            return self.count(op).sql
+        if isinstance(op, Update):
+            return self.update(op).sql
+        if isinstance(op, Delete):
+            return self.delete(op).sql
+        if isinstance(op, Upsert):
+            return self.upsert_insert(op).sql
+        raise TypeError(f"not an operation: {op!r}")
+
+    def insert(self, op: Insert) -> Iterator[Compiled]:
+        """One multi-row INSERT per chunk; one chunk unless the batch exceeds max_params."""
+        table = self.table(op.model)
+        per_chunk = max(1, self.dialect.max_params // len(table.names))
+        rows = op.rows
+        for start in range(0, len(rows), per_chunk):
+            chunk = rows[start : start + per_chunk]
+            params: list[Any] = []
+            for row in chunk:
+                table.encode_row(row, params)
+            yield Compiled(self._insert_sql(table, len(chunk)), params)
+
+    def find(self, op: Find) -> Compiled:
+        table = self.table(op.model)
+        d = self.dialect
+        where = where_from(op.where)
+        limit = self._limit(op)
+        params: list[Any] = []
+        shape = self._where(table, where, params, render=False)[0]
+        key = (table, "find", shape, op.order, limit is None if d.limit_as_param else limit)
+        sql = self.cache.get(key)
+        if sql is None:
+            params = []
+            text = table.select_head + self._where(table, where, params, render=True)[1]
+            text += self._order(table, op.order)
+            if limit is not None:
+                text += f" LIMIT {d.placeholder if d.limit_as_param else int(limit)}"
+            sql = self.cache.put(key, text)
+        if limit is not None and d.limit_as_param:
+            params.append(limit)
+        return Compiled(sql, params)
+
+    def count(self, op: Count) -> Compiled:
+        table = self.table(op.model)
+        return self._filtered(table, "count", table.count_head, (), op.where)
+
+    def delete(self, op: Delete) -> Compiled:
+        table = self.table(op.model)
+        return self._filtered(table, "delete", table.delete_head, (), op.where)
+
+    def update(self, op: Update) -> Compiled:
+        """``UPDATE ... SET``; with no values, a COUNT of the rows it would match."""
+        table = self.table(op.model)
+        if not op.values:
+            return self.count(Count(op.model, op.where))
+        names = tuple(op.values)
+        sets = [table.encode(name, op.values[name]) for name in names]
+        return self._filtered(table, ("update", names), self._set(table, names), sets, op.where)
+
+    def upsert_insert(self, op: Upsert) -> Compiled:
+        """INSERT of ``op.row`` that does nothing when the primary key exists."""
+        table = self.table(op.model)
+        key = (table, "upsert-insert")
+        sql = self.cache.get(key)
+        if sql is None:
+            columns = [table.column[k] for k in table.key]
+            text = self._insert_sql(table, 1) + self.dialect.on_conflict_do_nothing(columns)
+            sql = self.cache.put(key, text)
+        params: list[Any] = []
+        table.encode_row(op.row, params)
+        return Compiled(sql, params)
+
+    def upsert_update(self, op: Upsert) -> Compiled:
+        """UPDATE of the ``op.update`` fields of the row with ``op.row``'s key, within ``op.where``."""
+        table = self.table(op.model)
+        names = tuple(op.update)
+        sets = [table.encode(name, op.row.get(name)) for name in names]
+        head = self._set(table, names)
+        return self._by_key(table, ("upsert-update", names), head, sets, op.row, op.where)
+
+    def select_key(
+        self, model: Model[Any], key: Mapping[str, Any], where: Filter | None
+    ) -> Compiled:
+        """SELECT of the row with primary key ``key`` if it also matches ``where``."""
+        table = self.table(model)
+        return self._by_key(table, "select-key", table.select_head, [], key, where)
+
+    # --- DDL ------------------------------------------------------------------------------
+
+    def ddl(self, schema: Schema) -> list[DDL]:
+        """CREATE TABLE and CREATE INDEX statements, in their idempotent forms."""
+        d = self.dialect
+        if_not = " IF NOT EXISTS" if d.create_index_if_not_exists else ""
+        out: list[DDL] = []
+        for model in schema.models:
+            table = d.quote(model.name)
+            body = [d.column_sql(f) for f in model.fields]
+            body.append(f"PRIMARY KEY ({', '.join(d.quote(k) for k in model.primary_key)})")
+            out.append(
+                DDL(
+                    f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(body)}){d.table_options}",
+                    model.name,
+                )
+            )
+            for index in model.indexes:
+                columns = ", ".join(
+                    f"{d.quote(c.field)} {'DESC' if c.descending else 'ASC'}" for c in index.columns
+                )
+                unique = "UNIQUE " if index.unique else ""
+                out.append(
+                    DDL(
+                        f"CREATE {unique}INDEX{if_not} {d.quote(index.name)} ON {table} ({columns})",
+                        model.name,
+                        index.name,
+                    )
+                )
+        return out
+
+    # --- pieces -----------------------------------------------------------------------------
+
+    def _insert_sql(self, table: Table, rows: int) -> str:
+        key = (table, "insert", rows)
+        sql = self.cache.get(key)
+        if sql is None:
+            one = "(" + ", ".join([self.dialect.placeholder] * len(table.names)) + ")"
+            sql = self.cache.put(key, table.insert_head + ", ".join([one] * rows))
+        return sql
+
+    def _set(self, table: Table, names: tuple[str, ...]) -> str:
+        ph = self.dialect.placeholder
+        return table.update_head + ", ".join(f"{table.column[n]} = {ph}" for n in names)
+
+    def _filtered(
+        self, table: Table, kind: Hashable, head: str, params: Sequence[Any], where: Filter | None
+    ) -> Compiled:
+        """``head`` followed by the WHERE clause of ``where``, cached by shape."""
+        where = where_from(where)
+        out = list(params)
+        shape = self._where(table, where, out, render=False)[0]
+        key = (table, kind, shape)
+        sql = self.cache.get(key)
+        if sql is None:
+            out = list(params)
+            sql = self.cache.put(key, head + self._where(table, where, out, render=True)[1])
+        return Compiled(sql, out)
+
+    def _by_key(
+        self,
+        table: Table,
+        kind: Hashable,
+        head: str,
+        params: list[Any],
+        row: Mapping[str, Any],
+        where: Filter | None,
+    ) -> Compiled:
+        """``head`` restricted to the row with ``row``'s primary key and to ``where``."""
+        where = where_from(where)
+        ph = self.dialect.placeholder
+        out = list(params)
+        out.extend(table.encode(k, row[k]) for k in table.key)
+        shape = self._filter(table, where, out, render=False)[0] if where is not None else None
+        key = (table, kind, shape)
+        sql = self.cache.get(key)
+        if sql is None:
+            out = list(params)
+            out.extend(table.encode(k, row[k]) for k in table.key)
+            terms = [f"{table.column[k]} = {ph}" for k in table.key]
+            if where is not None:
+                terms.append(self._filter(table, where, out, render=True)[1])
+            sql = self.cache.put(key, f"{head} WHERE {' AND '.join(terms)}")
+        return Compiled(sql, out)
+
+    def _limit(self, op: Find) -> int | None:
+        limit = op.limit
+        if limit is None:
+            return None
+        if type(limit) is not int or limit < 0:  # only a real int is ever rendered as SQL
+            raise ValidationError(
+                f"limit must be a non-negative int, got {limit!r}", model=op.model.name
+            )
+        return limit
+
+    def _order(self, table: Table, order: tuple[Order, ...]) -> str:
+        if not order:
+            return ""
+        terms = []
+        for item in order:
+            field = table.field(item.field)
+            if isinstance(field.type, JsonType):
+                raise ValidationError(
+                    "cannot order by a json field", model=table.model.name, field=field.name
+                )
+            terms.append(
+                self.dialect.order_sql(table.column[field.name], item.descending, field.nullable)
+            )
+        return " ORDER BY " + ", ".join(terms)
+
+    def _where(
+        self, table: Table, where: Filter | None, params: list[Any], *, render: bool
+    ) -> tuple[Shape, str]:
+        if where is None:
+            return None, ""
+        shape, sql = self._filter(table, where, params, render)
+        return shape, f" WHERE {sql}" if render else ""
+
+    # --- filters ------------------------------------------------------------------------------
+
+    def _filter(
+        self, table: Table, f: Filter, params: list[Any], render: bool
+    ) -> tuple[Shape, str]:
+        """Shape of ``f`` and (if ``render``) its SQL; appends its params in SQL order."""
+        d = self.dialect
+        if isinstance(f, (And, Or)):
+            if not f.items:
+                return (type(f).__name__,), (d.true_sql if isinstance(f, And) else d.false_sql)
+            parts = [self._filter(table, item, params, render) for item in f.items]
+            shape: Shape = (type(f).__name__, tuple(s for s, _ in parts))
+            if not render:
+                return shape, ""
+            if len(parts) == 1:
+                return shape, parts[0][1]
+            joiner = " AND " if isinstance(f, And) else " OR "
+            return shape, "(" + joiner.join(sql for _, sql in parts) + ")"
+        if isinstance(f, Not):
+            inner, sql = self._filter(table, f.item, params, render)
+            return ("Not", inner), d.not_sql(sql) if render else ""
+        if isinstance(f, Compare):
+            if f.value is None:  # NULL-1, as the filter builders spell it
+                if f.op == "eq":
+                    return self._filter(table, IsNull(f.ref), params, render)
+                if f.op == "ne":
+                    return self._filter(table, Not(IsNull(f.ref)), params, render)
+                self._operator(table, f)
+                self._reference(table, f.ref)
+                return ("never",), d.false_sql
+            if isinstance(f.ref, Path):
+                return self._json_compare(table, f, f.ref, params, render)
+            field = self._scalar_field(table, f.ref, f.op)
+            operator = self._operator(table, f)
+            params.append(table.encode(field.name, f.value))
+            sql = f"{table.column[field.name]} {operator} {d.placeholder}" if render else ""
+            return ("cmp", f.op, field.name), sql
+        if isinstance(f, In):
+            if isinstance(f.ref, Path):
+                return self._json_in(table, f, f.ref, params, render)
+            field = self._scalar_field(table, f.ref, "not_in" if f.negated else "in_")
+            column = table.column[field.name]
+            # NULL never matches (NULL-1); a None kept in the list would make NOT IN unknown.
+            values = [v for v in f.values if v is not None]
+            shape = ("in", field.name, f.negated, len(values))
+            if not values:  # FLT-IN: in_ [] is false, not_in [] is "not NULL"
+                return shape, (f"{column} IS NOT NULL" if f.negated else d.false_sql)
+            params.extend(table.encode(field.name, v) for v in values)
+            if not render:
+                return shape, ""
+            marks = ", ".join([d.placeholder] * len(values))
+            return shape, f"{column} {'NOT IN' if f.negated else 'IN'} ({marks})"
+        if isinstance(f, IsNull):
+            if isinstance(f.ref, Path):
+                field = self._json_field(table, f.ref)
+                access = d.json_access(
+                    table.qualified[field.name] if render else None, f.ref.keys, None
+                )
+                params.extend(access.type_params)
+                null = d.literal(d.json_types["null"][0])
+                sql = f"COALESCE({access.type_sql}, {null}) = {null}" if render else ""
+                return ("jnull", field.name, access.shape), sql
+            field = table.field(f.ref)
+            return ("null", field.name), f"{table.column[field.name]} IS NULL"
+        raise ValidationError(f"not a filter: {f!r}", model=table.model.name)
+
+    def _reference(self, table: Table, ref: str | Path) -> Field:
+        return self._json_field(table, ref) if isinstance(ref, Path) else table.field(ref)
+
+    def _scalar_field(self, table: Table, name: str, op: str) -> Field:
+        field = table.field(name)
+        if isinstance(field.type, JsonType):
+            raise ValidationError(
+                f"{op} does not apply to a json field itself (only is_null does); "
+                "compare a path inside it",
+                model=table.model.name,
+                field=name,
+            )
+        return field
+
+    def _json_field(self, table: Table, ref: Path) -> Field:
+        field = table.field(ref.field)
+        if not isinstance(field.type, JsonType):
+            raise ValidationError(
+                "a path needs a json field", model=table.model.name, field=ref.field
+            )
+        if not ref.keys:
+            raise ValidationError(
+                "a path needs at least one key", model=table.model.name, field=ref.field
+            )
+        return field
+
+    def _operator(self, table: Table, f: Compare) -> str:
+        try:
+            return _OPERATORS[f.op]
+        except KeyError:
+            raise ValidationError(f"unknown operator {f.op!r}", model=table.model.name) from None
+
+    def _json_kind(self, table: Table, field: Field, value: Any) -> JsonKind:
+        if isinstance(value, bool):
+            return "boolean"
+        if isinstance(value, (int, float)):
+            return "number"
+        if isinstance(value, str):
+            return "string"
+        raise ValidationError(
+            f"a path compares with a str, number or bool, got {type(value).__name__}",
+            model=table.model.name,
+            field=field.name,
+        )
+
+    def _type_in(self, type_sql: str, names: tuple[str, ...], *, negated: bool = False) -> str:
+        d = self.dialect
+        if len(names) == 1:
+            return f"{type_sql} {'<>' if negated else '='} {d.literal(names[0])}"
+        listed = ", ".join(d.literal(n) for n in names)
+        return f"{type_sql} {'NOT IN' if negated else 'IN'} ({listed})"
+
+    def _json_compare(
+        self, table: Table, f: Compare, ref: Path, params: list[Any], render: bool
+    ) -> tuple[Shape, str]:
+        """FLT-JSON-1/2: typed comparison; ``ne`` is "present, non-null and different"."""
+        d = self.dialect
+        field = self._json_field(table, ref)
+        operator = self._operator(table, f)
+        kind = self._json_kind(table, field, f.value)
+        if kind == "boolean" and f.op not in ("eq", "ne"):
+            return ("never",), d.false_sql  # FLT-JSON-1 orders numbers and strings only
+        access = d.json_access(table.qualified[field.name] if render else None, ref.keys, kind)
+        scalar = d.codec.encode_json_scalar(f.value)
+        shape = ("jcmp", f.op, field.name, kind, access.shape)
+        if f.op == "ne":
+            params.extend(access.type_params)
+            params.extend(access.type_params)
+            params.extend(access.value_params)
+            params.append(scalar)
+            if not render:
+                return shape, ""
+            present = self._type_in(access.type_sql, d.json_types["null"], negated=True)
+            typed = self._type_in(access.type_sql, d.json_types[kind])
+            return shape, f"({present} AND NOT ({typed} AND {access.value_sql} = {d.placeholder}))"
+        params.extend(access.type_params)
+        params.extend(access.value_params)
+        params.append(scalar)
+        if not render:
+            return shape, ""
+        typed = self._type_in(access.type_sql, d.json_types[kind])
+        return shape, f"({typed} AND {access.value_sql} {operator} {d.placeholder})"
+
+    def _json_in(
+        self, table: Table, f: In, ref: Path, params: list[Any], render: bool
+    ) -> tuple[Shape, str]:
+        """in_ on a path: an OR of typed IN lists, one per JSON kind among the values."""
+        d = self.dialect
+        field = self._json_field(table, ref)
+        column = table.qualified[field.name] if render else None
+        by_kind: dict[JsonKind, list[Any]] = {}
+        for value in f.values:
+            if value is None:
+                continue
+            by_kind.setdefault(self._json_kind(table, field, value), []).append(value)
+        present_sql = ""
+        shape_parts: list[Hashable] = []
+        if f.negated:  # not_in: present, non-null, and none of the values (of any type)
+            access = d.json_access(column, ref.keys, None)
+            params.extend(access.type_params)
+            shape_parts.append(access.shape)
+            if render:
+                present_sql = self._type_in(access.type_sql, d.json_types["null"], negated=True)
+        groups = []
+        for kind in _KINDS:
+            values = by_kind.get(kind)
+            if not values:
+                continue
+            access = d.json_access(column, ref.keys, kind)
+            params.extend(access.type_params)
+            params.extend(access.value_params)
+            params.extend(d.codec.encode_json_scalar(v) for v in values)
+            shape_parts.append((kind, len(values), access.shape))
+            if render:
+                marks = ", ".join([d.placeholder] * len(values))
+                typed = self._type_in(access.type_sql, d.json_types[kind])
+                groups.append(f"({typed} AND {access.value_sql} IN ({marks}))")
+        shape = ("jin", field.name, f.negated, tuple(shape_parts))
+        if not render:
+            return shape, ""
+        if not groups:
+            matched = d.false_sql
+        elif len(groups) == 1:
+            matched = groups[0]
+        else:
+            matched = "(" + " OR ".join(groups) + ")"
+        if f.negated:
+            return shape, f"({present_sql} AND NOT {matched})"
+        return shape, matched

@@ -1,0 +1,152 @@
+"""What differs between SQL backends, as one small overridable class.
+
+The compiler (:mod:`.compiler`) writes every statement through a :class:`Dialect`, so
+a backend adapter is a dialect subclass plus connection handling. Defaults follow
+standard SQL (and are what PostgreSQL accepts); a subclass overrides attributes and
+methods where its backend differs. Nothing here ever sees a user value: values and
+JSON path keys are bound parameters, identifiers are validated portable names and are
+quoted anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from noorm.spec.errors import BackendError, NoOrmError, UnsupportedError
+from noorm.spec.schema import Field
+from noorm.spec.types import StringType
+
+from .codec import Codec
+
+__all__ = ["Dialect", "JsonAccess", "JsonKind"]
+
+JsonKind = Literal["string", "number", "boolean"]
+"""The JSON type a path comparison is restricted to (FLT-JSON-1): the filter value's."""
+
+
+@dataclass(frozen=True, slots=True)
+class JsonAccess:
+    """How one json path is read inside a predicate.
+
+    ``type_sql`` yields the backend's JSON type name of the value at the path (NULL
+    when the field is NULL or the path is missing); ``value_sql`` yields that value as
+    a SQL scalar comparable with :meth:`Codec.encode_json_scalar` of a filter value of
+    the requested kind. Each fragment's placeholders take its own params, in order.
+    ``shape`` says which SQL form was chosen; it never contains the keys themselves.
+    The SQL fragments are empty when the caller only needed the shape and params.
+    """
+
+    shape: Hashable
+    type_sql: str
+    type_params: tuple[Any, ...]
+    value_sql: str
+    value_params: tuple[Any, ...]
+
+
+class Dialect:
+    """SQL spelling for one backend; subclass and override what differs."""
+
+    name: ClassVar[str] = "sql"
+    placeholder: ClassVar[str] = "?"
+    """The DB-API parameter marker: ``?`` (qmark) or ``%s`` (format; literal % must be %%)."""
+    true_sql: ClassVar[str] = "TRUE"
+    false_sql: ClassVar[str] = "FALSE"
+    begin_sql: ClassVar[str] = "BEGIN"
+    limit_as_param: ClassVar[bool] = True
+    """False where LIMIT must be a literal (MySQL prepared statements): the compiler then
+    renders a validated Python int into the SQL and caches per limit value."""
+    create_index_if_not_exists: ClassVar[bool] = True
+    """False (MySQL 8) makes bootstrap look an index up before creating it."""
+    nulls_sort_low: ClassVar[bool] = True
+    """Without a NULLS clause, NULL sorts as the lowest value (SQLite, MySQL); PostgreSQL
+    sorts it highest. Used only when ``nulls_clause`` is False."""
+    string_collation: ClassVar[str | None] = None
+    """Collation for string columns that compares by code point (STR-4), e.g. ``"C"``."""
+    json_types: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    """JSON type names ``JsonAccess.type_sql`` reports, for each kind and for "null"."""
+    driver_errors: ClassVar[tuple[type[BaseException], ...]] = ()
+    """Exceptions that come from the driver and are mapped by :meth:`classify_error`."""
+
+    nulls_clause: bool = True
+    """The backend accepts ``NULLS FIRST`` / ``NULLS LAST``."""
+    max_params: int = 999
+    """Bound parameters one statement may carry; batch inserts are chunked under it."""
+    table_options: str = ""
+    """Appended after ``CREATE TABLE ... ( ... )``, e.g. ``" STRICT"``."""
+
+    def __init__(self, codec: Codec | None = None) -> None:
+        self.codec = codec if codec is not None else Codec()
+
+    # --- names and literals -----------------------------------------------------------
+
+    def quote(self, name: str) -> str:
+        """A quoted identifier; embedded quote characters are doubled."""
+        return '"' + name.replace('"', '""') + '"'
+
+    def literal(self, text: str) -> str:
+        """A string literal for the dialect's own constants (JSON type names), never data."""
+        return "'" + text.replace("'", "''") + "'"
+
+    # --- DDL ----------------------------------------------------------------------------
+
+    def column_type(self, field: Field) -> str:
+        """The physical type of ``field``'s logical type."""
+        raise NotImplementedError(f"{type(self).__name__} does not map {field.type!r}")
+
+    def column_checks(self, column: str, field: Field) -> list[str]:
+        """CHECK constraints (without ``CHECK``) that keep ``column`` within its type."""
+        return []
+
+    def column_sql(self, field: Field) -> str:
+        column = self.quote(field.name)
+        parts = [column, self.column_type(field)]
+        if isinstance(field.type, StringType) and self.string_collation:
+            parts.append(f"COLLATE {self.string_collation}")
+        if not field.nullable:
+            parts.append("NOT NULL")
+        parts.extend(f"CHECK ({check})" for check in self.column_checks(column, field))
+        return " ".join(parts)
+
+    # --- reading --------------------------------------------------------------------------
+
+    def order_sql(self, column: str, descending: bool, nullable: bool) -> str:
+        """One ORDER BY item honouring ORD-1 (NULL first ascending, last descending)."""
+        direction = "DESC" if descending else "ASC"
+        if not nullable:
+            return f"{column} {direction}"
+        if self.nulls_clause:
+            return f"{column} {direction} NULLS {'LAST' if descending else 'FIRST'}"
+        if self.nulls_sort_low:
+            return f"{column} {direction}"
+        return f"({column} IS NULL) {'ASC' if descending else 'DESC'}, {column} {direction}"
+
+    def not_sql(self, predicate: str) -> str:
+        """Two-valued NOT (FLT-LOGIC): an unknown operand counts as false, so NOT is true."""
+        return f"NOT COALESCE({predicate}, {self.false_sql})"
+
+    def json_access(
+        self, column: str | None, keys: tuple[str, ...], kind: JsonKind | None
+    ) -> JsonAccess:
+        """Read the value at ``keys`` inside the json ``column`` (None: shape and params only).
+
+        ``kind`` is the JSON type the value will be compared with (None for is_null).
+        Keys are always bound parameters. A key the backend cannot address raises
+        UnsupportedError rather than selecting some other key.
+        """
+        raise UnsupportedError(
+            f"the {self.name} dialect has no json path support", capability="json_paths"
+        )
+
+    # --- writing --------------------------------------------------------------------------
+
+    def on_conflict_do_nothing(self, key_columns: Sequence[str]) -> str:
+        """Suffix of an INSERT that skips a row whose primary key exists (and only that)."""
+        return f" ON CONFLICT ({', '.join(key_columns)}) DO NOTHING"
+
+    # --- errors ---------------------------------------------------------------------------
+
+    def classify_error(self, exc: BaseException, model: str | None) -> NoOrmError:
+        """The noorm error for a driver exception; the caller raises it ``from exc``."""
+        return BackendError(f"{type(exc).__name__}: {exc}", model=model)

@@ -1,0 +1,109 @@
+"""The built-in adapter factories, and the registry ``noorm certify NAME`` reads.
+
+Each factory returns a fresh adapter on an empty database per call. A backend that
+needs a server reads its URL from an environment variable (``noorm certify --url``
+sets it), so adding one is one :class:`Target` line plus its factory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import weakref
+from dataclasses import dataclass
+
+from noorm.spec import Adapter
+
+__all__ = ["TARGETS", "MemoryFactory", "SQLiteFactory", "Target", "memory", "sqlite"]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A named built-in adapter: its factory (``module:attribute``) and URL variable."""
+
+    name: str
+    factory: str
+    description: str
+    url_env: str | None = None
+    """The environment variable holding the server URL; None for serverless backends."""
+
+
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in (
+        Target("memory", f"{__name__}:memory", "the in-process reference adapter"),
+        Target("sqlite", f"{__name__}:sqlite", "SQLite on a fresh temporary file per test"),
+        Target(
+            "postgres",
+            "noorm.adapters.postgres.testing:conformance_factory",
+            "PostgreSQL (psycopg 3), fresh schema per test",
+            "NOORM_POSTGRES_URL",
+        ),
+        Target(
+            "mysql",
+            "noorm.adapters.mysql.testing:conformance_factory",
+            "MySQL 8 / MariaDB (PyMySQL), fresh database per test",
+            "NOORM_MYSQL_URL",
+        ),
+        Target(
+            "mongodb",
+            "noorm.adapters.mongodb.testing:conformance_factory",
+            "MongoDB or FerretDB (pymongo), fresh database per test",
+            "NOORM_MONGODB_URL",
+        ),
+    )
+}
+
+
+class MemoryFactory:
+    """A new in-memory adapter per call: every instance starts empty.
+
+    The database of a memory adapter is the adapter object itself (it is thread-safe),
+    so ``same_database`` returns it: threads sharing it are the in-process equivalent
+    of two processes sharing a server.
+    """
+
+    def __call__(self) -> Adapter:
+        from noorm.adapters.memory import MemoryAdapter
+
+        return MemoryAdapter()
+
+    def same_database(self, adapter: Adapter) -> Adapter:
+        return adapter
+
+
+memory = MemoryFactory()
+
+
+class SQLiteFactory:
+    """SQLite on a new temporary file per call; the file goes when the adapter does.
+
+    ``same_database`` opens a second adapter (its own connection) on the same file, which
+    is what the concurrent-bootstrap clause needs.
+    """
+
+    def __init__(self) -> None:
+        self._paths: dict[int, str] = {}
+
+    def __call__(self) -> Adapter:
+        from noorm.adapters.sqlite import SQLiteAdapter
+
+        directory = tempfile.mkdtemp(prefix="noorm-conformance-")
+        path = os.path.join(directory, "db.sqlite3")
+        adapter = SQLiteAdapter(path)
+        self._paths[id(adapter)] = path
+        weakref.finalize(adapter, self._forget, id(adapter), directory)
+        return adapter
+
+    def _forget(self, key: int, directory: str) -> None:
+        self._paths.pop(key, None)
+        shutil.rmtree(directory, ignore_errors=True)
+
+    def same_database(self, adapter: Adapter) -> Adapter:
+        from noorm.adapters.sqlite import SQLiteAdapter
+
+        return SQLiteAdapter(self._paths[id(adapter)])
+
+
+sqlite = SQLiteFactory()

@@ -1,0 +1,202 @@
+"""The ``noorm`` command line (standard library only; pytest is imported on demand).
+
+    noorm certify memory|sqlite [--report PATH] [-k EXPR] [-q]
+    noorm certify --factory mypkg.module:factory [--report PATH]
+    noorm certify postgres --url postgresql://...      (once a postgres target exists)
+
+``certify`` runs the conformance suite (``noorm.conformance``) against a built-in
+adapter on a temporary database, or against any factory, prints one line per spec
+clause and a verdict, and exits 0 only when the adapter is certified. Subcommands are
+small functions registered in :func:`build_parser`, so adding one is one more
+``add_*`` function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["build_parser", "main"]
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``noorm`` console script and of ``python -m noorm``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command: Command = args.command
+    try:
+        return command(args)
+    except CliError as exc:
+        parser.exit(2, f"noorm: error: {exc}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="noorm", description="no-orm: a database-independent persistence core."
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    _add_certify(commands)
+    return parser
+
+
+class CliError(Exception):
+    """A usage problem reported as ``noorm: error: ...`` with exit status 2."""
+
+
+# --- certify ------------------------------------------------------------------------------
+
+
+def _add_certify(commands: Any) -> None:
+    from noorm.conformance.targets import TARGETS
+
+    names = ", ".join(sorted(TARGETS))
+    parser = commands.add_parser(
+        "certify",
+        help="run the conformance suite against an adapter",
+        description="Run the conformance suite against a built-in adapter (on a temporary "
+        "database) or against any adapter factory, print the outcome per spec clause and "
+        "exit 0 only when the adapter is certified.",
+    )
+    parser.add_argument("target", nargs="?", metavar="TARGET", help=f"a built-in adapter: {names}")
+    parser.add_argument(
+        "--factory",
+        metavar="MODULE:ATTR",
+        help="certify the adapter this factory returns (a fresh, empty database per call)",
+    )
+    parser.add_argument("--url", help="the server URL, for targets that need one")
+    parser.add_argument("--report", metavar="PATH", help="also write the JSON report to PATH")
+    parser.add_argument("-k", metavar="EXPR", dest="keyword", help="only run matching tests")
+    parser.add_argument("-q", "--quiet", action="store_true", help="less pytest output")
+    parser.set_defaults(command=certify)
+
+
+def _factory(args: argparse.Namespace) -> str:
+    """The ``module:attr`` to certify; sets the target's URL variable from ``--url``."""
+    from noorm.conformance.targets import TARGETS
+
+    if args.factory and args.target:
+        raise CliError("give either a TARGET or --factory, not both")
+    if args.factory:
+        if args.url:
+            raise CliError("--url is for built-in targets; a --factory gets its own settings")
+        return str(args.factory)
+    if not args.target:
+        raise CliError(f"name a TARGET ({', '.join(sorted(TARGETS))}) or pass --factory")
+    target = TARGETS.get(args.target)
+    if target is None:
+        raise CliError(
+            f"unknown target {args.target!r}; choose one of {', '.join(sorted(TARGETS))}"
+        )
+    if target.url_env is None:
+        if args.url:
+            raise CliError(f"{target.name} takes no --url")
+    elif args.url:
+        os.environ[target.url_env] = args.url
+    elif not os.environ.get(target.url_env):
+        raise CliError(f"{target.name} needs --url or the {target.url_env} environment variable")
+    return target.factory
+
+
+def certify(args: argparse.Namespace) -> int:
+    factory = _factory(args)
+    try:
+        import pytest
+    except ImportError:
+        raise CliError("certify needs pytest: pip install 'no-orm[conformance]'") from None
+    with tempfile.TemporaryDirectory(prefix="noorm-certify-") as scratch:
+        report = Path(args.report).resolve() if args.report else Path(scratch) / "report.json"
+        options = [
+            "--pyargs",
+            "noorm.conformance",
+            f"--noorm-adapter={factory}",
+            f"--noorm-report={report}",
+            "-p",
+            "no:cacheprovider",
+            # An empty config: the project's own pytest settings must not change the suite.
+            "-c",
+            str(_empty_config(Path(scratch))),
+            f"--rootdir={_package_root()}",
+        ]
+        if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+            options += ["-p", "noorm.conformance.plugin"]
+        if args.keyword:
+            options += ["-k", args.keyword]
+        if args.quiet:
+            options.append("-q")
+        # A factory module in the working directory stays importable.
+        sys.path.insert(0, os.getcwd())
+        status = int(pytest.main(options))
+        if not report.exists():
+            print(f"noorm: no report was written (pytest exit status {status})", file=sys.stderr)
+            return status or 1
+        data = json.loads(report.read_text(encoding="utf-8"))
+    print_clauses(data)
+    print(verdict(data))
+    if args.report:
+        print(f"report: {report}")
+    return 0 if data.get("certified") else (status or 1)
+
+
+def _package_root() -> Path:
+    """The directory holding the ``noorm`` package: test ids then read noorm/conformance/..."""
+    import noorm
+
+    return Path(noorm.__file__).resolve().parent.parent
+
+
+def _empty_config(directory: Path) -> Path:
+    path = directory / "pytest.ini"
+    path.write_text("[pytest]\n", encoding="utf-8")
+    return path
+
+
+def print_clauses(report: dict[str, Any]) -> None:
+    """One line per spec clause: id, outcome, title (and the reason when not passed)."""
+    clauses: dict[str, dict[str, Any]] = report.get("clauses", {})
+    width = max((len(c) for c in clauses), default=8)
+    print()
+    print(f"{'clause':<{width}}  {'outcome':<8}  title")
+    print(f"{'-' * width}  {'-' * 8}  {'-' * 40}")
+    for clause, entry in clauses.items():
+        line = f"{clause:<{width}}  {entry['outcome']:<8}  {entry.get('title', '')}"
+        if entry["outcome"] != "passed" and entry.get("reason"):
+            line += f"  [{_shorten(str(entry['reason']), 90)}]"
+        print(line)
+    print()
+
+
+def verdict(report: dict[str, Any]) -> str:
+    """The one-line verdict."""
+    clauses = report.get("clauses", {}).values()
+    count = {o: sum(c["outcome"] == o for c in clauses) for o in ("passed", "skipped")}
+    adapter = f"{report.get('adapter')} {report.get('adapter_version')}"
+    on = f"on {report.get('server_version')}"
+    spec = f"no-orm spec {report.get('spec_version')}"
+    if report.get("certified"):
+        return (
+            f"CERTIFIED: {adapter} {on} conforms to {spec} ({count['passed']} clauses "
+            f"passed, {count['skipped']} skipped for missing capabilities)"
+        )
+    failed = [c for c, v in report.get("clauses", {}).items() if v["outcome"] == "failed"]
+    not_run = [c for c, v in report.get("clauses", {}).items() if v["outcome"] == "not_run"]
+    why = []
+    if failed:
+        why.append(f"failed: {', '.join(failed)}")
+    if not_run:
+        why.append(f"not run: {len(not_run)} clause(s)")
+    if not why:
+        why.append("a test was skipped for a reason other than a missing capability")
+    return f"NOT CERTIFIED: {adapter} {on} against {spec} ({'; '.join(why)})"
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,1164 @@
+"""The MongoDB adapter against a real server (FerretDB in CI), through Store and raw ops.
+
+Every test gets a fresh ``noorm_test_<uuid>`` database, dropped afterwards. The server
+comes from NOORM_MONGODB_URL; without it, 127.0.0.1:27017 is tried and the module is
+skipped if nothing answers there. Clause ids of docs/spec.md are in the test names or
+comments; FerretDB differences are in docs/backends/mongodb.md.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+pymongo = pytest.importorskip("pymongo", reason="pymongo is not installed (no-orm[mongodb])")
+
+from pymongo import MongoClient  # noqa: E402
+from pymongo.errors import OperationFailure, PyMongoError, ServerSelectionTimeoutError  # noqa: E402
+
+import noorm  # noqa: E402
+from noorm.adapters.memory import matches, sort_rows  # noqa: E402
+from noorm.adapters.mongodb import MongoAdapter, MongoTransaction  # noqa: E402
+from noorm.adapters.mongodb.codec import ESC, WRAP  # noqa: E402
+from noorm.adapters.mongodb.testing import ConformanceFactory  # noqa: E402
+from noorm.kit import QueryEvent, Store, TenantScope  # noqa: E402
+from noorm.spec import (  # noqa: E402
+    ALL,
+    Adapter,
+    And,
+    BackendError,
+    BooleanType,
+    Capability,
+    Compare,
+    Count,
+    Delete,
+    DuplicateKeyError,
+    Field,
+    Filter,
+    Find,
+    In,
+    Index,
+    Insert,
+    IntegerType,
+    IsNull,
+    JsonType,
+    Model,
+    Not,
+    NumberType,
+    Or,
+    Order,
+    Schema,
+    StringType,
+    TimestampType,
+    UnsupportedError,
+    Update,
+    Upsert,
+    UpsertResult,
+    ValidationError,
+    and_,
+    asc,
+    desc,
+    eq,
+    gt,
+    gte,
+    in_,
+    is_null,
+    lt,
+    ne,
+    not_,
+    not_in,
+    or_,
+    path,
+)
+
+URL = os.environ.get("NOORM_MONGODB_URL") or "mongodb://127.0.0.1:27017/"
+
+
+def _reachable() -> bool:
+    if os.environ.get("NOORM_MONGODB_URL"):
+        return True  # explicitly configured: a dead server must fail the tests, not skip them
+    probe: MongoClient[Any] = MongoClient(URL, serverSelectionTimeoutMS=1000)
+    try:
+        probe.admin.command("ping")
+        return True
+    except PyMongoError:
+        return False
+    finally:
+        probe.close()
+
+
+if not _reachable():
+    pytest.skip(
+        "no MongoDB server: NOORM_MONGODB_URL is unset and 127.0.0.1:27017 does not answer "
+        '(eval "$(ci/services)" starts FerretDB)',
+        allow_module_level=True,
+    )
+
+ITEMS = Model(
+    "items",
+    [
+        Field("id", StringType(64)),
+        Field("s", StringType(8000), nullable=True),
+        Field("n", NumberType(), nullable=True),
+        Field("i", IntegerType(), nullable=True),
+        Field("b", BooleanType(), nullable=True),
+        Field("t", TimestampType(), nullable=True),
+        Field("j", JsonType(), nullable=True),
+    ],
+    primary_key=["id"],
+    indexes=[Index("items_s_i", ["s", ("i", "desc")])],
+)
+PAIRS = Model(
+    "pairs",
+    [
+        Field("v", StringType(), nullable=True),
+        Field("b", StringType(16)),
+        Field("a", IntegerType()),
+    ],
+    primary_key=["b", "a"],  # declared out of field order on purpose
+)
+ACCOUNTS = Model(
+    "accounts",
+    [
+        Field("id", IntegerType()),
+        Field("org", StringType(16)),
+        Field("email", StringType(100), nullable=True),
+        Field("handle", StringType(32), nullable=True),
+    ],
+    primary_key=["id"],
+    indexes=[
+        Index("accounts_email", ["email"], unique=True),
+        Index("accounts_org_handle", ["org", "handle"], unique=True),
+    ],
+)
+SCHEMA = Schema([ITEMS, PAIRS, ACCOUNTS])
+
+
+def row(id: str, **values: Any) -> dict[str, Any]:
+    return {"id": id, **values}
+
+
+def ids(rows: Any) -> list[Any]:
+    return [r["id"] for r in rows]
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[MongoClient[Any]]:
+    shared: MongoClient[Any] = MongoClient(URL, serverSelectionTimeoutMS=5000)
+    yield shared
+    shared.close()
+
+
+def _fresh_name() -> str:
+    return f"noorm_test_{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def db_name(client: MongoClient[Any]) -> Iterator[str]:
+    name = _fresh_name()
+    yield name
+    client.drop_database(name)
+
+
+@pytest.fixture
+def adapter(client: MongoClient[Any], db_name: str) -> Iterator[MongoAdapter]:
+    made = MongoAdapter(client, db_name)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def store(adapter: MongoAdapter) -> Store:
+    made = Store(SCHEMA, adapter)
+    made.bootstrap()
+    return made
+
+
+def raw(adapter: MongoAdapter, collection: str, key: Any) -> dict[str, Any] | None:
+    """The stored document, read with pymongo directly."""
+    return adapter.database[collection].find_one({"_id": key})
+
+
+def bson_type(adapter: MongoAdapter, collection: str, key: Any, field: str) -> str | None:
+    """The BSON type name of a stored field, asked of the server with $type."""
+    for name in ("double", "long", "int", "string", "bool", "date", "object", "array", "null"):
+        if adapter.database[collection].find_one({"_id": key, field: {"$type": name}}):
+            return name
+    return None
+
+
+# --- identity -----------------------------------------------------------------------------
+
+
+def test_adapter_identity_and_capabilities(adapter: MongoAdapter) -> None:
+    assert isinstance(adapter, Adapter)
+    assert adapter.name == "mongodb"
+    assert adapter.version == noorm.__version__
+    assert adapter.server_version().startswith("MongoDB ")
+    assert Capability.JSON_PATHS in adapter.capabilities
+    assert Capability.CONCURRENT_BOOTSTRAP in adapter.capabilities
+    assert Capability.SAVEPOINTS not in adapter.capabilities
+    if adapter.ferretdb:
+        assert adapter.server_version().endswith(f"(FerretDB {adapter.ferretdb})")
+        assert Capability.TRANSACTIONS not in adapter.capabilities  # TX-4: never pretends
+
+
+def test_constructor_accepts_a_url_a_client_or_a_database(
+    client: MongoClient[Any], db_name: str
+) -> None:
+    by_url = MongoAdapter(f"{URL.rstrip('/')}/{db_name}")
+    by_client = MongoAdapter(client, db_name)
+    by_database = MongoAdapter(client[db_name])
+    try:
+        assert {by_url.database_name, by_client.database_name, by_database.database_name} == {
+            db_name
+        }
+        Store(SCHEMA, by_url).insert(ITEMS, row("x"))
+        assert Store(SCHEMA, by_database).get(ITEMS, {"id": "x"}) == {
+            **dict.fromkeys(ITEMS.field_names),
+            "id": "x",
+        }
+    finally:
+        for made in (by_url, by_client, by_database):
+            made.close()
+    client.admin.command("ping")  # closing adapters never closes a client they were given
+    with pytest.raises(ValueError, match="database"):
+        MongoAdapter(client)
+    with pytest.raises(ValueError, match="contradicts"):
+        MongoAdapter(client[db_name], "other")
+    with pytest.raises(TypeError):
+        MongoAdapter(42)  # type: ignore[arg-type]
+
+
+def test_an_unreachable_server_is_a_one_line_backend_error() -> None:
+    with pytest.raises(BackendError) as caught:
+        MongoAdapter("mongodb://127.0.0.1:1/x?serverSelectionTimeoutMS=200")
+    assert isinstance(caught.value.__cause__, ServerSelectionTimeoutError)
+    message = str(caught.value)
+    assert "cannot reach the MongoDB server" in message and "\n" not in message
+    assert "Topology" not in message
+
+
+def test_a_closed_adapter_refuses_operations_and_closes_its_own_client(db_name: str) -> None:
+    owned = MongoAdapter(f"{URL.rstrip('/')}/{db_name}")
+    store = Store(SCHEMA, owned)
+    store.bootstrap()
+    owned.close()
+    with pytest.raises(BackendError, match="closed"):
+        store.count(ITEMS)
+    with pytest.raises(PyMongoError):  # the URL's client itself is closed too
+        owned._client.admin.command("ping")
+
+
+# --- values (VAL, STR, NUM, BOOL, TS, JSON) -------------------------------------------------
+
+STRINGS = [
+    "",
+    "😀 astral \U0010ffff",
+    "e\u0301 combining",
+    "\ue000 private use \uffff",
+    "\x01\x1f\x7f control\r\n\t",
+    "quotes ' \" ` \\ $ . { }",
+    "x" * 5000,
+]
+
+
+@pytest.mark.parametrize("value", STRINGS, ids=lambda v: repr(v)[:20])
+def test_strings_round_trip_exactly(store: Store, value: str) -> None:  # STR-1, STR-3
+    assert store.insert(ITEMS, row("k", s=value))["s"] == value
+    got = store.get(ITEMS, {"id": "k"})
+    assert got is not None and got["s"] == value
+    assert ids(store.find(ITEMS, eq("s", value))) == ["k"]
+    assert ids(store.find(ITEMS, is_null("s"))) == []
+
+
+@pytest.mark.parametrize("key", ["😀", "e\u0301", "", "a.b", "$x", "'; --"], ids=repr)
+def test_odd_strings_are_primary_keys(store: Store, key: str) -> None:  # STR-1, OP-GET
+    store.insert(ITEMS, row(key, i=1))
+    got = store.get(ITEMS, {"id": key})
+    assert got is not None and got["id"] == key
+    assert store.update(ITEMS, {"i": 2}, key={"id": key}) == 1
+    assert store.delete(ITEMS, key={"id": key}) == 1
+    assert store.count(ITEMS) == 0
+
+
+@pytest.mark.parametrize(
+    "value", [0.0, -0.0, 5e-324, -5e-324, 1.7976931348623157e308, -1.7976931348623157e308, 0.1]
+)
+def test_doubles_round_trip_bit_exactly(
+    store: Store, adapter: MongoAdapter, value: float
+) -> None:  # NUM-1
+    store.insert(ITEMS, row("k", n=value))
+    got = store.get(ITEMS, {"id": "k"})
+    assert got is not None
+    assert got["n"] == value and type(got["n"]) is float
+    if value == 0:
+        assert math.copysign(1.0, got["n"]) == 1.0  # -0.0 is stored as 0.0
+    else:
+        assert got["n"].hex() == value.hex()
+    assert ids(store.find(ITEMS, eq("n", value))) == ["k"]
+    assert bson_type(adapter, "items", "k", "n") == "double"
+
+
+def test_ints_in_number_fields_are_stored_as_doubles(store: Store, adapter: MongoAdapter) -> None:
+    store.insert(ITEMS, row("k", n=3))  # NUM-1: accepted, stored and returned as a float
+    assert bson_type(adapter, "items", "k", "n") == "double"
+    got = store.get(ITEMS, {"id": "k"})
+    assert got is not None and got["n"] == 3.0 and type(got["n"]) is float
+
+
+@pytest.mark.parametrize(
+    "value", [0, 1, -1, 2**31, -(2**31) - 1, 2**53 + 1, 2**63 - 1, -(2**63), -(2**63) + 1]
+)
+def test_integers_are_exact_int64(store: Store, adapter: MongoAdapter, value: int) -> None:
+    store.insert(ITEMS, row("k", i=value))  # NUM-2
+    got = store.get(ITEMS, {"id": "k"})
+    assert got is not None and got["i"] == value and type(got["i"]) is int
+    assert bson_type(adapter, "items", "k", "i") == "long"
+    assert ids(store.find(ITEMS, eq("i", value))) == ["k"]
+    assert ids(store.find(ITEMS, ne("i", value))) == []
+
+
+def test_int64_neighbours_compare_exactly(store: Store) -> None:  # NUM-2, ORD-1
+    values = [2**63 - 1, 2**63 - 2, 2**53 + 1, 2**53, 2**53 - 1, -(2**63), -(2**63) + 1]
+    store.insert_many(ITEMS, [row(f"r{k}", i=v) for k, v in enumerate(values)])
+    ordered = [r["i"] for r in store.find(ITEMS, order_by="i")]
+    assert ordered == sorted(values)
+    assert sorted(r["i"] for r in store.find(ITEMS, gt("i", 2**53))) == [
+        2**53 + 1,
+        2**63 - 2,
+        2**63 - 1,
+    ]
+    assert ids(store.find(ITEMS, eq("i", 2**63 - 2))) == ["r1"]
+
+
+def test_booleans_round_trip_and_never_equal_numbers(store: Store) -> None:  # BOOL-1
+    store.insert_many(ITEMS, [row("t", b=True), row("f", b=False), row("n")])
+    got = {r["id"]: r["b"] for r in store.find(ITEMS, ALL)}
+    assert got == {"t": True, "f": False, "n": None}
+    assert all(type(v) is bool for v in got.values() if v is not None)
+    assert ids(store.find(ITEMS, eq("b", True))) == ["t"]
+    assert ids(store.find(ITEMS, lt("b", True))) == ["f"]  # a boolean *field* orders False < True
+
+
+@pytest.mark.parametrize(
+    "given,stored",
+    [
+        (datetime(1000, 1, 1, tzinfo=UTC), datetime(1000, 1, 1, tzinfo=UTC)),
+        (
+            datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+            datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC),
+        ),
+        (
+            datetime(1969, 12, 31, 23, 59, 59, 999500, tzinfo=UTC),
+            datetime(1969, 12, 31, 23, 59, 59, 999000, tzinfo=UTC),
+        ),
+        (
+            datetime(2024, 3, 1, 1, 30, tzinfo=timezone(timedelta(hours=2))),
+            datetime(2024, 2, 29, 23, 30, tzinfo=UTC),
+        ),
+    ],
+)
+def test_timestamps_are_bson_dates_and_come_back_aware_utc(
+    store: Store, adapter: MongoAdapter, given: datetime, stored: datetime
+) -> None:  # TS-1..3
+    store.insert(ITEMS, row("k", t=given))
+    got = store.get(ITEMS, {"id": "k"})
+    assert got is not None and got["t"] == stored and got["t"].tzinfo is UTC
+    assert bson_type(adapter, "items", "k", "t") == "date"
+    assert ids(store.find(ITEMS, eq("t", given))) == ["k"]  # the filter value truncates too
+
+
+JSON_DOCS: list[Any] = [
+    {"a": 1, "b": [1, 2.5, "three", True, None, {"c": {"d": []}}], "e": {}},
+    [[1, [2, [3]]], [], [[]], {"": ""}],
+    {"big": 2**53, "neg": -(2**53), "mid": 2**40, "f": 1.0, "z": -0.0},
+    {"unicode": "e\u0301 \U0010ffff", "ключ": "значение", "😀": "🎉"},
+    {"a.b": {"$c": {"": [".", "$", ESC, WRAP, ESC + "z"]}}, ESC: 1, ESC + "a": [2], WRAP: 3},
+    "bare string",
+    0,
+    2.5,
+    True,
+    [],
+    {},
+]
+
+
+@pytest.mark.parametrize("doc", JSON_DOCS, ids=lambda d: repr(d)[:30])
+def test_json_documents_round_trip_with_their_number_kinds(store: Store, doc: Any) -> None:
+    assert store.insert(ITEMS, row("k", j=doc))["j"] == doc  # JSON-1, JSON-3, JSON-4
+    got = store.get(ITEMS, {"id": "k"})
+    assert got is not None and got["j"] == doc
+    assert _kinds(got["j"]) == _kinds(doc)
+
+
+def _kinds(doc: Any) -> Any:
+    if isinstance(doc, dict):
+        return {k: _kinds(v) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [_kinds(v) for v in doc]
+    return type(doc)
+
+
+def test_json_is_deep_copied_in_and_out(store: Store) -> None:  # JSON-1
+    original: dict[str, Any] = {"l": [1, {"x": 2}]}
+    returned = store.insert(ITEMS, row("k", j=original))
+    original["l"].append(3)
+    returned["j"]["l"].clear()
+    first = store.get(ITEMS, {"id": "k"})
+    assert first is not None and first["j"] == {"l": [1, {"x": 2}]}
+    first["j"]["l"].clear()
+    upserted = store.upsert(ITEMS, row("k"), update=[]).row
+    assert upserted["j"] == {"l": [1, {"x": 2}]}
+
+
+def test_keys_dot_notation_cannot_address_are_escaped_reversibly(
+    store: Store, adapter: MongoAdapter
+) -> None:  # JSON-4, FLT-JSON-3
+    doc = {"a.b": 1, "$x": 2, "": 3, ESC: 4, "plain": 5}
+    store.insert(ITEMS, row("k", j=doc))
+    stored = raw(adapter, "items", "k")
+    assert stored is not None
+    assert set(stored["j"]) == {"a" + ESC + "db", ESC + "sx", ESC + "z", ESC + "e", "plain"}
+    for k, key in enumerate(doc):
+        assert ids(store.find(ITEMS, eq(path("j", key), k + 1))) == ["k"], key
+    assert ids(store.find(ITEMS, eq(path("j", "a", "b"), 1))) == []  # one key, not two levels
+    assert ids(store.find(ITEMS, is_null(path("j", "a")))) == ["k"]
+
+
+def test_nested_arrays_are_stored_wrapped_where_the_server_needs_it(
+    store: Store, adapter: MongoAdapter
+) -> None:  # JSON-1 on FerretDB (no nested arrays)
+    store.insert(ITEMS, row("k", j={"m": [[1, 2], [[3]]]}))
+    stored = raw(adapter, "items", "k")
+    assert stored is not None
+    if adapter.ferretdb:
+        assert stored["j"]["m"] == [{WRAP: [1, 2]}, {WRAP: [{WRAP: [3]}]}]
+    got = store.get(ITEMS, {"id": "k"})
+    assert got is not None and got["j"] == {"m": [[1, 2], [[3]]]}
+    # A path never looks into arrays, wrapped or not (FLT-JSON-1).
+    assert ids(store.find(ITEMS, is_null(path("j", "m", WRAP)))) == ["k"]
+    assert ids(store.find(ITEMS, ne(path("j", "m"), 1))) == ["k"]
+
+
+def test_lone_surrogates_are_rejected_before_any_write(store: Store) -> None:  # VAL-1
+    for bad in (row("k", s="\ud800"), row("k", j={"\udfff": 1}), row("k", j=["ok", "\ud83d"])):
+        with pytest.raises(ValidationError) as caught:
+            store.insert_many(ITEMS, [row("first"), bad])
+        field = "s" if "s" in bad else "j"
+        assert (caught.value.model, caught.value.field) == ("items", field)
+    assert store.count(ITEMS) == 0
+    with pytest.raises(ValidationError):
+        store.find(ITEMS, eq("s", "\ud800"))
+    with pytest.raises(ValidationError):
+        store.find(ITEMS, eq(path("j", "\ud800"), 1))
+
+
+def test_null_is_an_absent_field(store: Store, adapter: MongoAdapter) -> None:  # VAL-2
+    store.insert(ITEMS, row("k", s="x", j={"a": None}))
+    assert raw(adapter, "items", "k") == {"_id": "k", "s": "x", "j": {"a": None}}
+    store.update(ITEMS, {"s": None, "n": 1.5}, key={"id": "k"})
+    assert raw(adapter, "items", "k") == {"_id": "k", "n": 1.5, "j": {"a": None}}
+    got = store.get(ITEMS, {"id": "k"})
+    assert got is not None and got["s"] is None and got["j"] == {"a": None}
+
+
+def test_composite_keys_are_an_id_document_in_key_order_plus_top_level_copies(
+    store: Store, adapter: MongoAdapter
+) -> None:
+    store.insert(PAIRS, {"a": 1, "b": "x", "v": "one"})
+    doc = adapter.database["pairs"].find_one()
+    assert doc is not None
+    assert list(doc["_id"].items()) == [("b", "x"), ("a", 1)]  # primary-key order
+    assert (doc["a"], doc["b"]) == (1, "x")
+    assert store.get(PAIRS, {"a": 1, "b": "x"}) == {"v": "one", "b": "x", "a": 1}
+    with pytest.raises(DuplicateKeyError) as caught:
+        store.insert(PAIRS, {"b": "x", "a": 1})
+    assert caught.value.model == "pairs"
+    assert store.update(PAIRS, {"v": "two"}, key={"b": "x", "a": 1}) == 1
+    assert store.delete(PAIRS, key={"a": 1, "b": "x"}) == 1
+
+
+# --- filters (FLT, NULL) ------------------------------------------------------------------
+
+
+@pytest.fixture
+def nullable(store: Store) -> Store:
+    store.insert_many(
+        ITEMS,
+        [row("one", i=1, s="a"), row("two", i=2, s="b"), row("none"), row("zero", i=0, s="")],
+    )
+    return store
+
+
+def test_not_is_the_exact_complement_and_includes_null(nullable: Store) -> None:  # FLT-LOGIC
+    assert found(nullable, not_(eq("i", 1))) == ["none", "two", "zero"]
+    assert found(nullable, not_(ne("i", 1))) == ["none", "one"]
+    assert sorted(ids(nullable.find(ITEMS, not_(not_(eq("i", 1)))))) == ["one"]
+    assert sorted(ids(nullable.find(ITEMS, not_(in_("s", []))))) == ["none", "one", "two", "zero"]
+
+
+def test_ne_and_not_in_never_match_null(nullable: Store) -> None:  # NULL-1, FLT-IN
+    assert sorted(ids(nullable.find(ITEMS, ne("i", 1)))) == ["two", "zero"]
+    assert sorted(ids(nullable.find(ITEMS, not_in("i", [1, 2])))) == ["zero"]
+    assert sorted(ids(nullable.find(ITEMS, not_in("s", [])))) == ["one", "two", "zero"]
+    assert ids(nullable.find(ITEMS, in_("s", []))) == []
+    assert sorted(ids(nullable.find(ITEMS, lt("i", 2)))) == ["one", "zero"]
+    assert ids(nullable.find(ITEMS, is_null("i"))) == ["none"]
+    assert sorted(ids(nullable.find(ITEMS, ne("s", None)))) == ["one", "two", "zero"]
+    assert ids(nullable.find(ITEMS, eq("s", ""))) == ["zero"]  # STR-3
+
+
+def test_empty_and_or_are_identities(nullable: Store) -> None:
+    assert nullable.count(ITEMS, and_()) == 4
+    assert nullable.count(ITEMS, or_()) == 0
+    assert nullable.count(ITEMS, not_(or_())) == 4
+    assert nullable.count(ITEMS, not_(and_())) == 0
+    assert nullable.count(ITEMS, or_(eq("i", 1), and_())) == 4
+
+
+TYPED: dict[str, Any] = {
+    "int": {"v": 1},
+    "float": {"v": 1.0},
+    "frac": {"v": 1.5},
+    "str": {"v": "1"},
+    "true": {"v": True},
+    "false": {"v": False},
+    "zero": {"v": 0},
+    "null": {"v": None},
+    "missing": {"w": 1},
+    "obj": {"v": {"x": 1}},
+    "arr": {"v": [1]},
+    "arrnull": {"v": [None]},
+    "inarray": [{"v": 1}],
+    "scalar": 1,
+    "sql-null": None,
+}
+V = path("j", "v")
+
+
+@pytest.fixture
+def typed(store: Store) -> Store:
+    store.insert_many(ITEMS, [row(k, j=v) for k, v in TYPED.items()])
+    return store
+
+
+def found(store: Store, where: Filter) -> list[str]:
+    got = sorted(ids(store.find(ITEMS, where)))
+    assert store.count(ITEMS, where) == len(got)
+    return got
+
+
+def test_path_comparisons_are_typed(typed: Store) -> None:  # FLT-JSON-1
+    assert found(typed, eq(V, 1)) == ["float", "int"]
+    assert found(typed, eq(V, "1")) == ["str"]
+    assert found(typed, eq(V, True)) == ["true"]
+    assert found(typed, eq(V, 0)) == ["zero"]
+    assert found(typed, in_(V, [1, "x"])) == ["float", "int"]
+    assert found(typed, in_(V, [True, "1"])) == ["str", "true"]
+    assert found(typed, lt(V, 2)) == ["float", "frac", "int", "zero"]
+    assert found(typed, gt(V, "0")) == ["str"]
+    assert found(typed, lt(V, True)) == []  # booleans are not ordered at a path
+    assert found(typed, gte(V, False)) == []
+
+
+def test_null_missing_and_arrays_on_paths(typed: Store) -> None:  # FLT-JSON-2
+    absent = ["inarray", "missing", "null", "scalar", "sql-null"]
+    assert found(typed, is_null(V)) == absent
+    assert found(typed, not_(is_null(V))) == sorted(set(TYPED) - set(absent))
+    assert found(typed, ne(V, 1)) == [
+        "arr",
+        "arrnull",
+        "false",
+        "frac",
+        "obj",
+        "str",
+        "true",
+        "zero",
+    ]
+    assert found(typed, ne(V, True)) == sorted(set(TYPED) - set(absent) - {"true"})
+    assert found(typed, not_in(V, [1, "1"])) == [
+        "arr",
+        "arrnull",
+        "false",
+        "frac",
+        "obj",
+        "true",
+        "zero",
+    ]
+    assert found(typed, not_in(V, [])) == sorted(set(TYPED) - set(absent))
+    assert found(typed, is_null(path("j", "v", "x"))) == sorted(set(TYPED) - {"obj"})
+    assert found(typed, eq(path("j", "v", "x"), 1)) == ["obj"]
+    for where in (eq(V, 1), lt(V, 9), ne(V, 1), in_(V, [1]), not_in(V, [2])):
+        assert not set(found(typed, where)) & set(absent), where
+        assert set(absent) <= set(found(typed, not_(where))), where
+    assert found(typed, is_null("j")) == ["sql-null"]  # [None] is not NULL (FLT-TYPES)
+
+
+def test_path_keys_are_data(store: Store) -> None:  # FLT-JSON-3
+    keys = ["it's", 'say "hi"', "sp ace", "ключ", "😀", "a$", "0", "[0]", "a.b", "$ref", ""]
+    store.insert_many(
+        ITEMS, [row(f"r{k:02}", j={key: k, "a": {"b": -1}}) for k, key in enumerate(keys)]
+    )
+    for k, key in enumerate(keys):
+        assert ids(store.find(ITEMS, eq(path("j", key), k))) == [f"r{k:02}"], key
+    assert len(store.find(ITEMS, eq(path("j", "a", "b"), -1))) == len(keys)
+
+
+# --- ordering (ORD, STR-4) ----------------------------------------------------------------
+
+
+def test_strings_order_by_code_point(store: Store) -> None:  # STR-4
+    values = ["B", "a", "b", "é", "e\u0301", "ä", "Z", "", "\ue000", "\uffff", "😀", "\U00010000"]
+    store.insert_many(ITEMS, [row(f"r{k:02}", s=v) for k, v in enumerate(values)])
+    store.insert(ITEMS, row("null"))
+    ascending = [r["s"] for r in store.find(ITEMS, order_by="s")]
+    assert ascending == [None, *sorted(values)]
+    descending = [r["s"] for r in store.find(ITEMS, order_by=desc("s"))]
+    assert descending == [*sorted(values, reverse=True), None]  # ORD-1: NULL last descending
+    assert [r["s"] for r in store.find(ITEMS, gt("s", "\uffff"))] == ["😀", "\U00010000"]
+    assert sorted(r["s"] for r in store.find(ITEMS, lt("s", "b"))) == ["", "B", "Z", "a"]
+
+
+def test_numbers_timestamps_and_booleans_order_with_null_lowest(store: Store) -> None:
+    times = [datetime(y, 1, 1, tzinfo=UTC) for y in (1000, 1969, 1970, 2024, 9999)]
+    numbers = [-1.7976931348623157e308, -1.0, 0.0, 5e-324, 1.0, 1.7976931348623157e308]
+    store.insert_many(
+        ITEMS,
+        [row(f"t{k}", t=t) for k, t in enumerate(times)]
+        + [row(f"n{k}", n=n) for k, n in enumerate(numbers)],
+    )
+    assert [r["t"] for r in store.find(ITEMS, not_(is_null("t")), order_by="t")] == times
+    assert [r["n"] for r in store.find(ITEMS, not_(is_null("n")), order_by=desc("n"))] == sorted(
+        numbers, reverse=True
+    )
+    first = store.find(ITEMS, order_by="n", limit=5).rows
+    assert all(r["n"] is None for r in first)  # the 5 timestamp rows have NULL n
+
+
+def test_keyset_pages_visit_every_row_once_in_order(store: Store) -> None:  # PAGE-1, PAGE-2
+    rows = [row(f"r{k:02}", s=None if k % 4 == 0 else f"s{k % 3}", i=k % 5) for k in range(23)]
+    store.insert_many(ITEMS, rows)
+    order = [desc("s"), asc("i")]
+    expected = ids(store.find(ITEMS, order_by=order))
+    reference = [dict(r, n=None, b=None, t=None, j=None) for r in rows]
+    sort_rows(ITEMS, reference, order)
+    assert expected == ids(reference)  # the server's order is the reference order
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = store.find(ITEMS, order_by=order, limit=4, cursor=cursor)
+        seen += ids(page)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+        if len(seen) == 8:  # writes between pages never repeat or skip unchanged rows
+            store.delete(ITEMS, key={"id": seen[0]})
+            store.insert(ITEMS, row("new", s="zzz", i=0))  # sorts before the cursor: unseen
+    assert seen == expected
+
+
+def test_keyset_pages_on_a_composite_key(store: Store) -> None:
+    store.insert_many(PAIRS, [{"a": a, "b": b} for a in (3, 1, 2) for b in ("y", "x")])
+    pages, cursor = [], None
+    while True:
+        page = store.find(PAIRS, limit=2, cursor=cursor)
+        pages.append([(r["b"], r["a"]) for r in page])
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert pages == [[("x", 1), ("x", 2)], [("x", 3), ("y", 1)], [("y", 2), ("y", 3)]]
+    assert [(r["b"], r["a"]) for r in store.find(PAIRS, after={"a": 3, "b": "x"})] == [
+        ("y", 1),
+        ("y", 2),
+        ("y", 3),
+    ]
+
+
+# --- writes (OP-INS, OP-UPS, OP-UPD, OP-DEL) ----------------------------------------------
+
+
+def test_a_duplicate_anywhere_writes_none_of_the_batch(store: Store) -> None:  # OP-INS, OP-DUP
+    store.insert(ITEMS, row("old", s="keep"))
+    with pytest.raises(DuplicateKeyError) as caught:
+        store.insert_many(ITEMS, [row("a"), row("b"), row("old"), row("c")])
+    assert caught.value.model == "items"
+    with pytest.raises(DuplicateKeyError):
+        store.insert_many(ITEMS, [row("a"), row("b"), row("a")])
+    assert ids(store.find(ITEMS, ALL)) == ["old"]
+
+
+def test_a_unique_collision_half_way_is_cleaned_up(store: Store, adapter: MongoAdapter) -> None:
+    # These pass the primary-key pre-check and fail inside insert_many, after earlier
+    # documents were written: the adapter must remove those again (OP-INS).
+    store.insert(ACCOUNTS, {"id": 1, "org": "o", "email": "taken@x"})
+    batch = [{"id": k, "org": "o", "email": f"{k}@x"} for k in range(2, 6)]
+    with pytest.raises(DuplicateKeyError):
+        store.insert_many(ACCOUNTS, [*batch, {"id": 9, "org": "o", "email": "taken@x"}])
+    with pytest.raises(DuplicateKeyError):
+        store.insert_many(ACCOUNTS, [*batch, {"id": 9, "org": "o", "email": "2@x"}])
+    assert [r["id"] for r in store.find(ACCOUNTS, ALL)] == [1]
+    adapter.execute(Insert(ACCOUNTS, tuple({**r, "handle": None} for r in batch)))
+    assert store.count(ACCOUNTS) == 5
+
+
+def test_unique_indexes_never_collide_on_null(store: Store) -> None:  # SQL semantics
+    store.insert_many(
+        ACCOUNTS,
+        [
+            {"id": 1, "org": "o"},
+            {"id": 2, "org": "o"},  # email and handle NULL twice
+            {"id": 3, "org": "o", "email": "a@x"},
+            {"id": 4, "org": "p", "handle": "h"},
+            {"id": 5, "org": "q", "handle": "h"},
+        ],
+    )
+    with pytest.raises(DuplicateKeyError):
+        store.insert(ACCOUNTS, {"id": 6, "org": "p", "handle": "h"})
+    with pytest.raises(DuplicateKeyError):
+        store.insert(ACCOUNTS, {"id": 6, "org": "z", "email": "a@x"})
+    assert store.update(ACCOUNTS, {"email": None}, key={"id": 3}) == 1
+    store.insert(ACCOUNTS, {"id": 6, "org": "z", "email": "a@x"})
+    assert store.count(ACCOUNTS) == 6
+
+
+def test_an_update_colliding_half_way_changes_nothing(store: Store) -> None:  # OP-UPD
+    store.insert_many(ACCOUNTS, [{"id": k, "org": "o", "email": f"{k}@x"} for k in range(1, 5)])
+    before = store.find(ACCOUNTS, ALL).rows
+    with pytest.raises(DuplicateKeyError) as caught:
+        store.update(ACCOUNTS, {"email": "same@x"}, where=gt("id", 1))
+    assert caught.value.model == "accounts"
+    assert store.find(ACCOUNTS, ALL).rows == before
+    with pytest.raises(DuplicateKeyError):  # one row: atomic on its own
+        store.update(ACCOUNTS, {"email": "1@x"}, key={"id": 2})
+    assert store.find(ACCOUNTS, ALL).rows == before
+    assert store.update(ACCOUNTS, {"email": None, "handle": "h"}, where=eq("id", 2)) == 1
+    assert store.update(ACCOUNTS, {"org": "p"}, where=ALL) == 4
+
+
+def test_update_and_delete_return_counts(store: Store) -> None:  # OP-UPD, OP-DEL
+    store.insert_many(ITEMS, [row(f"r{k}", i=k) for k in range(5)])
+    assert store.update(ITEMS, {"s": "x"}, where=lt("i", 3)) == 3
+    assert store.update(ITEMS, {"s": "x"}, where=eq("i", 99)) == 0
+    assert sorted(ids(store.find(ITEMS, {"s": "x"}))) == ["r0", "r1", "r2"]
+    assert store.delete(ITEMS, where=not_(eq("s", "x"))) == 2
+    assert store.delete(ITEMS, where=ALL) == 3
+    assert store.count(ITEMS) == 0
+
+
+def test_upsert_inserts_updates_listed_fields_or_leaves_the_row(store: Store) -> None:  # OP-UPS
+    first = store.upsert(ITEMS, row("k", s="a", i=1), update=["s"])
+    assert first.inserted and (first.row["s"], first.row["i"]) == ("a", 1)
+    second = store.upsert(ITEMS, row("k", s="b", i=2, n=None), update=["s", "n"])
+    assert not second.inserted and (second.row["s"], second.row["i"]) == ("b", 1)
+    untouched = store.upsert(ITEMS, row("k", s="c", i=3), update=[])
+    assert not untouched.inserted and (untouched.row["s"], untouched.row["i"]) == ("b", 1)
+    cleared = store.upsert(ITEMS, row("k"), update=["s"])  # NULL in an updated field
+    assert cleared.row["s"] is None
+    assert store.get(ITEMS, {"id": "k"}) == cleared.row
+
+
+def test_a_scoped_upsert_never_touches_another_scope(adapter: MongoAdapter) -> None:
+    store = Store(SCHEMA, adapter, plugins=[TenantScope(models=["items"])])
+    store.bootstrap()
+    acme, other = store.bind(tenant_id="acme"), store.bind(tenant_id="other")
+    acme.insert(ITEMS, row("k", s="acme's"))
+    with pytest.raises(DuplicateKeyError):  # HOOK-QUERY
+        other.upsert(ITEMS, row("k", s="stolen"), update=["s"])
+    with pytest.raises(DuplicateKeyError):
+        other.upsert(ITEMS, row("k", s="stolen"), update=[])
+    assert other.get(ITEMS, {"id": "k"}) is None
+    got = acme.get(ITEMS, {"id": "k"})
+    assert got is not None and got["s"] == "acme's"
+    assert acme.upsert(ITEMS, row("k", s="mine"), update=["s"]).row["s"] == "mine"
+
+
+def test_upsert_operations_report_out_of_scope_as_none(adapter: MongoAdapter) -> None:
+    Store(SCHEMA, adapter).bootstrap()
+    full = {**dict.fromkeys(ITEMS.field_names), "id": "k", "s": "a", "i": 1}
+    scope = Compare("eq", "i", 1)
+    inserted = adapter.execute(Upsert(ITEMS, full, ("s",), scope))
+    assert inserted == UpsertResult(full, inserted=True)
+    other = {**full, "s": "b", "i": 2}
+    assert adapter.execute(Upsert(ITEMS, other, ("s",), Compare("eq", "i", 2))) is None
+    assert adapter.execute(Upsert(ITEMS, other, (), Compare("eq", "i", 2))) is None
+    assert adapter.execute(Find(ITEMS, None, (Order("id"),))) == [full]
+    kept = adapter.execute(Upsert(ITEMS, other, (), scope))
+    assert kept == UpsertResult(full, inserted=False)
+    changed = adapter.execute(Upsert(ITEMS, other, ("s",), scope))
+    assert changed == UpsertResult({**full, "s": "b"}, inserted=False)
+
+
+def test_an_upsert_colliding_on_a_unique_index_is_a_duplicate(store: Store) -> None:
+    store.insert(ACCOUNTS, {"id": 1, "org": "o", "email": "a@x"})
+    with pytest.raises(DuplicateKeyError):
+        store.upsert(ACCOUNTS, {"id": 2, "org": "o", "email": "a@x"}, update=["email"])
+    store.insert(ACCOUNTS, {"id": 2, "org": "o"})
+    with pytest.raises(DuplicateKeyError):
+        store.upsert(ACCOUNTS, {"id": 2, "org": "o", "email": "a@x"}, update=["email"])
+    assert store.count(ACCOUNTS, {"email": "a@x"}) == 1
+
+
+def test_concurrent_upserts_of_one_key_insert_exactly_once(
+    client: MongoClient[Any], db_name: str
+) -> None:
+    adapters = [MongoAdapter(client, db_name) for _ in range(6)]
+    Store(SCHEMA, adapters[0]).bootstrap()
+    results: list[bool] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(adapters))
+
+    def work(adapter: MongoAdapter, k: int) -> None:
+        store = Store(SCHEMA, adapter)
+        barrier.wait()
+        try:
+            results.append(store.upsert(ITEMS, row("same", i=k), update=["i"]).inserted)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(a, k)) for k, a in enumerate(adapters)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(results) == [False] * 5 + [True]
+    assert Store(SCHEMA, adapters[0]).count(ITEMS) == 1
+
+
+# --- bootstrap (BOOT) ---------------------------------------------------------------------
+
+
+def test_bootstrap_creates_collections_and_named_indexes_once(adapter: MongoAdapter) -> None:
+    planned = adapter.bootstrap(SCHEMA, dry_run=True)  # BOOT-2
+    assert adapter.database.list_collection_names() == []
+    assert 'db.createCollection("items")' in planned
+    # The primary key is appended to a non-unique index so keyset sorts can use it.
+    assert 'db.items.createIndex({"s": 1, "i": -1, "_id": 1}, {"name": "items_s_i"})' in planned
+    assert 'db.pairs.createIndex({"b": 1, "a": 1}, {"name": "noorm-pk"})' in planned
+    assert adapter.bootstrap(SCHEMA) == planned  # BOOT-1
+    assert adapter.bootstrap(SCHEMA) == []
+    assert adapter.bootstrap(SCHEMA, dry_run=True) == []
+    indexes = {ix["name"]: ix for ix in adapter.database["accounts"].list_indexes()}
+    assert list(indexes["accounts_org_handle"]["key"].items()) == [("org", 1), ("handle", 1)]
+    assert indexes["accounts_email"]["unique"] is True
+    items = {ix["name"]: ix for ix in adapter.database["items"].list_indexes()}
+    assert list(items["items_s_i"]["key"].items()) == [("s", 1), ("i", -1), ("_id", 1)]
+
+
+def test_bootstrap_refuses_to_redefine_an_index(adapter: MongoAdapter) -> None:
+    adapter.bootstrap(SCHEMA)
+    changed = ITEMS.replace(indexes=[Index("items_s_i", ["s"])])
+    with pytest.raises(BackendError) as caught:
+        adapter.bootstrap(Schema([changed]))
+    assert caught.value.model == "items" and "items_s_i" in str(caught.value)
+
+
+def test_indexes_mongodb_cannot_hold_twice_are_merged(adapter: MongoAdapter) -> None:
+    model = Model(
+        "tags",
+        [Field("id", IntegerType()), Field("name", StringType(20))],
+        primary_key=["id"],
+        indexes=[
+            Index("tags_id", ["id"]),  # the built-in _id index already is this one
+            Index("tags_name", ["name"]),
+            Index("tags_name_too", ["name"]),  # same keys: served by tags_name
+            Index("tags_name_id", ["name", "id"], unique=True),  # same keys, unique: kept
+            Index("tags_name_unique", ["name"], unique=True),
+        ],
+    )
+    assert adapter.bootstrap(Schema([model])) == [
+        'db.createCollection("tags")',
+        'db.tags.createIndex({"name": 1, "_id": 1}, {"name": "tags_name_id", "unique": true})',
+        'db.tags.createIndex({"name": 1}, {"name": "tags_name_unique", "unique": true})',
+    ]
+    store = Store([model], adapter)
+    store.insert(model, {"id": 1, "name": "a"})
+    with pytest.raises(DuplicateKeyError):
+        store.insert(model, {"id": 2, "name": "a"})
+
+
+def test_a_field_called_id_must_be_the_primary_key(adapter: MongoAdapter) -> None:
+    clash = Model(
+        "clash", [Field("key", IntegerType()), Field("_id", IntegerType())], primary_key=["key"]
+    )
+    with pytest.raises(UnsupportedError) as caught:
+        adapter.bootstrap(Schema([clash]))
+    assert (caught.value.model, caught.value.field) == ("clash", "_id")
+    assert adapter.database.list_collection_names() == []
+    natural = Model(
+        "natural", [Field("_id", IntegerType()), Field("v", StringType())], primary_key=["_id"]
+    )
+    store = Store([natural], adapter)
+    store.bootstrap()
+    store.insert(natural, {"_id": 7, "v": "x"})
+    assert store.get(natural, {"_id": 7}) == {"_id": 7, "v": "x"}
+
+
+def test_concurrent_bootstraps_from_threads_all_succeed(
+    client: MongoClient[Any], db_name: str
+) -> None:  # BOOT-3
+    adapters = [MongoAdapter(client, db_name) for _ in range(4)]
+    barrier = threading.Barrier(len(adapters))
+    errors: list[BaseException] = []
+
+    def boot(adapter: MongoAdapter) -> None:
+        barrier.wait()
+        try:
+            adapter.bootstrap(SCHEMA)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=boot, args=(a,)) for a in adapters]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert adapters[0].bootstrap(SCHEMA) == []
+
+
+_CHILD = """
+import sys
+from noorm.adapters.mongodb import MongoAdapter
+from noorm.spec import Field, Index, IntegerType, Model, Schema, StringType
+model = Model(
+    "boot",
+    [Field("a", IntegerType()), Field("b", StringType(8)), Field("c", StringType(8), nullable=True)],
+    primary_key=["a", "b"],
+    indexes=[Index("boot_c", ["c"], unique=True)],
+)
+adapter = MongoAdapter(sys.argv[1], sys.argv[2])
+adapter.bootstrap(Schema([model]))
+print(sorted(ix["name"] for ix in adapter.database["boot"].list_indexes()))
+adapter.close()
+"""
+
+
+def test_concurrent_bootstraps_from_processes_all_succeed(db_name: str) -> None:  # BOOT-3
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CHILD, URL, db_name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [child.communicate(timeout=60) for child in children]
+    assert [child.returncode for child in children] == [0, 0, 0], outputs
+    assert {out.strip() for out, _ in outputs} == {"['_id_', 'boot_c', 'noorm-pk']"}
+
+
+# --- transactions (TX-4) ------------------------------------------------------------------
+
+
+def test_without_server_transactions_transaction_is_unsupported(
+    store: Store, adapter: MongoAdapter
+) -> None:
+    if Capability.TRANSACTIONS in adapter.capabilities:
+        pytest.skip("this server supports transactions")
+    with pytest.raises(UnsupportedError) as caught:
+        adapter.transaction()
+    assert caught.value.capability == "transactions"
+    with pytest.raises(UnsupportedError), store.transaction():
+        pass  # pragma: no cover
+
+
+def test_non_atomic_transactions_are_opt_in_and_never_declared(
+    client: MongoClient[Any], db_name: str
+) -> None:
+    adapter = MongoAdapter(client, db_name, allow_non_atomic_transactions=True)
+    if Capability.TRANSACTIONS in adapter.capabilities:
+        pytest.skip("this server supports transactions")
+    assert Capability.TRANSACTIONS not in adapter.capabilities
+    adapter.bootstrap(SCHEMA)
+    full = {**dict.fromkeys(ITEMS.field_names), "id": "a"}
+    with pytest.raises(RuntimeError), adapter.transaction() as tx:
+        assert isinstance(tx, MongoTransaction)
+        tx.execute(Insert(ITEMS, (full,)))
+        with tx.transaction() as inner:
+            inner.execute(Update(ITEMS, Compare("eq", "id", "a"), {"s": "x"}))
+        raise RuntimeError("no rollback happens")
+    assert adapter.execute(Count(ITEMS, None)) == 1  # documented: the writes stay
+    with pytest.raises(BackendError, match="ended"):
+        tx.execute(Count(ITEMS, None))
+
+
+def test_a_forced_transaction_on_ferretdb_fails_loudly(adapter: MongoAdapter) -> None:
+    if not adapter.ferretdb:
+        pytest.skip("FerretDB only")
+    adapter.bootstrap(SCHEMA)
+    adapter.capabilities = adapter.capabilities | {Capability.TRANSACTIONS}
+    full = {**dict.fromkeys(ITEMS.field_names), "id": "a"}
+    with pytest.raises(BackendError) as caught, adapter.transaction() as tx:
+        tx.execute(Insert(ITEMS, (full,)))
+    assert isinstance(caught.value.__cause__, OperationFailure)
+    assert adapter.execute(Count(ITEMS, None)) == 0
+
+
+# --- observability, errors, factory -------------------------------------------------------
+
+
+def test_statements_show_the_mql_shape_without_values(store: Store, adapter: MongoAdapter) -> None:
+    events: list[QueryEvent] = []
+    observed = Store(SCHEMA, adapter, on_query=events.append)
+    observed.insert(ITEMS, row("k", s="secret"))
+    observed.find(ITEMS, and_(eq("s", "secret"), ne("i", 5)), order_by=desc("s"), limit=3)
+    observed.find(ITEMS, eq(path("j", "a.b"), 1))
+    assert [e.operation for e in events] == ["insert", "find", "find"]
+    assert events[0].statement == "items.insertOne(?)"
+    batch = Insert(ITEMS, ({**dict.fromkeys(ITEMS.field_names), "id": "a"},) * 2)
+    assert adapter.statement(batch) == "items.insertMany([2 documents], ordered)"
+    assert events[1].statement == (
+        'items.find({"$and": [{"s": ?}, {"i": {"$nin": [?, ?]}}]})'
+        '.sort({"s": -1, "_id": 1}).limit(4)'
+    )
+    assert "secret" not in str(events)
+    assert events[2].statement is not None and f'"j.a{ESC}db"' in events[2].statement
+    assert '{"$not": {"$type": "array"}}' in events[2].statement
+    update = adapter.statement(Update(ITEMS, IsNull("s"), {"s": "x", "n": None}))
+    assert update == 'items.updateMany({"s": ?}, {"$set": {"s": ?}, "$unset": {"n": ""}})'
+    assert adapter.statement(Delete(ITEMS, In("id", ("a",), negated=True))) == (
+        'items.deleteMany({"_id": {"$nin": [?]}})'
+    )
+
+
+def test_driver_errors_are_wrapped_with_their_cause(adapter: MongoAdapter) -> None:  # ERR-1
+    # An index made outside no-orm with the keys of a schema index: the server refuses.
+    adapter.database["accounts"].create_index([("email", 1)], name="made_by_hand")
+    with pytest.raises(BackendError) as backend:
+        adapter.bootstrap(SCHEMA)
+    assert backend.value.model == "accounts"
+    assert isinstance(backend.value.__cause__, OperationFailure)
+    adapter.database["accounts"].drop_index("made_by_hand")
+    adapter.bootstrap(SCHEMA)
+    full = {**dict.fromkeys(ITEMS.field_names), "id": "a"}
+    adapter.execute(Insert(ITEMS, (full,)))
+    with pytest.raises(DuplicateKeyError) as caught:
+        adapter.execute(Insert(ITEMS, (full,)))
+    assert caught.value.model == "items" and isinstance(caught.value.__cause__, PyMongoError)
+
+
+def test_the_conformance_factory_makes_and_drops_fresh_databases(
+    client: MongoClient[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NOORM_MONGODB_URL", URL)
+    factory = ConformanceFactory()
+    first, second = factory(), factory()
+    assert isinstance(first, MongoAdapter) and isinstance(second, MongoAdapter)
+    assert first.database_name != second.database_name
+    assert first.database_name.startswith("noorm_test_")
+    Store(SCHEMA, first).bootstrap()
+    twin = factory.same_database(first)
+    assert isinstance(twin, MongoAdapter) and twin.database_name == first.database_name
+    assert twin.bootstrap(SCHEMA) == []
+    twin.close()
+    first.close()
+    second.close()
+    assert first.database_name not in client.list_database_names()
+    monkeypatch.delenv("NOORM_MONGODB_URL")
+    with pytest.raises(RuntimeError, match="NOORM_MONGODB_URL"):
+        factory()
+
+
+# --- differential: the adapter agrees with the reference on generated filters -------------
+
+SAMPLE_VALUES: dict[str, list[Any]] = {
+    "s": [None, "", "a", "B", "é", "😀"],
+    "n": [None, -1.5, 0.0, 1.0, 2.5],
+    "i": [None, -(2**63), -1, 0, 1, 2**53 + 1],
+    "b": [None, True, False],
+    "t": [None, datetime(1969, 7, 20, tzinfo=UTC), datetime(2000, 1, 1, tzinfo=UTC)],
+}
+JSON_VALUES: list[Any] = [None, 1, 1.0, "1", True, False, None, [1], {"x": 1}, {"v": [None]}]
+
+
+@pytest.fixture(scope="module")
+def reference(client: MongoClient[Any]) -> Iterator[tuple[Store, list[dict[str, Any]]]]:
+    name = _fresh_name()
+    adapter = MongoAdapter(client, name)
+    store = Store(SCHEMA, adapter)
+    store.bootstrap()
+    rows = []
+    for k in range(40):
+        values = {f: v[(k * (3 + n)) % len(v)] for n, (f, v) in enumerate(SAMPLE_VALUES.items())}
+        doc = JSON_VALUES[k % len(JSON_VALUES)]
+        j = None if k % 7 == 0 else ({"v": doc} if k % 3 else doc)
+        rows.append(row(f"r{k:02}", **values, j=j))
+    stored = store.insert_many(ITEMS, rows)
+    yield store, stored
+    adapter.close()
+    client.drop_database(name)
+
+
+def _leaf() -> st.SearchStrategy[Filter]:
+    def compare(field: str) -> st.SearchStrategy[Filter]:
+        values = [v for v in SAMPLE_VALUES[field] if v is not None]
+        ops = st.sampled_from(["eq", "ne", "lt", "lte", "gt", "gte"])
+        return st.one_of(
+            st.builds(lambda op, v: Compare(op, field, v), ops, st.sampled_from(values)),
+            st.builds(
+                lambda vs, neg: In(field, tuple(vs), neg),
+                st.lists(st.sampled_from(values), max_size=3),
+                st.booleans(),
+            ),
+            st.just(IsNull(field)),
+        )
+
+    scalars = [1, 1.0, 0, "1", "", True, False, 2.5]
+    ref = st.sampled_from([path("j", "v"), path("j", "x"), path("j", "v", "x")])
+    on_path = st.one_of(
+        st.builds(
+            Compare,
+            st.sampled_from(["eq", "ne", "lt", "lte", "gt", "gte"]),
+            ref,
+            st.sampled_from(scalars),
+        ),
+        st.builds(
+            lambda r, vs, neg: In(r, tuple(vs), neg),
+            ref,
+            st.lists(st.sampled_from(scalars), max_size=3),
+            st.booleans(),
+        ),
+        st.builds(IsNull, ref),
+        st.just(IsNull("j")),
+    )
+    return st.one_of(*(compare(f) for f in SAMPLE_VALUES), on_path)
+
+
+FILTERS = st.recursive(
+    _leaf(),
+    lambda inner: st.one_of(
+        st.builds(lambda xs: And(tuple(xs)), st.lists(inner, max_size=3)),
+        st.builds(lambda xs: Or(tuple(xs)), st.lists(inner, max_size=3)),
+        st.builds(Not, inner),
+    ),
+    max_leaves=6,
+)
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(where=FILTERS, order=st.sampled_from(["s", "n", "i", "b", "t"]), descending=st.booleans())
+def test_filters_and_orders_agree_with_the_reference_adapter(
+    reference: tuple[Store, list[dict[str, Any]]], where: Filter, order: str, descending: bool
+) -> None:
+    store, rows = reference
+    expected = [r for r in rows if matches(ITEMS, where, r)]
+    sort_rows(ITEMS, expected, [Order(order, descending)])
+    got = store.find(ITEMS, where, order_by=Order(order, descending))
+    assert ids(got) == ids(expected), where
+    assert store.count(ITEMS, where) == len(expected)

@@ -1,0 +1,944 @@
+"""The SQLite adapter's own tests, driven through ``execute`` with hand-built operations.
+
+The conformance suite certifies every clause across adapters; these tests pin what
+is specific to SQLite and to the shared SQL layer: JSON path keys that need escaping,
+typed path comparisons, two-valued NOT, upserts under a scope, savepoints, atomic
+batches, statement caching and bootstrapping from two processes at once. Filters and
+orders are also checked against the memory adapter (the reference) on generated data.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import noorm
+from noorm.adapters.memory import matches, sort_rows
+from noorm.adapters.sqlite import SQLiteAdapter
+from noorm.adapters.sqlite.dialect import json_paths_work
+from noorm.spec import (
+    ALL,
+    Adapter,
+    BackendError,
+    BooleanType,
+    Capability,
+    Count,
+    Delete,
+    DuplicateKeyError,
+    Field,
+    Filter,
+    Find,
+    Index,
+    Insert,
+    IntegerType,
+    JsonType,
+    Model,
+    NumberType,
+    Order,
+    Schema,
+    StringType,
+    TimestampType,
+    Update,
+    Upsert,
+    UpsertResult,
+    ValidationError,
+    and_,
+    eq,
+    gt,
+    gte,
+    in_,
+    is_null,
+    lt,
+    lte,
+    ne,
+    not_,
+    not_in,
+    or_,
+    path,
+)
+from noorm.spec.filters import Compare, In
+from noorm.spec.values import MAX_TIMESTAMP, MIN_TIMESTAMP
+
+DOCS = Model(
+    "docs",
+    [
+        Field("id", IntegerType()),
+        Field("s", StringType(20), nullable=True),
+        Field("n", NumberType(), nullable=True),
+        Field("i", IntegerType(), nullable=True),
+        Field("b", BooleanType(), nullable=True),
+        Field("t", TimestampType(), nullable=True),
+        Field("j", JsonType(), nullable=True),
+    ],
+    primary_key=["id"],
+)
+USERS = Model(
+    "users",
+    [
+        Field("id", StringType(36)),
+        Field("tenant", StringType(20)),
+        Field("email", StringType(100)),
+        Field("n", IntegerType(), nullable=True),
+    ],
+    primary_key=["id"],
+    indexes=[
+        Index("users_email", ["email"], unique=True),
+        Index("users_tenant_n", ["tenant", ("n", "desc")]),
+    ],
+)
+SCHEMA = Schema([DOCS, USERS])
+BY_ID = (Order("id"),)
+
+# Keys that are syntax in a JSON path somewhere, or that an encoder might mangle.
+KEYS = (
+    "plain", "a.b", 'a"b', 'a".b', "a'b", "$", "$.a", "a[0]", "[", "]", "?", "a\\b", "\\",
+    '\\"', 'a"[0]', "a b", " ", "", "é", "e\u0301", "日本", "\U0001f600", "\ue000", "a\nb",
+    "\x01", "\u2028", "*", '"', ".", "..", "$[0]", '"."', "a\\.b", "k\u00a0",
+)  # fmt: skip
+
+
+def doc(id: int, **values: Any) -> dict[str, Any]:
+    """A complete DOCS row: every field present, NULL where not given."""
+    return {name: values.get(name) for name in DOCS.field_names} | {"id": id}
+
+
+def user(
+    id: str, tenant: str = "t1", email: str | None = None, n: int | None = None
+) -> dict[str, Any]:
+    return {"id": id, "tenant": tenant, "email": email or f"{id}@example.com", "n": n}
+
+
+def ids(executor: Any, where: Filter | None, model: Model[Any] = DOCS) -> list[Any]:
+    rows = executor.execute(Find(model, where, BY_ID))
+    return [row["id"] for row in rows]
+
+
+def open_adapter(
+    target: str | Path | sqlite3.Connection, *, json_each: bool = False
+) -> SQLiteAdapter:
+    adapter = SQLiteAdapter(target)
+    adapter.dialect.json_path_strings = not json_each
+    adapter.bootstrap(SCHEMA)
+    return adapter
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[SQLiteAdapter]:
+    adapter = open_adapter(tmp_path / "db.sqlite3")
+    yield adapter
+    adapter.close()
+
+
+@pytest.fixture(params=["path", "json_each"])
+def jdb(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLiteAdapter]:
+    """An adapter reading json paths through path strings, or forced onto json_each."""
+    adapter = open_adapter(tmp_path / "db.sqlite3", json_each=request.param == "json_each")
+    yield adapter
+    adapter.close()
+
+
+# --- identity ----------------------------------------------------------------------------------
+
+
+def test_protocol_identity_and_capabilities(db: SQLiteAdapter) -> None:
+    assert isinstance(db, Adapter)
+    assert db.name == "sqlite"
+    assert db.version == noorm.__version__
+    assert db.capabilities == {
+        Capability.TRANSACTIONS,
+        Capability.SAVEPOINTS,
+        Capability.JSON_PATHS,
+        Capability.CONCURRENT_BOOTSTRAP,
+    }
+    assert db.server_version() == f"SQLite {sqlite3.sqlite_version}"
+
+
+# --- JSON path keys ------------------------------------------------------------------------------
+
+
+def test_this_sqlite_passes_the_path_probe() -> None:
+    conn = sqlite3.connect(":memory:")
+    try:
+        assert json_paths_work(conn)
+        quotes = json_paths_work(conn, quotes=True)
+    finally:
+        conn.close()
+    if sqlite3.sqlite_version_info < (3, 45):
+        assert not quotes  # a quoted path key ends at the first '"', escaped or not
+    adapter = SQLiteAdapter(":memory:")
+    assert adapter.dialect.json_path_strings
+    assert adapter.dialect.json_path_quotes is quotes
+    adapter.close()
+
+
+def test_every_key_selects_exactly_itself(jdb: SQLiteAdapter) -> None:
+    """FLT-JSON-3: each row holds one key as "hit", plus decoys a lax path would hit."""
+    rows = []
+    for number, key in enumerate(KEYS):
+        document: dict[str, Any] = {key: "hit", "nest": {key: number}}
+        document.setdefault("a", {"b": "decoy", "[0]": "decoy"})
+        document.setdefault("$", "decoy")
+        rows.append(doc(number, j=document))
+    jdb.execute(Insert(DOCS, tuple(rows)))
+    for number, key in enumerate(KEYS):
+        expected = [number]
+        assert ids(jdb, eq(path("j", key), "hit")) == expected, repr(key)
+        assert ids(jdb, eq(path("j", "nest", key), number)) == expected, repr(key)
+        assert ids(jdb, in_(path("j", "nest", key), [number, "x"])) == expected, repr(key)
+        lacking = [n for n, row in enumerate(rows) if key not in row["j"]]
+        assert ids(jdb, is_null(path("j", key))) == lacking, repr(key)
+        misses = [n for n in range(len(KEYS)) if n != number]
+        assert ids(jdb, not_(eq(path("j", key), "hit"))) == misses, repr(key)
+    assert [row["j"] for row in jdb.execute(Find(DOCS, None, BY_ID))] == [r["j"] for r in rows]
+
+
+def test_keys_never_match_array_indexes_or_partial_keys(jdb: SQLiteAdapter) -> None:
+    jdb.execute(
+        Insert(
+            DOCS,
+            (
+                doc(1, j={"a": [10, 20]}),
+                doc(2, j={"a": {"0": 10}}),
+                doc(3, j={"ab": 10, "a": {"b": 10}}),
+                doc(4, j=[{"a": 10}]),
+                doc(5, j="a"),
+            ),
+        )
+    )
+    assert ids(jdb, eq(path("j", "a", "0"), 10)) == [2]
+    assert ids(jdb, eq(path("j", "a.b"), 10)) == []
+    assert ids(jdb, eq(path("j", "a", "b"), 10)) == [3]
+    assert ids(jdb, eq(path("j", "0", "a"), 10)) == []
+    assert ids(jdb, is_null(path("j", "a"))) == [4, 5]
+
+
+# --- typed path comparisons (FLT-JSON-1/2) -----------------------------------------------------------
+
+TYPED: dict[int, Any] = {
+    1: {"k": 1},
+    2: {"k": 1.0},
+    3: {"k": "1"},
+    4: {"k": True},
+    5: {"k": False},
+    6: {"k": None},
+    7: {},
+    8: None,
+    9: {"k": [1]},
+    10: {"k": {"a": 1}},
+    11: {"k": 2.5},
+    12: {"k": "b"},
+    13: {"k": "B"},
+    14: {"k": 0},
+    15: {"k": "é"},
+}
+PRESENT = [n for n, j in TYPED.items() if j is not None and j.get("k") is not None]
+K = path("j", "k")
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        (eq(K, 1), [1, 2]),
+        (eq(K, 1.0), [1, 2]),
+        (eq(K, "1"), [3]),
+        (eq(K, True), [4]),
+        (eq(K, False), [5]),
+        (eq(K, 0), [14]),
+        (ne(K, 1), [n for n in PRESENT if n not in (1, 2)]),
+        (ne(K, True), [n for n in PRESENT if n != 4]),
+        (ne(K, "1"), [n for n in PRESENT if n != 3]),
+        (gt(K, 1), [11]),
+        (gte(K, 1), [1, 2, 11]),
+        (lt(K, 1), [14]),
+        (lte(K, 0.0), [14]),
+        (lt(K, "b"), [3, 13]),
+        (gt(K, "B"), [12, 15]),
+        (gt(K, "b"), [15]),
+        (gt(K, False), []),
+        (lte(K, True), []),
+        (is_null(K), [6, 7, 8]),
+        (not_(is_null(K)), PRESENT),
+        (in_(K, [1, "b", True]), [1, 2, 4, 12]),
+        (not_in(K, [1, "b", True]), [n for n in PRESENT if n not in (1, 2, 4, 12)]),
+        (not_in(K, []), PRESENT),
+        (in_(K, []), []),
+        (not_(eq(K, 1)), [n for n in TYPED if n not in (1, 2)]),
+        (not_(ne(K, 1)), [1, 2, 6, 7, 8]),
+        (not_(gt(K, "a")), [n for n in TYPED if n not in (12, 15)]),
+        (is_null(path("j", "k", "a")), [n for n in TYPED if n != 10]),
+        (eq(path("j", "k", "a"), 1), [10]),
+    ],
+)
+def test_typed_path_comparisons(jdb: SQLiteAdapter, where: Filter, expected: list[int]) -> None:
+    jdb.execute(Insert(DOCS, tuple(doc(n, j=j) for n, j in TYPED.items())))
+    assert ids(jdb, where) == expected
+    assert jdb.execute(Count(DOCS, where)) == len(expected)
+    rows = [doc(n, j=j) for n, j in TYPED.items()]
+    assert [r["id"] for r in rows if matches(DOCS, where, r)] == expected  # the reference agrees
+
+
+# --- NOT and NULL (FLT-LOGIC, NULL-1, FLT-IN) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        (eq("s", "a"), [1]),
+        (ne("s", "a"), [2]),
+        (not_(eq("s", "a")), [2, 3]),
+        (not_in("s", ["a"]), [2]),
+        (not_(not_in("s", ["a"])), [1, 3]),
+        (in_("s", []), []),
+        (not_in("s", []), [1, 2]),
+        (not_(in_("s", [])), [1, 2, 3]),
+        (ALL, [1, 2, 3]),
+        (or_(), []),
+        (not_(ALL), []),
+        (not_(or_()), [1, 2, 3]),
+        (not_(not_(eq("s", "a"))), [1]),
+        (not_(or_(eq("s", "a"), gt("n", 1.0))), [3]),
+        (not_(and_(ne("s", "b"), lt("n", 5.0))), [2, 3]),
+        (or_(is_null("s"), not_(gte("n", 2.0))), [1, 3]),
+        (eq("s", None), [3]),
+        (ne("s", None), [1, 2]),
+        (Compare("gt", "s", None), []),
+        (In("s", ("a", None), negated=True), [2]),
+    ],
+)
+def test_two_valued_logic(db: SQLiteAdapter, where: Filter, expected: list[int]) -> None:
+    db.execute(Insert(DOCS, (doc(1, s="a", n=1.0), doc(2, s="b", n=2.0), doc(3))))
+    assert ids(db, where) == expected
+    rows = [doc(1, s="a", n=1.0), doc(2, s="b", n=2.0), doc(3)]
+    assert [r["id"] for r in rows if matches(DOCS, where, r)] == expected
+
+
+# --- strings, ordering, values -------------------------------------------------------------------
+
+STRINGS = ["b", "a", "B", "é", "e\u0301", "", "\ue000", "\uffff", "\U0001f600", "\U00010000", "~"]
+
+
+def test_strings_compare_and_sort_by_code_point(db: SQLiteAdapter) -> None:
+    """STR-4: astral characters sort after U+E000..U+FFFF (UTF-16 order would not)."""
+    db.execute(Insert(DOCS, tuple(doc(n, s=s) for n, s in enumerate(STRINGS))))
+    rows = db.execute(Find(DOCS, None, (Order("s"), *BY_ID)))
+    assert [r["s"] for r in rows] == sorted(STRINGS)
+    assert {r["s"] for r in db.execute(Find(DOCS, gt("s", "\uffff"), BY_ID))} == {
+        "\U0001f600",
+        "\U00010000",
+    }
+    assert [r["s"] for r in db.execute(Find(DOCS, lt("s", "a"), (Order("s"), *BY_ID)))] == [
+        "",
+        "B",
+    ]
+    assert ids(db, eq("s", "é")) == [STRINGS.index("é")]  # no normalization: e + U+0301 differs
+    assert ids(db, eq("s", "")) == [STRINGS.index("")]  # STR-3: "" is not NULL
+
+
+def test_null_sorts_lowest(db: SQLiteAdapter) -> None:
+    db.execute(Insert(DOCS, (doc(1, n=2.0), doc(2), doc(3, n=-1.0), doc(4))))
+    up = db.execute(Find(DOCS, None, (Order("n"), *BY_ID)))
+    down = db.execute(Find(DOCS, None, (Order("n", descending=True), *BY_ID)))
+    assert [r["id"] for r in up] == [2, 4, 3, 1]
+    assert [r["id"] for r in down] == [1, 3, 2, 4]
+    assert db.execute(Find(DOCS, None, BY_ID, 0)) == []
+    assert [r["id"] for r in db.execute(Find(DOCS, None, BY_ID, 2))] == [1, 2]
+
+
+def test_numbers_round_trip_exactly(db: SQLiteAdapter) -> None:
+    floats = [
+        0.0,
+        -0.0,
+        5e-324,
+        -5e-324,
+        1.7976931348623157e308,
+        -1.7976931348623157e308,
+        0.1,
+        1 / 3,
+        2.0,
+    ]
+    ints = [-(2**63), 2**63 - 1, 0, -1, 2**53 + 1]
+    rows = [doc(n, n=f) for n, f in enumerate(floats)]
+    rows += [doc(100 + n, i=i) for n, i in enumerate(ints)]
+    db.execute(Insert(DOCS, tuple(rows)))
+    stored = {r["id"]: r for r in db.execute(Find(DOCS, None, BY_ID))}
+    for n, f in enumerate(floats):
+        assert type(stored[n]["n"]) is float
+        assert stored[n]["n"] == f
+        if f != 0:
+            assert math.copysign(1, stored[n]["n"]) == math.copysign(1, f)
+        assert n in ids(db, eq("n", f))
+    assert ids(db, eq("n", 0.0)) == [0, 1]  # -0.0 == 0.0
+    for n, i in enumerate(ints):
+        assert type(stored[100 + n]["i"]) is int
+        assert stored[100 + n]["i"] == i
+        assert ids(db, eq("i", i)) == [100 + n]
+    assert ids(db, lt("i", -(2**62))) == [100]
+    assert ids(db, gte("i", 2**63 - 1)) == [101]
+
+
+def test_timestamps_booleans_and_json_values(db: SQLiteAdapter) -> None:
+    moments = [
+        MIN_TIMESTAMP,
+        MAX_TIMESTAMP,
+        datetime(1969, 12, 31, 23, 59, 59, 999000, tzinfo=UTC),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(2024, 2, 29, 12, 0, 0, 1000, tzinfo=UTC),
+    ]
+    document: dict[str, Any] = {
+        "int": 1,
+        "float": 1.0,
+        "neg": -2.5,
+        "null": None,
+        "list": [1, "x", None, {}],
+        "é": "ü",
+    }
+    rows = [doc(n, t=t, b=n % 2 == 0) for n, t in enumerate(moments)]
+    rows.append(doc(9, j=document))
+    db.execute(Insert(DOCS, tuple(rows)))
+    stored = {r["id"]: r for r in db.execute(Find(DOCS, None, BY_ID))}
+    for n, t in enumerate(moments):
+        assert stored[n]["t"] == t
+        assert stored[n]["t"].tzinfo is UTC
+        assert stored[n]["b"] is (n % 2 == 0)
+    assert ids(db, lt("t", datetime(1970, 1, 1, tzinfo=UTC))) == [0, 2]
+    plus_two = timezone(timedelta(hours=2))
+    assert ids(db, eq("t", datetime(1970, 1, 1, 2, tzinfo=plus_two))) == [3]
+    assert ids(db, eq("b", False)) == [1, 3]
+    assert stored[9]["j"] == document
+    assert type(stored[9]["j"]["int"]) is int
+    assert type(stored[9]["j"]["float"]) is float
+
+
+def test_lone_surrogates_are_refused_naming_the_model(db: SQLiteAdapter) -> None:
+    with pytest.raises(ValidationError) as info:
+        db.execute(Insert(DOCS, (doc(1, s="a\ud800"),)))
+    assert info.value.model == "docs"
+    assert db.execute(Count(DOCS, None)) == 0
+
+
+# --- writes ---------------------------------------------------------------------------------------
+
+
+def test_duplicate_keys(db: SQLiteAdapter) -> None:
+    db.execute(Insert(USERS, (user("u1"),)))
+    for clash in (user("u1", email="other@example.com"), user("u2", email="u1@example.com")):
+        with pytest.raises(DuplicateKeyError) as info:
+            db.execute(Insert(USERS, (clash,)))
+        assert info.value.model == "users"
+        assert isinstance(info.value.__cause__, sqlite3.IntegrityError)
+    assert ids(db, None, USERS) == ["u1"]
+
+
+def test_a_batch_is_one_statement_and_all_or_nothing(db: SQLiteAdapter) -> None:
+    rows = tuple(user(f"u{n:03}") for n in range(10))
+    with pytest.raises(DuplicateKeyError):
+        db.execute(Insert(USERS, (*rows, user("u000", email="x@example.com"))))
+    assert db.execute(Count(USERS, None)) == 0
+    insert = Insert(USERS, rows)
+    assert db.statement(insert).count("(?, ?, ?, ?)") == 10  # type: ignore[union-attr]
+    db.execute(insert)
+    assert db.execute(Count(USERS, None)) == 10
+
+
+def test_chunked_batches_stay_atomic(db: SQLiteAdapter) -> None:
+    db.dialect.max_params = 8  # two rows of four columns per statement
+    rows = tuple(user(f"u{n:03}") for n in range(9))
+    with pytest.raises(DuplicateKeyError):
+        db.execute(Insert(USERS, (*rows, user("u008", email="x@example.com"))))
+    assert db.execute(Count(USERS, None)) == 0
+    with db.transaction() as tx:
+        tx.execute(Insert(USERS, (user("keep"),)))
+        with pytest.raises(DuplicateKeyError):
+            tx.execute(Insert(USERS, (*rows, user("keep", email="y@example.com"))))
+        assert tx.execute(Count(USERS, None)) == 1
+    db.execute(Insert(USERS, rows))
+    assert db.execute(Count(USERS, None)) == 10
+
+
+def test_large_batches(db: SQLiteAdapter) -> None:
+    rows = tuple(doc(n, s=str(n), j={"n": n}) for n in range(20_000))
+    db.execute(Insert(DOCS, rows))
+    assert db.execute(Count(DOCS, None)) == 20_000
+    assert ids(db, eq(path("j", "n"), 19_999)) == [19_999]
+    db.execute(Insert(DOCS, ()))
+
+
+def test_update_and_delete_counts(db: SQLiteAdapter) -> None:
+    db.execute(Insert(USERS, (user("a", n=1), user("b", n=1), user("c", tenant="t2"))))
+    assert db.execute(Update(USERS, eq("n", 1), {"n": 1})) == 2  # matched, not changed
+    assert db.execute(Update(USERS, eq("tenant", "t1"), {})) == 2
+    assert db.execute(Update(USERS, ALL, {"n": 5})) == 3
+    assert db.execute(Update(USERS, eq("id", "zz"), {"n": 5})) == 0
+    assert db.execute(Delete(USERS, eq("tenant", "t2"))) == 1
+    assert db.execute(Delete(USERS, ALL)) == 2
+
+
+# --- upsert -----------------------------------------------------------------------------------------
+
+SCOPE_T1 = eq("tenant", "t1")
+
+
+def test_upsert_inserts_then_updates_only_listed_fields(db: SQLiteAdapter) -> None:
+    first = db.execute(Upsert(USERS, user("u1", n=1), ("n",), SCOPE_T1))
+    assert first == UpsertResult(user("u1", n=1), inserted=True)
+    changed = user("u1", email="new@example.com", n=2)
+    second = db.execute(Upsert(USERS, changed, ("n",), SCOPE_T1))
+    assert second == UpsertResult(user("u1", n=2), inserted=False)
+    assert db.execute(Find(USERS, None, BY_ID)) == [user("u1", n=2)]
+
+
+def test_upsert_never_touches_a_row_of_another_scope(db: SQLiteAdapter) -> None:
+    db.execute(Insert(USERS, (user("u1", tenant="t2", n=1),)))
+    for update in (("n",), ()):
+        assert db.execute(Upsert(USERS, user("u1", n=9), update, SCOPE_T1)) is None
+    assert db.execute(Find(USERS, None, BY_ID)) == [user("u1", tenant="t2", n=1)]
+
+
+def test_upsert_without_update_returns_the_existing_row(db: SQLiteAdapter) -> None:
+    db.execute(Insert(USERS, (user("u1", n=1),)))
+    result = db.execute(Upsert(USERS, user("u1", email="x@example.com", n=7), (), SCOPE_T1))
+    assert result == UpsertResult(user("u1", n=1), inserted=False)
+    assert db.execute(Upsert(USERS, user("u2", n=7), (), SCOPE_T1)) == UpsertResult(
+        user("u2", n=7), inserted=True
+    )
+
+
+def test_upsert_collisions_on_other_unique_indexes(db: SQLiteAdapter) -> None:
+    db.execute(Insert(USERS, (user("u1"), user("u2"))))
+    with pytest.raises(DuplicateKeyError):  # the insert path hits users_email
+        db.execute(Upsert(USERS, user("u3", email="u1@example.com"), ("n",)))
+    with pytest.raises(DuplicateKeyError):  # the update path does
+        db.execute(Upsert(USERS, user("u2", email="u1@example.com"), ("email",)))
+    assert db.execute(Find(USERS, None, BY_ID)) == [user("u1"), user("u2")]
+
+
+def test_upsert_inside_a_rolled_back_transaction(db: SQLiteAdapter) -> None:
+    db.execute(Insert(USERS, (user("u1", n=1),)))
+    with pytest.raises(RuntimeError), db.transaction() as tx:
+        tx.execute(Upsert(USERS, user("u1", n=2), ("n",)))
+        tx.execute(Upsert(USERS, user("u2", n=2), ("n",)))
+        assert tx.execute(Count(USERS, eq("n", 2))) == 2
+        raise RuntimeError
+    assert db.execute(Find(USERS, None, BY_ID)) == [user("u1", n=1)]
+
+
+def test_upsert_with_a_json_path_scope(db: SQLiteAdapter) -> None:
+    db.execute(Insert(DOCS, (doc(1, j={'o"wner': "x"}, n=1.0),)))
+    scope = eq(path("j", 'o"wner'), "y")
+    assert db.execute(Upsert(DOCS, doc(1, n=2.0), ("n",), scope)) is None
+    scope = eq(path("j", 'o"wner'), "x")
+    result = db.execute(Upsert(DOCS, doc(1, n=2.0), ("n",), scope))
+    assert result == UpsertResult(doc(1, j={'o"wner': "x"}, n=2.0), inserted=False)
+
+
+# --- transactions -----------------------------------------------------------------------------------
+
+
+def test_commit_rollback_and_own_writes(db: SQLiteAdapter) -> None:
+    with db.transaction() as tx:
+        tx.execute(Insert(USERS, (user("a"),)))
+        assert ids(tx, None, USERS) == ["a"]  # TX-3
+    with pytest.raises(ValueError), db.transaction() as tx:
+        tx.execute(Insert(USERS, (user("b"),)))
+        raise ValueError
+    assert ids(db, None, USERS) == ["a"]
+
+
+def test_savepoints_roll_back_only_their_block(db: SQLiteAdapter) -> None:
+    with db.transaction() as tx:
+        tx.execute(Insert(USERS, (user("a"),)))
+        with pytest.raises(ValueError), tx.transaction() as inner:
+            inner.execute(Insert(USERS, (user("b"),)))
+            with inner.transaction() as innermost:
+                innermost.execute(Insert(USERS, (user("c"),)))
+            assert ids(inner, None, USERS) == ["a", "b", "c"]
+            raise ValueError
+        with tx.transaction() as inner:
+            inner.execute(Insert(USERS, (user("d"),)))
+            with pytest.raises(ValueError), inner.transaction() as innermost:
+                innermost.execute(Update(USERS, ALL, {"n": 1}))
+                raise ValueError
+        assert ids(tx, None, USERS) == ["a", "d"]
+    assert db.execute(Find(USERS, None, BY_ID)) == [user("a"), user("d")]
+
+
+def test_a_driver_error_inside_a_transaction_rolls_it_back(db: SQLiteAdapter) -> None:
+    missing = Model("missing", [Field("id", IntegerType())], primary_key=["id"])
+    with pytest.raises(BackendError) as info, db.transaction() as tx:
+        tx.execute(Insert(USERS, (user("a"),)))
+        tx.execute(Count(missing, None))
+    assert info.value.model == "missing"
+    assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+    assert db.execute(Count(USERS, None)) == 0
+
+
+def test_a_transaction_the_backend_abandoned_commits_nothing(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "full.sqlite3", isolation_level=None)
+    adapter = open_adapter(conn)
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages + 8}")
+    big = tuple(user(f"u{n}", email=f"{n}-{'x' * 90}") for n in range(400))
+    with pytest.raises(BackendError, match="nothing was committed"), adapter.transaction() as tx:
+        tx.execute(Insert(USERS, (user("a"),)))
+        with pytest.raises(BackendError) as full:
+            for row in big:
+                tx.execute(Insert(USERS, (row,)))
+        assert isinstance(full.value.__cause__, sqlite3.OperationalError)  # SQLITE_FULL
+        assert not conn.in_transaction  # which SQLite may answer by rolling everything back
+        with pytest.raises(BackendError, match="rolled this transaction back"):
+            tx.execute(Count(USERS, None))
+    assert adapter.execute(Count(USERS, None)) == 0
+    adapter.execute(Insert(USERS, (user("b"),)))  # the adapter is usable again
+    assert ids(adapter, None, USERS) == ["b"]
+    adapter.close()
+    conn.close()
+
+
+def test_caught_duplicate_keeps_the_transaction_going(db: SQLiteAdapter) -> None:
+    with db.transaction() as tx:
+        tx.execute(Insert(USERS, (user("a"),)))
+        with pytest.raises(DuplicateKeyError):
+            tx.execute(Insert(USERS, (user("a"),)))
+        tx.execute(Insert(USERS, (user("b"),)))
+    assert ids(db, None, USERS) == ["a", "b"]
+
+
+def test_misused_executors_raise(db: SQLiteAdapter) -> None:
+    with db.transaction() as tx:
+        with pytest.raises(BackendError, match="open transaction"):
+            db.execute(Count(USERS, None))
+        with pytest.raises(BackendError, match="open transaction"), db.transaction():
+            pass
+        errors: list[BaseException] = []
+
+        def elsewhere() -> None:
+            try:
+                tx.execute(Count(USERS, None))
+            except BaseException as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        thread.join()
+        assert isinstance(errors[0], BackendError)
+        tx.execute(Insert(USERS, (user("a"),)))
+    with pytest.raises(BackendError, match="has ended"):
+        tx.execute(Count(USERS, None))
+    assert ids(db, None, USERS) == ["a"]
+
+
+def test_other_threads_wait_for_a_transaction(db: SQLiteAdapter) -> None:
+    seen: list[int] = []
+    started = threading.Event()
+
+    def reader() -> None:
+        started.set()
+        seen.append(db.execute(Count(USERS, None)))
+
+    with db.transaction() as tx:
+        tx.execute(Insert(USERS, (user("a"),)))
+        thread = threading.Thread(target=reader)
+        thread.start()
+        started.wait()
+        time.sleep(0.05)
+        assert thread.is_alive() and not seen
+        tx.execute(Insert(USERS, (user("b"),)))
+    thread.join()
+    assert seen == [2]
+
+
+def test_many_threads_share_one_adapter(db: SQLiteAdapter) -> None:
+    def work(t: int) -> None:
+        for n in range(40):
+            db.execute(Insert(USERS, (user(f"{t}-{n}"),)))
+            db.execute(Upsert(USERS, user(f"{t}-{n}", n=n), ("n",)))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert db.execute(Count(USERS, None)) == 240
+    assert db.execute(Count(USERS, eq("n", 39))) == 6
+
+
+# --- statement caching ------------------------------------------------------------------------------
+
+
+def test_statements_are_cached_per_shape(db: SQLiteAdapter) -> None:
+    a = Find(DOCS, and_(eq("s", "x"), eq(path("j", "k"), 1)), BY_ID, 5)
+    b = Find(DOCS, and_(eq("s", "y"), eq(path("j", "other"), 2.5)), BY_ID, 50)
+    assert db.statement(a) is db.statement(b)
+    db.execute(a)
+    size = len(db.compiler.cache)
+    db.execute(b)
+    assert len(db.compiler.cache) == size
+    quoted = Find(DOCS, and_(eq("s", "y"), eq(path("j", 'q"'), 2.5)), BY_ID, 50)
+    if not db.dialect.json_path_quotes:  # then a key with '"' takes the json_each form
+        assert db.statement(quoted) != db.statement(a)
+    assert db.statement(Find(DOCS, eq("s", "x"), BY_ID)) != db.statement(
+        Find(DOCS, eq("s", "x"), BY_ID, 1)
+    )
+
+
+# --- bootstrap ------------------------------------------------------------------------------------
+
+
+def tables(path: Path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite%'")
+        return {name for (name,) in rows}
+    finally:
+        conn.close()
+
+
+def test_bootstrap_is_idempotent_and_dry_run_executes_nothing(tmp_path: Path) -> None:
+    file = tmp_path / "boot.sqlite3"
+    adapter = SQLiteAdapter(file)
+    planned = adapter.bootstrap(SCHEMA, dry_run=True)
+    assert len(planned) == 4
+    assert all(s.startswith("CREATE") for s in planned)
+    assert tables(file) == set()
+    assert adapter.bootstrap(SCHEMA) == planned
+    assert tables(file) == {"docs", "users", "users_email", "users_tenant_n"}
+    assert adapter.bootstrap(SCHEMA) == []
+    assert adapter.bootstrap(SCHEMA, dry_run=True) == []
+    conn = sqlite3.connect(file)
+    try:
+        table_sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'users'").fetchone()[0]
+        assert table_sql.endswith("STRICT")
+        columns = conn.execute("PRAGMA index_xinfo('users_tenant_n')").fetchall()
+        assert [(c[2], c[3]) for c in columns if c[5]] == [("tenant", 0), ("n", 1)]  # name, desc
+    finally:
+        conn.close()
+    adapter.close()
+
+
+MANY = Schema(
+    [
+        Model(
+            f"m{n}",
+            [Field("id", IntegerType()), Field("a", StringType(10)), Field("b", NumberType())],
+            primary_key=["id"],
+            indexes=[Index(f"m{n}_a", ["a"]), Index(f"m{n}_b", [("b", "desc"), "a"], unique=True)],
+        )
+        for n in range(12)
+    ]
+)
+
+
+def _bootstrap_at_once(file: str, barrier: Any, results: Any) -> None:
+    adapter = SQLiteAdapter(file, timeout=60)
+    barrier.wait()
+    try:
+        results.put(("ok", adapter.bootstrap(MANY)))
+    except BaseException as exc:  # reported to the parent, which fails the test
+        results.put(("error", repr(exc)))
+    finally:
+        adapter.close()
+
+
+def test_two_processes_bootstrap_the_same_file_at_once(tmp_path: Path) -> None:
+    """BOOT-3: both succeed; between them they create everything exactly once."""
+    context = multiprocessing.get_context("spawn")
+    expected = len(MANY.models) * 3
+    for attempt in range(4):
+        file = str(tmp_path / f"race{attempt}.sqlite3")
+        barrier = context.Barrier(2)
+        results = context.Queue()
+        workers = [
+            context.Process(target=_bootstrap_at_once, args=(file, barrier, results))
+            for _ in range(2)
+        ]
+        for worker in workers:
+            worker.start()
+        outcomes = [results.get(timeout=120) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=120)
+            assert worker.exitcode == 0
+        assert [status for status, _ in outcomes] == ["ok", "ok"], outcomes
+        ran = [statement for _, statements in outcomes for statement in statements]
+        assert len(ran) == len(set(ran)) == expected
+        assert len(tables(Path(file))) == expected
+
+
+# --- connections ------------------------------------------------------------------------------------
+
+
+def test_a_borrowed_connection(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "mine.sqlite3", isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    adapter = open_adapter(conn)
+    adapter.execute(Insert(USERS, (user("a"),)))
+    assert adapter.execute(Find(USERS, None, BY_ID)) == [user("a")]
+    adapter.close()
+    assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 1  # still open
+    conn.close()
+
+
+def test_unsuitable_connections_are_refused(tmp_path: Path) -> None:
+    legacy = sqlite3.connect(tmp_path / "a.sqlite3")
+    with pytest.raises(ValueError, match="isolation_level=None"):
+        SQLiteAdapter(legacy)
+    busy = sqlite3.connect(tmp_path / "b.sqlite3", isolation_level=None)
+    busy.execute("BEGIN")
+    with pytest.raises(ValueError, match="inside a transaction"):
+        SQLiteAdapter(busy)
+    raw = sqlite3.connect(tmp_path / "c.sqlite3", isolation_level=None)
+    raw.text_factory = bytes
+    with pytest.raises(ValueError, match="text_factory"):
+        SQLiteAdapter(raw)
+    for conn in (legacy, busy, raw):
+        conn.close()
+
+
+def test_close(tmp_path: Path) -> None:
+    adapter = open_adapter(tmp_path / "c.sqlite3")
+    adapter.close()
+    adapter.close()
+    with pytest.raises(BackendError, match="closed"):
+        adapter.execute(Count(USERS, None))
+    memory = SQLiteAdapter(":memory:")
+    memory.bootstrap(SCHEMA)
+    memory.execute(Insert(USERS, (user("a"),)))
+    assert memory.execute(Count(USERS, None)) == 1
+    memory.close()
+
+
+# --- against the reference, on generated data ----------------------------------------------------------
+
+FIELD_VALUES: dict[str, Sequence[Any]] = {
+    "s": ["", "a", "B", "b", "é", "\ue000", "\U0001f600"],
+    "n": [-1.5, 0.0, 1.0, 2.5, 5e-324],
+    "i": [-(2**63), -1, 0, 1, 2**63 - 1],
+    "b": [False, True],
+    "t": [
+        datetime(1960, 5, 1, tzinfo=UTC),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(2030, 1, 1, 0, 0, 0, 1000, tzinfo=UTC),
+    ],
+}
+JSON_SCALARS: list[Any] = ["", "1", "a", "b", 0, 1, 1.0, 2.5, -3, True, False]
+JSON_KEYS = ["k", 'q"k', "a.b", "$"]
+PATHS = [path("j", key) for key in JSON_KEYS] + [path("j", "o", "k"), path("j", 'q"k', "k")]
+
+json_values = st.recursive(
+    st.sampled_from([*JSON_SCALARS, None]),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=2),
+        st.dictionaries(st.sampled_from(["k", "o", 'q"k']), inner, max_size=2),
+    ),
+    max_leaves=4,
+)
+documents = st.one_of(
+    st.none(),
+    st.dictionaries(st.sampled_from([*JSON_KEYS, "o"]), json_values, max_size=4),
+    json_values,
+)
+
+
+@st.composite
+def data_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
+    count = draw(st.integers(1, 12))
+    rows = []
+    for n in range(count):
+        values = {
+            name: draw(st.one_of(st.none(), st.sampled_from(choices)))
+            for name, choices in FIELD_VALUES.items()
+        }
+        rows.append(doc(n, **values, j=draw(documents)))
+    return rows
+
+
+def leaf_filters() -> st.SearchStrategy[Filter]:
+    ops = st.sampled_from(["eq", "ne", "lt", "lte", "gt", "gte"])
+    on_fields = [
+        st.builds(Compare, ops, st.just(name), st.sampled_from(choices))
+        for name, choices in FIELD_VALUES.items()
+    ]
+    in_fields = [
+        st.builds(
+            In,
+            st.just(name),
+            st.lists(st.sampled_from(choices), max_size=3).map(tuple),
+            st.booleans(),
+        )
+        for name, choices in FIELD_VALUES.items()
+    ]
+    on_paths = st.builds(Compare, ops, st.sampled_from(PATHS), st.sampled_from(JSON_SCALARS))
+    in_paths = st.builds(
+        In,
+        st.sampled_from(PATHS),
+        st.lists(st.sampled_from(JSON_SCALARS), max_size=3).map(tuple),
+        st.booleans(),
+    )
+    refs: list[str | Any] = [*FIELD_VALUES, "j", *PATHS]
+    nulls = st.sampled_from(refs).map(is_null)
+    return st.one_of(*on_fields, *in_fields, on_paths, in_paths, nulls)
+
+
+filters = st.recursive(
+    leaf_filters(),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3).map(lambda items: and_(*items)),
+        st.lists(inner, max_size=3).map(lambda items: or_(*items)),
+        inner.map(not_),
+    ),
+    max_leaves=6,
+)
+orders = st.lists(
+    st.tuples(st.sampled_from(list(FIELD_VALUES)), st.booleans()),
+    max_size=3,
+    unique_by=lambda o: o[0],
+).map(lambda items: tuple(Order(name, descending) for name, descending in items) + BY_ID)
+
+
+class _Rollback(Exception):
+    """Undoes a generated example's rows."""
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[dict[str, SQLiteAdapter]]:
+    both = {"path": open_adapter(":memory:"), "json_each": open_adapter(":memory:", json_each=True)}
+    yield both
+    for adapter in both.values():
+        adapter.close()
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=data_rows(), where=filters, order=orders, limit=st.none() | st.integers(0, 5))
+def test_filters_and_orders_agree_with_the_reference(
+    shared: dict[str, SQLiteAdapter],
+    rows: list[dict[str, Any]],
+    where: Filter,
+    order: tuple[Order, ...],
+    limit: int | None,
+) -> None:
+    expected = [r for r in rows if matches(DOCS, where, r)]
+    sort_rows(DOCS, expected, order)
+    if limit is not None:
+        expected = expected[:limit]
+    for mode, adapter in shared.items():
+        with pytest.raises(_Rollback), adapter.transaction() as tx:
+            tx.execute(Insert(DOCS, tuple(rows)))
+            found = tx.execute(Find(DOCS, where, order, limit))
+            assert [r["id"] for r in found] == [r["id"] for r in expected], (mode, where)
+            assert found == expected
+            assert tx.execute(Count(DOCS, not_(where))) == len(rows) - tx.execute(
+                Count(DOCS, where)
+            )
+            raise _Rollback

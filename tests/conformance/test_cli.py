@@ -1,0 +1,92 @@
+"""``noorm certify``: runs the suite, prints a per-clause table and a verdict, exit status."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from noorm.cli import build_parser, main
+from noorm.conformance.clauses import CLAUSES
+from noorm.conformance.targets import TARGETS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def noorm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "noorm", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_certify_prints_every_clause_and_a_verdict_matching_the_report(
+    tmp_path: Path,
+) -> None:
+    report = tmp_path / "out" / "memory.json"
+    run = noorm(
+        "certify", "memory", "-q", "-k", "hierarchy or every_logical_type", "--report", str(report),
+        cwd=tmp_path,
+    )  # fmt: skip
+    data = json.loads(report.read_text())
+    lines = run.stdout.splitlines()
+    table = {
+        line.split()[0]: line.split()[1]
+        for line in lines
+        if line.split()[:1] in [[c] for c in CLAUSES]
+    }
+    assert table == {c: v["outcome"] for c, v in data["clauses"].items()}
+    verdict = lines[-2] if lines[-1].startswith("report:") else lines[-1]
+    assert data["clauses"]["SCH-1"]["outcome"] == "passed"
+    assert data["certified"] is False  # a narrowed run certifies nothing
+    assert run.returncode != 0 and verdict.startswith("NOT CERTIFIED: memory")
+
+
+def test_a_narrowed_run_is_never_certified(tmp_path: Path) -> None:
+    run = noorm("certify", "sqlite", "-q", "-k", "hierarchy", cwd=tmp_path)
+    assert run.returncode != 0
+    assert "NOT CERTIFIED: sqlite" in run.stdout and "not run:" in run.stdout
+    assert "ERR-1        passed" in run.stdout
+
+
+def test_a_custom_factory_from_the_working_directory(tmp_path: Path) -> None:
+    (tmp_path / "myfactory.py").write_text(
+        "from noorm.adapters.memory import MemoryAdapter\n\ndef make():\n    return MemoryAdapter()\n"
+    )
+    run = noorm("certify", "--factory", "myfactory:make", "-q", "-k", "hierarchy", cwd=tmp_path)
+    assert "ERR-1        passed" in run.stdout, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["certify"], "name a TARGET"),
+        (["certify", "nosuch"], "unknown target 'nosuch'"),
+        (["certify", "sqlite", "--url", "x"], "sqlite takes no --url"),
+        (["certify", "memory", "--factory", "a:b"], "either a TARGET or --factory"),
+        (["certify", "--factory", "a:b", "--url", "x"], "--url is for built-in targets"),
+    ],
+)
+def test_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_parser_has_subcommands_and_knows_the_targets() -> None:
+    parser = build_parser()
+    help_text = parser.format_help()
+    assert "certify" in help_text
+    assert set(TARGETS) >= {"memory", "sqlite"}
+    for target in TARGETS.values():
+        assert ":" in target.factory

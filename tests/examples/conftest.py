@@ -1,0 +1,39 @@
+"""``adapter``: each example test runs on every adapter, servers included.
+
+Server backends read their URL from the environment (``eval "$(ci/services)"`` sets
+NOORM_POSTGRES_URL, NOORM_MYSQL_URL and NOORM_MONGODB_URL) and are skipped, with that
+message, where none is set.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from noorm.conformance.targets import TARGETS
+from noorm.spec import Adapter
+
+
+def _factory(name: str) -> Callable[[], Adapter]:
+    target = TARGETS[name]
+    if target.url_env is not None and not os.environ.get(target.url_env):
+        pytest.skip(f'{name}: set {target.url_env} (eval "$(ci/services)" starts a server)')
+    if name == "mongodb":
+        # FerretDB has no transactions; hebo-gateway opts in to non-atomic blocks explicitly.
+        from noorm.adapters.mongodb.testing import ConformanceFactory
+
+        return ConformanceFactory(allow_non_atomic_transactions=True)
+    module, _, attr = target.factory.partition(":")
+    factory: Any = getattr(importlib.import_module(module), attr)
+    return factory  # type: ignore[no-any-return]
+
+
+@pytest.fixture(params=sorted(TARGETS))
+def adapter(request: pytest.FixtureRequest) -> Iterator[Adapter]:
+    made = _factory(request.param)()
+    yield made
+    made.close()
