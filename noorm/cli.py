@@ -2,7 +2,8 @@
 
     noorm certify memory|sqlite [--report PATH] [-k EXPR] [-q]
     noorm certify --factory mypkg.module:factory [--report PATH]
-    noorm certify postgres --url postgresql://...      (once a postgres target exists)
+    noorm certify postgres --url postgresql://...
+    noorm ddl examples/hebo_gateway/models.py:SCHEMA --dialect postgres
 
 ``certify`` runs the conformance suite (``noorm.conformance``) against a built-in
 adapter on a temporary database, or against any factory, prints one line per spec
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _add_certify(commands)
+    _add_ddl(commands)
     return parser
 
 
@@ -200,3 +202,82 @@ def verdict(report: dict[str, Any]) -> str:
 def _shorten(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --- ddl ----------------------------------------------------------------------------------
+
+DIALECTS = {
+    "sqlite": "noorm.adapters.sqlite.dialect:SQLiteDialect",
+    "postgres": "noorm.adapters.postgres.dialect:PostgresDialect",
+    "mysql": "noorm.adapters.mysql.dialect:MySQLDialect",
+}
+"""SQL dialects ``noorm ddl`` can print for, without connecting to a server."""
+
+
+def _add_ddl(commands: Any) -> None:
+    parser = commands.add_parser(
+        "ddl",
+        help="print the bootstrap statements of a schema",
+        description="Print the CREATE TABLE / CREATE INDEX statements that bootstrap() runs "
+        "on an empty database, for a schema given as MODULE:ATTR (a module name or a .py "
+        "path) or as a .json file in the schema's JSON form.",
+    )
+    parser.add_argument("schema", metavar="MODULE:ATTR|FILE.json")
+    parser.add_argument("--dialect", required=True, choices=sorted(DIALECTS))
+    parser.set_defaults(command=ddl)
+
+
+def ddl(args: argparse.Namespace) -> int:
+    from noorm.adapters.sql import Compiler
+
+    schema = load_schema(args.schema)
+    dialect_cls = _import(DIALECTS[args.dialect])
+    for statement in Compiler(dialect_cls()).ddl(schema):
+        print(f"{statement.sql};")
+    return 0
+
+
+def load_schema(spec: str) -> Any:
+    """A Schema from ``module:attr`` / ``path.py:attr`` (a Schema, a Model or a list of
+    models) or from a JSON file in the schema's JSON form."""
+    from noorm.spec import Model, Schema, schema_from_json
+
+    if spec.endswith(".json") and ":" not in spec:
+        try:
+            return schema_from_json(Path(spec).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise CliError(f"cannot read {spec}: {exc.strerror}") from None
+    value = _import(spec)
+    if isinstance(value, Schema):
+        return value
+    if isinstance(value, Model):
+        return Schema([value])
+    if isinstance(value, (list, tuple)) and all(isinstance(m, Model) for m in value):
+        return Schema(value)
+    raise CliError(f"{spec} is a {type(value).__name__}, not a Schema, Model or list of models")
+
+
+def _import(spec: str) -> Any:
+    import importlib
+    import importlib.util
+
+    module_name, sep, attr = spec.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise CliError(f"expected MODULE:ATTR, got {spec!r}")
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name).resolve()
+            if path.parent.joinpath("__init__.py").exists():  # a module inside a package
+                sys.path.insert(0, str(path.parent.parent))
+                module = importlib.import_module(f"{path.parent.name}.{path.stem}")
+            else:
+                sys.path.insert(0, str(path.parent))
+                module = importlib.import_module(path.stem)
+        else:
+            module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise CliError(f"cannot import {module_name}: {exc}") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise CliError(f"{module_name} has no attribute {attr!r}") from None
