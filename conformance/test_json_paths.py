@@ -10,6 +10,7 @@ import pytest
 from noorm.kit import Store
 from noorm.spec import (
     Capability,
+    UnsupportedError,
     ValidationError,
     and_,
     eq,
@@ -24,6 +25,7 @@ from noorm.spec import (
     not_in,
     path,
 )
+from noorm.spec.values import MAX_JSON_DEPTH
 
 from .checks import ids, rejected
 from .models import ITEMS, item
@@ -229,3 +231,24 @@ def test_a_path_compares_only_with_json_scalars(store: Store) -> None:
     for value in ([1], {"a": 1}, 2**53 + 1, float("nan")):
         rejected(partial(store.find, ITEMS, eq(V, value)), model="items", field="j")
     rejected(lambda: store.find(ITEMS, eq(path("s", "x"), 1)), model="items", field="s")
+
+
+@pytest.mark.clause("FLT-JSON-4")
+def test_a_path_into_a_deep_document_answers_right_or_refuses(store: Store) -> None:
+    def nest(depth: int, leaf: Any) -> Any:
+        doc = leaf
+        for _ in range(depth - 1):
+            doc = {"d": doc}
+        return doc
+
+    deep = nest(MAX_JSON_DEPTH, {"v": 1})  # MAX_JSON_DEPTH containers: the most allowed
+    store.insert_many(ITEMS, [item("deep", j=deep), item("flat", j={"v": 1})])
+    deep_path = path("j", *(["d"] * (MAX_JSON_DEPTH - 1)), "v")
+    cases = [(eq(V, 1), ["flat"]), (is_null(V), ["deep"]), (eq(deep_path, 1), ["deep"])]
+    for where, expected in cases:
+        try:
+            found = _find(store, where)
+        except UnsupportedError as exc:  # allowed: a refusal naming the field, never a wrong answer
+            assert (exc.model, exc.field) == ("items", "j")
+        else:
+            assert found == expected

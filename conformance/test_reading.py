@@ -230,3 +230,21 @@ def test_count_returns_the_number_of_matching_rows(store: Store) -> None:
         assert store.count(ITEMS, where) == len(store.find(ITEMS, where).rows), repr(where)
     assert store.count(ITEMS, is_null("i")) == 84
     assert store.count(ITEMS, {"i": 0}) == len([k for k in range(250) if k % 3 and k % 7 == 0])
+
+
+@pytest.mark.clause("STR-4", "PAGE-1")
+def test_long_strings_sharing_a_prefix_order_and_page_by_every_character(store: Store) -> None:
+    prefix = "x" * 3000  # past sort-key truncation limits (MariaDB's max_sort_length: 1024 bytes)
+    tails = ["b", "a", "é", "A", "c"]
+    store.insert_many(ITEMS, [item(f"r{i}", s=prefix + t) for i, t in enumerate(tails)])
+    expected = [f"r{tails.index(t)}" for t in sorted(tails)]
+    assert ids(store.find(ITEMS, order_by="s")) == expected
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = store.find(ITEMS, order_by="s", limit=2, cursor=cursor)
+        seen.extend(ids(page))
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == expected

@@ -58,15 +58,19 @@ class Session(Generic[ConnT]):
 
     ``broken`` records that the backend itself abandoned the open transaction after an
     error (SQLite does for some errors), so no later statement silently autocommits.
+    ``aborted`` records that the backend keeps the transaction open but refuses every
+    statement until it is rolled back, to a savepoint or entirely (PostgreSQL does after
+    any error), so the next use gets a clear error and the block is rolled back.
     """
 
-    __slots__ = ("broken", "conn", "depth", "lock")
+    __slots__ = ("aborted", "broken", "conn", "depth", "lock")
 
     def __init__(self, conn: ConnT) -> None:
         self.conn = conn
         self.lock = threading.RLock()
         self.depth = 0
         self.broken = False
+        self.aborted = False
 
 
 class Transaction(Generic[ConnT]):
@@ -110,6 +114,13 @@ class Transaction(Generic[ConnT]):
                 "the backend rolled this transaction back after an error; nothing more can run in it",
                 model=model,
             )
+        if self._session.aborted:
+            raise BackendError(
+                "an operation failed in this transaction and the backend aborted it: nothing "
+                "more can run in it (run an operation that may fail in a nested transaction "
+                "to continue after its error)",
+                model=model,
+            )
 
 
 class SQLAdapter(Generic[ConnT]):
@@ -137,6 +148,10 @@ class SQLAdapter(Generic[ConnT]):
     def _in_transaction(self, conn: ConnT) -> bool | None:
         """Whether the backend still has a transaction open (None: the driver can't tell)."""
         return None
+
+    def _aborted(self, conn: ConnT) -> bool:
+        """Whether the open transaction refuses statements until a rollback (PostgreSQL)."""
+        return False
 
     def server_version(self) -> str:
         raise NotImplementedError
@@ -271,6 +286,8 @@ class SQLAdapter(Generic[ConnT]):
     def _failed(self, session: Session[ConnT], exc: BaseException, model: str | None) -> Exception:
         if session.depth and self._in_transaction(session.conn) is False:
             session.broken = True
+        elif session.depth and self._aborted(session.conn):
+            session.aborted = True
         return self.dialect.classify_error(exc, model)
 
     def _control(self, session: Session[ConnT], sql: str) -> None:
@@ -284,7 +301,7 @@ class SQLAdapter(Generic[ConnT]):
         level = session.depth
         savepoint = self.dialect.quote(f"noorm_sp{level}")
         if level == 0:
-            session.broken = False
+            session.broken = session.aborted = False
             self._control(session, self.dialect.begin_sql)
         else:
             if session.broken:
@@ -315,6 +332,7 @@ class SQLAdapter(Generic[ConnT]):
             else:
                 self._control(session, f"ROLLBACK TO SAVEPOINT {savepoint}")
                 self._control(session, f"RELEASE SAVEPOINT {savepoint}")
+            session.aborted = False
 
     def _finish(self, session: Session[ConnT], level: int, savepoint: str) -> None:
         if session.broken:
@@ -323,6 +341,12 @@ class SQLAdapter(Generic[ConnT]):
             raise BackendError(
                 "the backend rolled the transaction back after an error inside it; "
                 "nothing was committed"
+            )
+        if session.aborted:  # an error was caught inside the block: it cannot commit
+            self._undo(session, level, savepoint)
+            raise BackendError(
+                "an operation failed in this transaction and the backend aborted it; "
+                + ("the savepoint was rolled back" if level else "nothing was committed")
             )
         if level:
             self._control(session, f"RELEASE SAVEPOINT {savepoint}")

@@ -106,7 +106,7 @@ class Table:
     def __init__(self, model: Model[Any], dialect: Dialect) -> None:
         codec = dialect.codec
         self.model = model
-        self.name = dialect.quote(model.name)
+        self.name = dialect.table_name(model.name)
         self.names = tuple(f.name for f in model.fields)
         self.column = {f.name: dialect.quote(f.name) for f in model.fields}
         self.columns = ", ".join(self.column.values())
@@ -286,7 +286,7 @@ class Compiler:
         if_not = " IF NOT EXISTS" if d.create_index_if_not_exists else ""
         out: list[DDL] = []
         for model in schema.models:
-            table = d.quote(model.name)
+            table = d.table_name(model.name)
             body = [d.column_sql(f) for f in model.fields]
             body.append(f"PRIMARY KEY ({', '.join(d.quote(k) for k in model.primary_key)})")
             out.append(

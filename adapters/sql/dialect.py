@@ -85,6 +85,10 @@ class Dialect:
         """A quoted identifier; embedded quote characters are doubled."""
         return '"' + name.replace('"', '""') + '"'
 
+    def table_name(self, model: str) -> str:
+        """How statements name the table of ``model``: quoted, optionally schema-qualified."""
+        return self.quote(model)
+
     def literal(self, text: str) -> str:
         """A string literal for the dialect's own constants (JSON type names), never data."""
         return "'" + text.replace("'", "''") + "'"

@@ -1,0 +1,359 @@
+"""MySQL 8 and MariaDB spelling: backticks, code-point collations, DATETIME(3), JSON paths.
+
+Two flavours share everything but a few facts, kept as class attributes:
+
+- strings use a binary *NO PAD* collation (``utf8mb4_0900_bin`` on MySQL 8,
+  ``utf8mb4_nopad_bin`` on MariaDB): code-point order, and ``"a" <> "a "``, which
+  the PAD SPACE ``utf8mb4_bin`` of both servers gets wrong (STR-4, OP-DUP);
+- json is MySQL 8's native JSON type, but plain LONGTEXT on MariaDB, whose JSON
+  alias adds a ``JSON_VALID`` check that refuses documents nested 32 levels or more
+  (the spec stores 64, JSON-1);
+- MySQL 8 has no ``CREATE INDEX IF NOT EXISTS`` (bootstrap looks indexes up instead).
+
+JSON paths. A path is one bound string, ``$."k1"."k2"``, each key written as a JSON
+string literal (:func:`json_path`), so quotes, backslashes, dots, ``$``, brackets and
+control characters inside a key are data. MySQL 8 decodes such a member name and
+compares it with the document's decoded keys. MariaDB compares it with the key *as
+written in the document*, escapes and all, and its parser refuses a member name that
+starts with ``-``: so on MariaDB the adapter writes documents and paths with the same
+function, which spells a key's leading ``-`` as ``\\u002d`` in both (:func:`json_key`).
+Neither behaviour is trusted: every new server is probed (:func:`json_paths_work`),
+and a server that fails loses the json_paths capability rather than select another key.
+``JSON_EXTRACT`` returns JSON text (MariaDB) or a JSON value (MySQL), so comparisons
+read the value through ``JSON_UNQUOTE`` (strings, with the code-point collation;
+booleans as ``'true'``/``'false'``) or ``CAST(... AS DOUBLE)`` (numbers), always behind
+a ``JSON_TYPE`` check of the kind (FLT-JSON-1).
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import pymysql
+
+from noorm.spec.errors import BackendError, DuplicateKeyError, NoOrmError, UnsupportedError
+from noorm.spec.schema import Field
+from noorm.spec.types import (
+    BooleanType,
+    IntegerType,
+    JsonType,
+    NumberType,
+    StringType,
+    TimestampType,
+)
+
+from ..sql.codec import Codec, dump_json
+from ..sql.dialect import Dialect, JsonAccess, JsonKind
+
+__all__ = [
+    "DUPLICATE_CODES",
+    "JSON_CODES",
+    "MAX_KEY_BYTES",
+    "MAX_VARCHAR",
+    "JsonUnreadable",
+    "MariaDBCodec",
+    "MariaDBDialect",
+    "MySQLCodec",
+    "MySQLDialect",
+    "dump_document",
+    "error_code",
+    "json_key",
+    "json_path",
+    "json_paths_work",
+    "json_unreadable_reason",
+    "one_line",
+]
+
+DUPLICATE_CODES = frozenset({1022, 1062, 1586})
+"""ER_DUP_KEY, ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME."""
+JSON_CODES = frozenset(range(4035, 4047))
+"""MariaDB's ER_JSON_BAD_CHR .. ER_JSON_ONE_OR_ALL: a document or path it could not read
+(a warning in a SELECT, an error in a strict UPDATE or DELETE)."""
+MAX_KEY_BYTES = 3072
+"""InnoDB's limit on the bytes of one index key (DYNAMIC rows, both servers)."""
+MAX_VARCHAR = MAX_KEY_BYTES // 4
+"""The longest utf8mb4 string an index can hold, so the longest stored as VARCHAR."""
+
+# Keys a path must select exactly (and only): probed once per server version.
+_PROBE_KEYS = (
+    "a", "a.b", "$", "$.a", "a[0]", "[", "]", "?", "%", "%s", "a\\b", "\\", "a b", " ", "",
+    "'", "é", "日本", "\U0001f600", "\ue000", "a\nb", "\x01", "\u2028", "*", "**", "#",
+    'a"b', '"', '\\"', 'a".b', '"."', 'a"[0]', "\\u0041", "A", "e\u0301", "0", "-1", "-",
+    "--", "- x", "a-b", "last", "0 to 1",
+)  # fmt: skip
+
+
+def json_key(key: str, *, escape_dash: bool = False) -> str:
+    """``key`` as a JSON string literal; with ``escape_dash`` a leading ``-`` is ``\\u002d``.
+
+    MariaDB's path parser rejects a quoted member name that starts with ``-`` (it
+    reads it as the start of a negative array index), and it matches member names
+    against the document's keys as raw text. So on MariaDB such a key is written
+    ``\\u002d...`` in the path *and* in every stored document (see :func:`dump_document`).
+    """
+    text = dump_json(key)
+    return '"\\u002d' + text[2:] if escape_dash and key.startswith("-") else text
+
+
+@functools.lru_cache(maxsize=1024)
+def json_path(keys: tuple[str, ...], *, escape_dash: bool = False) -> str:
+    """The path string selecting ``keys``: each key a quoted, JSON-escaped member name."""
+    return "$" + "".join("." + json_key(key, escape_dash=escape_dash) for key in keys)
+
+
+def dump_document(value: Any) -> str:
+    """:func:`dump_json`, with object keys written by ``json_key(escape_dash=True)``.
+
+    Byte for byte the same text as :func:`dump_json` unless some key starts with ``-``
+    (checked with a fast substring test before walking the document).
+    """
+    text = dump_json(value)
+    if '"-' not in text:
+        return text
+    parts: list[str] = []
+    _write(value, parts)
+    return "".join(parts)
+
+
+def _write(value: Any, parts: list[str]) -> None:
+    if isinstance(value, dict):
+        parts.append("{")
+        for n, (key, item) in enumerate(value.items()):
+            parts.append("," if n else "")
+            parts.append(json_key(key, escape_dash=True))
+            parts.append(":")
+            _write(item, parts)
+        parts.append("}")
+    elif isinstance(value, list):
+        parts.append("[")
+        for n, item in enumerate(value):
+            parts.append("," if n else "")
+            _write(item, parts)
+        parts.append("]")
+    else:
+        parts.append(dump_json(value))
+
+
+def json_paths_work(conn: pymysql.Connection[Any], dialect: MySQLDialect) -> bool:
+    """Whether this server selects exactly the probe keys with ``dialect``'s paths.
+
+    Each probe document, stored the way the dialect's codec stores documents, holds
+    decoys that a lax reading would hit instead: a longer key, ``"a"."b"`` for the key
+    ``a.b``, ``"A"`` for an escaped ``A``, and the same key one level down.
+    """
+    terms: list[str] = []
+    params: list[Any] = []
+    expected: list[Any] = []
+    for number, key in enumerate(_PROBE_KEYS):
+        doc: dict[str, Any] = {key: number}
+        doc.setdefault(key + "x", -1)
+        doc.setdefault("a", {"b": -2})
+        doc.setdefault("A", -4)
+        doc.setdefault("nest", {key: -3})
+        text = dialect.codec.encode_json(doc)
+        terms.append("JSON_EXTRACT(%s, %s), JSON_EXTRACT(%s, %s)")
+        params += [text, dialect.json_path((key,)), text, dialect.json_path(("nest", key))]
+        expected += [str(number), "-3"]
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT " + ", ".join(terms), params)
+            row = cursor.fetchone()
+            warned = cursor.warning_count
+    except pymysql.err.MySQLError:
+        return False
+    return not warned and row is not None and [str(v) for v in row] == expected
+
+
+def error_code(exc: BaseException | None) -> int | None:
+    """The server's (or PyMySQL's) numeric error code, if ``exc`` carries one."""
+    args: tuple[Any, ...] = getattr(exc, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def one_line(exc: BaseException) -> str:
+    """``exc``'s message on one line, without PyMySQL's tuple form."""
+    args: tuple[Any, ...] = exc.args
+    text = str(args[1]) if len(args) >= 2 else str(exc) or type(exc).__name__
+    return " ".join(text.split())[:300]
+
+
+class JsonUnreadable(pymysql.err.DataError):
+    """The server could not read a json document (or path) and evaluated it as NULL.
+
+    In a SELECT, MariaDB reports this only as a warning (e.g. 4040, "Limit of 32 on
+    JSON nested structures depth"), so the adapter turns such warnings into this
+    error rather than return rows a path filter did not really select.
+    """
+
+
+def json_unreadable_reason(exc: BaseException) -> str:
+    return (
+        f"the server could not read a json document or path ({one_line(exc)}); MariaDB's "
+        "JSON functions stop at 32 levels of nesting, so a path filter cannot be evaluated "
+        "on such a document"
+    )
+
+
+class MySQLCodec(Codec):
+    """0/1 booleans, naive-UTC DATETIME(3) timestamps, JSON text, typed path scalars."""
+
+    def encode_boolean(self, value: bool) -> int:
+        return 1 if value else 0
+
+    def encode_timestamp(self, value: datetime) -> datetime:
+        # DATETIME has no zone: store the UTC wall clock (the kit already made it UTC).
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def decode_json(self, value: Any) -> Any:
+        return super().decode_json(value.decode() if isinstance(value, bytes) else value)
+
+    def encode_json_scalar(self, value: str | float | bool) -> Any:
+        # Matches the value expressions of MySQLDialect.json_access for each kind.
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float)):
+            return float(value)  # a DOUBLE literal: compared numerically
+        return value
+
+
+class MariaDBCodec(MySQLCodec):
+    """Stores documents with :func:`dump_document` (see :func:`json_key`)."""
+
+    def encode_json(self, value: Any) -> str:
+        return dump_document(value)
+
+
+class MySQLDialect(Dialect):
+    """MySQL 8.0.17 or later."""
+
+    name: ClassVar[str] = "mysql"
+    placeholder: ClassVar[str] = "%s"
+    begin_sql: ClassVar[str] = "START TRANSACTION"
+    limit_as_param: ClassVar[bool] = True  # PyMySQL inlines the int; prepared LIMIT ? works too
+    create_index_if_not_exists: ClassVar[bool] = False
+    nulls_sort_low: ClassVar[bool] = True
+    string_collation: ClassVar[str | None] = "utf8mb4_0900_bin"
+    json_types: ClassVar[dict[str, tuple[str, ...]]] = {
+        "string": ("STRING",),
+        "number": ("INTEGER", "DOUBLE", "UNSIGNED INTEGER", "DECIMAL"),
+        "boolean": ("BOOLEAN",),
+        "null": ("NULL",),
+    }
+    driver_errors: ClassVar[tuple[type[BaseException], ...]] = (pymysql.err.MySQLError,)
+
+    json_column: ClassVar[str] = "JSON"
+    json_valid_check: ClassVar[bool] = True
+    guard_number_cast: ClassVar[bool] = True
+    """MySQL 8 warns (and in a strict UPDATE fails) casting a JSON string to DOUBLE, so
+    the cast only runs on numbers; MariaDB casts any JSON value silently."""
+    json_warnings: ClassVar[bool] = False
+    """Whether the server degrades unreadable JSON to NULL with a warning (MariaDB)."""
+
+    escape_dash: ClassVar[bool] = False
+    """Write a key's leading ``-`` as ``\\u002d`` (see :func:`json_key`)."""
+
+    def __init__(self, *, max_params: int = 10_000, json_paths: bool = True) -> None:
+        """``json_paths``: what :func:`json_paths_work` found on this server."""
+        super().__init__(MariaDBCodec() if self.escape_dash else MySQLCodec())
+        self.nulls_clause = False
+        self.max_params = max_params
+        self.json_paths = json_paths
+        self.table_options = (
+            f" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={self.string_collation}"
+        )
+
+    def quote(self, name: str) -> str:
+        return "`" + name.replace("`", "``") + "`"
+
+    def column_type(self, field: Field) -> str:
+        t = field.type
+        if isinstance(t, StringType):
+            n = t.max_length
+            if n is not None and n <= MAX_VARCHAR:
+                return f"VARCHAR({n})"
+            if n is not None and n * 4 <= 65_535:
+                return "TEXT"
+            if n is not None and n * 4 <= 16_777_215:
+                return "MEDIUMTEXT"
+            return "LONGTEXT"
+        if isinstance(t, NumberType):
+            return "DOUBLE"
+        if isinstance(t, IntegerType):
+            return "BIGINT"
+        if isinstance(t, BooleanType):
+            return "BOOLEAN"
+        if isinstance(t, TimestampType):
+            return "DATETIME(3)"
+        if isinstance(t, JsonType):
+            return self.json_column
+        raise AssertionError(f"unhandled field type {t!r}")  # pragma: no cover
+
+    def column_checks(self, column: str, field: Field) -> list[str]:
+        if isinstance(field.type, BooleanType):
+            return [f"{column} IN (0, 1)"]
+        if isinstance(field.type, JsonType) and self.json_valid_check:
+            return [f"JSON_VALID({column})"]
+        return []
+
+    def json_path(self, keys: tuple[str, ...]) -> str:
+        """The bound path string selecting ``keys`` on this server."""
+        return json_path(keys, escape_dash=self.escape_dash)
+
+    def json_access(
+        self, column: str | None, keys: tuple[str, ...], kind: JsonKind | None
+    ) -> JsonAccess:
+        if not self.json_paths:
+            raise UnsupportedError(
+                "this server did not pass the JSON path probe (a quoted key did not select "
+                "exactly itself), so path filters are refused rather than risk another key",
+                capability="json_paths",
+            )
+        path = self.json_path(keys)
+        guarded = kind == "number" and self.guard_number_cast
+        value_params: tuple[Any, ...] = () if kind is None else (path, path) if guarded else (path,)
+        if column is None:
+            return JsonAccess("path", "", (path,), "", value_params)
+        extract = f"JSON_EXTRACT({column}, {self.placeholder})"
+        type_sql = f"JSON_TYPE({extract})"
+        if kind is None:
+            value_sql = ""
+        elif kind == "string":
+            value_sql = f"JSON_UNQUOTE({extract}) COLLATE {self.string_collation}"
+        elif kind == "boolean":
+            value_sql = f"JSON_UNQUOTE({extract})"
+        elif guarded:
+            numbers = ", ".join(self.literal(n) for n in self.json_types["number"])
+            value_sql = f"CASE WHEN {type_sql} IN ({numbers}) THEN CAST({extract} AS DOUBLE) END"
+        else:
+            value_sql = f"CAST({extract} AS DOUBLE)"
+        return JsonAccess("path", type_sql, (path,), value_sql, value_params)
+
+    def on_conflict_do_nothing(self, key_columns: Any) -> str:
+        # INSERT IGNORE / ON DUPLICATE KEY also swallow unique-index collisions on other
+        # keys; the adapter upserts with SELECT ... FOR UPDATE instead.
+        raise UnsupportedError("MySQL has no insert-or-skip limited to the primary key")
+
+    def classify_error(self, exc: BaseException, model: str | None) -> NoOrmError:
+        code = error_code(exc)
+        if code in DUPLICATE_CODES:
+            return DuplicateKeyError(f"duplicate key ({one_line(exc)})", model=model)
+        if code in JSON_CODES:
+            return UnsupportedError(
+                json_unreadable_reason(exc), capability="json_paths", model=model
+            )
+        return BackendError(f"{self.name} error {code}: {one_line(exc)}", model=model)
+
+
+class MariaDBDialect(MySQLDialect):
+    """MariaDB 10.6 or later."""
+
+    name: ClassVar[str] = "mariadb"
+    create_index_if_not_exists: ClassVar[bool] = True
+    string_collation: ClassVar[str | None] = "utf8mb4_nopad_bin"
+    json_column: ClassVar[str] = "LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+    json_valid_check: ClassVar[bool] = False
+    guard_number_cast: ClassVar[bool] = False
+    json_warnings: ClassVar[bool] = True
+    escape_dash: ClassVar[bool] = True

@@ -1,0 +1,374 @@
+"""The PostgreSQL adapter (psycopg 3): a connection, a pool, or a URL.
+
+``PostgresAdapter(url)`` owns a small ``psycopg_pool.ConnectionPool`` and closes it in
+:meth:`~PostgresAdapter.close`. Given a ``psycopg.Connection`` or a ``ConnectionPool``
+you own, the adapter borrows it and never closes it:
+
+- a connection is used by one call at a time (a lock, like the SQLite adapter);
+- a pool lends one connection per operation, and one for the whole of a transaction.
+
+Either way a connection must be idle when the adapter gets it. The adapter issues
+``BEGIN``/``SAVEPOINT``/``COMMIT`` itself, so it runs in autocommit mode; a connection
+that is not is switched for the adapter's call and switched back (in psycopg 3 that is
+a client-side flag, not a round trip).
+
+Results are read with the adapter's own loaders on each cursor (binary format):
+TIMESTAMPTZ as aware UTC datetimes straight from the wire value, so neither the session
+``TimeZone`` nor ``DateStyle`` matters (a session east of UTC cannot overflow 9999-12-31
+into year 10000), and JSONB as text, parsed by :class:`~.dialect.PostgresCodec`. A
+connection's own row factory and loaders are left alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeAlias
+
+import psycopg
+from psycopg.abc import AdaptContext, Buffer
+from psycopg.adapt import Loader
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import Format, TransactionStatus
+from psycopg.rows import tuple_row
+from psycopg_pool import ConnectionPool
+
+from noorm.spec.adapter import Capability
+from noorm.spec.errors import BackendError, SchemaError
+from noorm.spec.operations import Upsert, UpsertResult
+from noorm.spec.schema import Schema
+
+from ..sql.adapter import Session, SQLAdapter
+from ..sql.compiler import DDL, Compiled
+from .compiler import PostgresCompiler
+from .dialect import PostgresDialect, one_line
+
+__all__ = ["CONNECT_TIMEOUT", "PostgresAdapter", "connect_error"]
+
+Connection: TypeAlias = "psycopg.Connection[Any]"
+
+CONNECT_TIMEOUT = 10
+"""Seconds a URL connection attempt may take (unless the URL sets ``connect_timeout``)."""
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_INT8 = struct.Struct(">q")
+_IN_TRANSACTION = (TransactionStatus.INTRANS, TransactionStatus.INERROR, TransactionStatus.ACTIVE)
+_UPSERT_ATTEMPTS = 3
+_MISSING = "SELECT n FROM unnest(%s::text[]) AS n WHERE to_regclass(n) IS NULL"
+_SCHEMA_MISSING = "SELECT NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s)"
+_LOCK = "SELECT pg_advisory_xact_lock(%s)"
+
+
+class _UTCTimestamptzLoader(Loader):
+    """Microseconds since 2000-01-01 UTC, as an aware UTC datetime (no session zone)."""
+
+    format = Format.BINARY
+
+    def load(self, data: Buffer) -> datetime:
+        return _PG_EPOCH + timedelta(microseconds=_INT8.unpack(data)[0])
+
+
+class _JsonbTextLoader(Loader):
+    """JSONB as its text: a version byte (1), then the document."""
+
+    format = Format.BINARY
+
+    def __init__(self, oid: int, context: AdaptContext | None = None) -> None:
+        super().__init__(oid, context)
+        conn = self.connection
+        self._encoding = conn.info.encoding if conn is not None else "utf-8"
+
+    def load(self, data: Buffer) -> str:
+        return bytes(data[1:]).decode(self._encoding)
+
+
+_TIMESTAMPTZ_OID = psycopg.postgres.types["timestamptz"].oid
+_JSONB_OID = psycopg.postgres.types["jsonb"].oid
+
+
+class PostgresAdapter(SQLAdapter[Connection]):
+    """A no-orm adapter on PostgreSQL through psycopg 3."""
+
+    name = "postgres"
+    dialect: PostgresDialect
+    compiler: PostgresCompiler
+    capabilities = frozenset(
+        {
+            Capability.TRANSACTIONS,
+            Capability.SAVEPOINTS,
+            Capability.JSON_PATHS,
+            Capability.CONCURRENT_BOOTSTRAP,
+        }
+    )
+
+    def __init__(
+        self,
+        target: str | Connection | ConnectionPool[Any],
+        *,
+        schema: str | None = None,
+        max_connections: int = 4,
+        connect_timeout: int = CONNECT_TIMEOUT,
+        cache_size: int = 512,
+    ) -> None:
+        """``schema`` qualifies every table (None: the connection's ``search_path``).
+
+        ``max_connections`` and ``connect_timeout`` apply to the pool a URL opens.
+        """
+        dialect = PostgresDialect(schema)
+        super().__init__(dialect, cache_size=cache_size)
+        self.compiler = PostgresCompiler(dialect, cache_size=cache_size)
+        self.schema = schema
+        self._pool: ConnectionPool[Any] | None = None
+        self._shared: Session[Connection] | None = None  # a borrowed connection's session
+        self._owned = isinstance(target, str)
+        if isinstance(target, str):
+            self._pool = _open_pool(target, max_connections, connect_timeout)
+        elif isinstance(target, ConnectionPool):
+            self._pool = target
+        elif isinstance(target, psycopg.Connection):
+            self._shared = Session(target)
+        else:
+            raise TypeError(
+                "expected a URL, a psycopg.Connection or a psycopg_pool.ConnectionPool, "
+                f"got {type(target).__name__}"
+            )
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._server_version: str | None = None
+
+    # --- the Adapter protocol ---------------------------------------------------------------
+
+    def server_version(self) -> str:
+        """``"PostgreSQL 15.20"``: the server's version number, without the build suffix."""
+        if self._server_version is None:
+            with self._session() as session:
+                number = session.conn.info.server_version
+            if number >= 100000:
+                text = f"{number // 10000}.{number % 10000}"
+            else:
+                text = f"{number // 10000}.{number // 100 % 100}.{number % 100}"
+            self._server_version = f"PostgreSQL {text}"
+        return self._server_version
+
+    def bootstrap(self, schema: Schema, *, dry_run: bool = False) -> list[str]:
+        _check_relation_names(schema)
+        return super().bootstrap(schema, dry_run=dry_run)
+
+    def close(self) -> None:
+        """Close the pool the adapter opened; later calls raise BackendError."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        if self._owned and self._pool is not None:
+            self._pool.close()
+
+    # --- connections -------------------------------------------------------------------------
+
+    @contextmanager
+    def _session(self) -> Iterator[Session[Connection]]:
+        held: Session[Connection] | None = getattr(self._local, "session", None)
+        if held is not None:
+            # This thread is inside one of our calls: an open transaction. The base class
+            # refuses to run outside it (a second pooled connection could deadlock on it).
+            with held.lock:
+                yield held
+            return
+        with self._acquire() as session:
+            self._local.session = session
+            try:
+                yield session
+            finally:
+                self._local.session = None
+
+    def _acquire(self) -> AbstractContextManager[Session[Connection]]:
+        if self._closed:
+            raise BackendError("the adapter is closed")
+        if self._shared is not None:
+            return self._borrow_shared(self._shared)
+        return self._borrow_pooled()
+
+    @contextmanager
+    def _borrow_shared(self, session: Session[Connection]) -> Iterator[Session[Connection]]:
+        with session.lock:
+            if self._closed:
+                raise BackendError("the adapter is closed")
+            with _autocommit(session.conn):
+                yield session
+
+    @contextmanager
+    def _borrow_pooled(self) -> Iterator[Session[Connection]]:
+        assert self._pool is not None
+        try:
+            conn = self._pool.getconn()
+        except psycopg.Error as exc:
+            raise BackendError(f"no connection from the pool: {one_line(exc)}") from exc
+        try:
+            with _autocommit(conn):
+                yield Session(conn)
+        finally:
+            self._pool.putconn(conn)
+
+    def _cursor(self, conn: Connection) -> psycopg.Cursor[Any]:
+        cursor = conn.cursor(binary=True, row_factory=tuple_row)
+        cursor.adapters.register_loader(_TIMESTAMPTZ_OID, _UTCTimestamptzLoader)
+        cursor.adapters.register_loader(_JSONB_OID, _JsonbTextLoader)
+        return cursor
+
+    def _in_transaction(self, conn: Connection) -> bool:
+        return conn.info.transaction_status in _IN_TRANSACTION
+
+    def _aborted(self, conn: Connection) -> bool:
+        return conn.info.transaction_status == TransactionStatus.INERROR
+
+    # --- operations -----------------------------------------------------------------------------
+
+    def _upsert(
+        self, session: Session[Connection], op: Upsert
+    ) -> UpsertResult[dict[str, Any]] | None:
+        """One ``INSERT ... ON CONFLICT`` (see :mod:`.compiler`); with no update fields,
+        a conflict is followed by a read of the existing row, within the scope."""
+        model = op.model.name
+        table = self.compiler.table(op.model)
+        upsert = self.compiler.upsert(op)
+        for _ in range(_UPSERT_ATTEMPTS):
+            rows = self._query(session, upsert, model)
+            if rows:
+                *values, inserted = rows[0]
+                return UpsertResult(table.decode([values])[0], inserted=bool(inserted))
+            if op.update:
+                return None  # the existing row is outside the scope: left alone
+            existing = self._query(
+                session, self.compiler.select_key(op.model, op.row, op.where), model
+            )
+            if existing:
+                return UpsertResult(table.decode(existing)[0], inserted=False)
+            if op.where is not None:
+                anywhere = self.compiler.select_key(op.model, op.row, None)
+                if self._query(session, anywhere, model):
+                    return None
+            # The conflicting row was deleted between the two statements: insert again.
+        raise BackendError("the row kept changing while it was upserted", model=model)
+
+    def _missing(self, session: Session[Connection], ddl: list[DDL]) -> list[DDL]:
+        """What does not exist yet; inside bootstrap's transaction, under a lock.
+
+        A transaction-scoped advisory lock serializes concurrent bootstraps (BOOT-3): the
+        catalog itself would let two ``CREATE TABLE IF NOT EXISTS`` race into a
+        unique_violation on pg_type. The lock ends with the transaction.
+        """
+        d = self.dialect
+        if session.depth:
+            key = f"noorm.bootstrap:{self.schema or ''}".encode()
+            lock = _INT8.unpack(hashlib.blake2b(key, digest_size=8).digest())[0]
+            self._query(session, Compiled(_LOCK, [lock]), None)
+        plan = []
+        if self.schema is not None:
+            (missing,) = self._query(session, Compiled(_SCHEMA_MISSING, [self.schema]), None)[0]
+            if missing:
+                create = f"CREATE SCHEMA IF NOT EXISTS {d.quote(self.schema)}"
+                plan.append(DDL(create, ""))
+        names = [self._relation(statement) for statement in ddl]
+        absent = {row[0] for row in self._query(session, Compiled(_MISSING, [names]), None)}
+        plan.extend(s for s, name in zip(ddl, names, strict=True) if name in absent)
+        return plan
+
+    def _relation(self, statement: DDL) -> str:
+        """The qualified name of the table or index ``statement`` creates."""
+        if statement.index_name is None:
+            return self.dialect.table_name(statement.model)
+        index = self.dialect.quote(statement.index_name)
+        return index if self.schema is None else f"{self.dialect.quote(self.schema)}.{index}"
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _autocommit(conn: Connection) -> Iterator[None]:
+    """Autocommit for the adapter's call, restored afterwards; refuses a busy connection."""
+    if conn.closed:
+        raise BackendError("the connection is closed")
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        raise BackendError(
+            "the connection is inside a transaction the adapter did not open: "
+            "commit or roll it back first"
+        )
+    if conn.autocommit:
+        yield
+        return
+    conn.autocommit = True
+    try:
+        yield
+    finally:
+        if not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE:
+            conn.autocommit = False
+
+
+def _open_pool(url: str, max_connections: int, connect_timeout: int) -> ConnectionPool[Any]:
+    """A pool on ``url``, after one direct connection that fails fast and says why."""
+    try:
+        settings = conninfo_to_dict(url)
+    except psycopg.Error as exc:
+        raise BackendError(
+            "invalid PostgreSQL URL (expected postgresql://user:password@host:port/database)"
+        ) from exc
+    kwargs: dict[str, Any] = {"autocommit": True, "client_encoding": "UTF8"}
+    if "connect_timeout" not in settings:
+        kwargs["connect_timeout"] = connect_timeout
+    try:
+        psycopg.connect(url, **kwargs).close()
+    except psycopg.Error as exc:
+        raise connect_error(url, exc) from exc
+    pool: ConnectionPool[Any] = ConnectionPool(
+        url, min_size=1, max_size=max(1, max_connections), kwargs=kwargs, open=False,
+        name="noorm",
+    )  # fmt: skip
+    try:
+        pool.open(wait=True, timeout=float(kwargs.get("connect_timeout", connect_timeout)))
+    except psycopg.Error as exc:
+        pool.close()
+        raise BackendError(f"cannot open a connection pool: {one_line(exc)}") from exc
+    return pool
+
+
+def connect_error(url: str, exc: BaseException) -> BackendError:
+    """A one-line BackendError for a failed connection; never shows the password."""
+    settings = conninfo_to_dict(url)
+    host = settings.get("host") or settings.get("hostaddr") or "localhost"
+    where = f"{host}:{settings.get('port') or 5432}"
+    who = f'database "{settings.get("dbname", "")}", user "{settings.get("user", "")}"'
+    reason = one_line(exc).rpartition(" failed: ")[2]
+    for prefix in ("FATAL:", "ERROR:"):
+        reason = reason.removeprefix(prefix).strip()
+    return BackendError(f"cannot connect to PostgreSQL at {where} ({who}): {reason}")
+
+
+def _check_relation_names(schema: Schema) -> None:
+    """Refuse names PostgreSQL would silently skip: tables and indexes share one namespace.
+
+    ``CREATE ... IF NOT EXISTS`` skips a name taken by *any* relation, so an index named
+    like a table, or like a table's implicit primary-key index ``<table>_pkey``, would
+    never be created (nor would a table named like an earlier table's key index).
+    """
+    tables = {model.name for model in schema.models}
+    pkeys = {f"{model.name[:58]}_pkey": model.name for model in schema.models}
+    for model in schema.models:
+        if model.name in pkeys:
+            raise SchemaError(
+                f"the table name is also the primary-key index of model {pkeys[model.name]!r} "
+                "in PostgreSQL (tables and indexes share one namespace)",
+                model=model.name,
+            )
+        for index in model.indexes:
+            if index.name in tables or index.name in pkeys:
+                what = "a table" if index.name in tables else "a primary-key index"
+                raise SchemaError(
+                    f"index {index.name!r} has the name of {what}; PostgreSQL keeps tables "
+                    "and indexes in one namespace: rename the index",
+                    model=model.name,
+                )

@@ -1,0 +1,136 @@
+"""PostgreSQL spelling: ``"C"``-collated text, TIMESTAMPTZ, JSONB, NULLS FIRST/LAST.
+
+JSON paths are chains of ``->`` with every key a bound ``text`` parameter, so a key
+is data whatever it holds (quotes, dots, ``$``, ``[``, ``?``, ``%``, backslashes,
+non-ASCII), and ``jsonb -> text`` never indexes an array (``#>`` with a text[] path
+would read ``"0"`` as an array index). The filter value's JSON type is checked with
+``jsonb_typeof`` (FLT-JSON-1); numbers and booleans then compare as ``jsonb`` (numeric
+for numbers, so 1 = 1.0 and 10 > 9, and never an error whatever the stored type), and
+strings as the extracted text with ``COLLATE "C"`` (code point order, STR-4).
+
+JSONB keeps numbers as ``numeric`` and prints them without an exponent: the float
+``1e300`` comes back as 301 digits without a decimal point. JSON integers are limited
+to +/-2**53 (JSON-1), so an integral number outside that range was a float, and
+:meth:`PostgresCodec.decode_json` turns it back into one (JSON-3).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from noorm.spec.errors import BackendError, DuplicateKeyError, NoOrmError
+from noorm.spec.schema import Field
+from noorm.spec.types import (
+    BooleanType,
+    IntegerType,
+    JsonType,
+    NumberType,
+    StringType,
+    TimestampType,
+)
+from noorm.spec.values import MAX_SAFE_INTEGER
+
+from ..sql.codec import Codec, dump_json
+from ..sql.dialect import Dialect, JsonAccess, JsonKind
+
+__all__ = ["SYSTEM_COLUMNS", "PostgresCodec", "PostgresDialect", "one_line"]
+
+SYSTEM_COLUMNS = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
+"""Names PostgreSQL refuses for user columns; they are stored upper-cased instead."""
+
+
+def _json_int(text: str) -> int | float:
+    value = int(text)
+    return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else float(text)
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of a driver message (psycopg adds LINE/caret and hint lines)."""
+    lines = str(exc).strip().splitlines()
+    return " ".join(lines[0].split()) if lines else type(exc).__name__
+
+
+class PostgresCodec(Codec):
+    """JSONB arrives as text (see the adapter's loaders) and is parsed here, typed."""
+
+    def decode_timestamp(self, value: Any) -> Any:
+        return value  # the adapter's TIMESTAMPTZ loader already returns aware UTC datetimes
+
+    def decode_json(self, value: Any) -> Any:
+        return json.loads(value, parse_int=_json_int, parse_float=float)
+
+    def encode_json_scalar(self, value: str | float | bool) -> Any:
+        # Strings compare with extracted text; numbers and booleans with jsonb values.
+        return value if isinstance(value, str) else dump_json(value)
+
+
+class PostgresDialect(Dialect):
+    """PostgreSQL 12+ (psycopg 3 ``%s`` placeholders); ``schema`` qualifies every table."""
+
+    name: ClassVar[str] = "postgres"
+    placeholder: ClassVar[str] = "%s"
+    string_collation: ClassVar[str | None] = '"C"'  # byte order of UTF-8 = code point order
+    json_types: ClassVar[dict[str, tuple[str, ...]]] = {
+        "string": ("string",),
+        "number": ("number",),
+        "boolean": ("boolean",),
+        "null": ("null",),
+    }
+    driver_errors: ClassVar[tuple[type[BaseException], ...]] = (psycopg.Error,)
+
+    def __init__(self, schema: str | None = None) -> None:
+        super().__init__(PostgresCodec())
+        self.schema = schema
+        self.max_params = 65535  # the protocol's limit (a 16-bit count)
+
+    def quote(self, name: str) -> str:
+        # A portable identifier is lowercase, so the upper-cased form never collides.
+        return super().quote(name.upper() if name in SYSTEM_COLUMNS else name)
+
+    def table_name(self, model: str) -> str:
+        table = self.quote(model)
+        return table if self.schema is None else f"{super().quote(self.schema)}.{table}"
+
+    def column_type(self, field: Field) -> str:
+        t = field.type
+        if isinstance(t, StringType):
+            return "TEXT" if t.max_length is None else f"VARCHAR({t.max_length})"
+        if isinstance(t, NumberType):
+            return "DOUBLE PRECISION"
+        if isinstance(t, IntegerType):
+            return "BIGINT"
+        if isinstance(t, BooleanType):
+            return "BOOLEAN"
+        if isinstance(t, TimestampType):
+            return "TIMESTAMPTZ"
+        if isinstance(t, JsonType):
+            return "JSONB"
+        raise AssertionError(f"unhandled field type {t!r}")  # pragma: no cover
+
+    def json_access(
+        self, column: str | None, keys: tuple[str, ...], kind: JsonKind | None
+    ) -> JsonAccess:
+        shape = ("chain", len(keys))
+        if column is None:
+            return JsonAccess(shape, "", keys, "", keys)
+        key = f"{self.placeholder}::text"
+        head = column + "".join(f" -> {key}" for _ in keys[:-1])
+        value = f"({head} -> {key})"
+        if kind == "string":
+            value = f'(({head} ->> {key}) COLLATE "C")'
+        return JsonAccess(shape, f"jsonb_typeof({head} -> {key})", keys, value, keys)
+
+    def classify_error(self, exc: BaseException, model: str | None) -> NoOrmError:
+        if isinstance(exc, pg_errors.UniqueViolation):
+            constraint = exc.diag.constraint_name
+            return DuplicateKeyError(
+                f"duplicate key (constraint {constraint})" if constraint else "duplicate key",
+                model=model,
+            )
+        state = getattr(exc, "sqlstate", None)
+        code = f" [{state}]" if state else ""
+        return BackendError(f"{type(exc).__name__}{code}: {one_line(exc)}", model=model)

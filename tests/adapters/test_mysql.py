@@ -1,0 +1,1450 @@
+"""The MySQL/MariaDB adapter against a real server, driven through ``execute``.
+
+The conformance suite certifies every clause; these tests pin what is specific to
+MySQL and MariaDB: collations (code point, NO PAD), DATETIME(3) in UTC, JSON path keys
+the path syntax or MariaDB's parser would misread, JSON nested deeper than MariaDB's
+JSON functions read, the scoped upsert protocol, packet-sized batches, the connection
+pool, lost connections, deadlocks, and bootstrap with and without
+``CREATE INDEX IF NOT EXISTS``. Filters and orders are also checked against the memory
+adapter (the reference) on generated data.
+
+The server comes from NOORM_MYSQL_URL; without it, 127.0.0.1:3306 is tried with the
+ci/services credentials, and the module is skipped if nothing listens there. Every
+test gets a fresh ``noorm_test_<hex>`` database, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+pymysql = pytest.importorskip("pymysql", reason="PyMySQL is not installed (no-orm[mysql])")
+
+from pymysql.constants import CLIENT  # noqa: E402
+
+import noorm  # noqa: E402
+from noorm.adapters.memory import matches, sort_rows  # noqa: E402
+from noorm.adapters.mysql import MariaDBDialect, MySQLAdapter, MySQLDialect  # noqa: E402
+from noorm.adapters.mysql.adapter import server_flavour  # noqa: E402
+from noorm.adapters.mysql.connection import ConnectParams, parse_url  # noqa: E402
+from noorm.adapters.mysql.dialect import dump_document, json_path  # noqa: E402
+from noorm.adapters.mysql.testing import ConformanceFactory  # noqa: E402
+from noorm.adapters.sql.codec import dump_json  # noqa: E402
+from noorm.adapters.sql.compiler import Compiler  # noqa: E402
+from noorm.kit import Store  # noqa: E402
+from noorm.spec import (  # noqa: E402
+    ALL,
+    Adapter,
+    BackendError,
+    BooleanType,
+    Capability,
+    Compare,
+    Count,
+    Delete,
+    DuplicateKeyError,
+    Field,
+    Filter,
+    Find,
+    In,
+    Index,
+    Insert,
+    IntegerType,
+    JsonType,
+    Model,
+    NumberType,
+    Operation,
+    Order,
+    Schema,
+    StringType,
+    TimestampType,
+    UnsupportedError,
+    Update,
+    Upsert,
+    UpsertResult,
+    and_,
+    eq,
+    gt,
+    gte,
+    in_,
+    is_null,
+    lt,
+    lte,
+    ne,
+    not_,
+    not_in,
+    or_,
+    path,
+)
+from noorm.spec.values import MAX_TIMESTAMP, MIN_TIMESTAMP  # noqa: E402
+
+DEFAULT_URL = "mysql://noorm:noorm@127.0.0.1:3306/noorm"
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+URL = os.environ.get("NOORM_MYSQL_URL") or (DEFAULT_URL if _listening("127.0.0.1", 3306) else "")
+if not URL:
+    pytest.skip(
+        'no MySQL/MariaDB server: set NOORM_MYSQL_URL (eval "$(ci/services)" starts one)',
+        allow_module_level=True,
+    )
+PARAMS = parse_url(URL)
+
+
+class _Factory(ConformanceFactory):
+    def url(self) -> str:
+        return URL
+
+
+FACTORY = _Factory()
+
+DOCS = Model(
+    "docs",
+    [
+        Field("id", IntegerType()),
+        Field("s", StringType(20), nullable=True),
+        Field("n", NumberType(), nullable=True),
+        Field("i", IntegerType(), nullable=True),
+        Field("b", BooleanType(), nullable=True),
+        Field("t", TimestampType(), nullable=True),
+        Field("j", JsonType(), nullable=True),
+    ],
+    primary_key=["id"],
+)
+USERS = Model(
+    "users",
+    [
+        Field("id", StringType(36)),
+        Field("tenant", StringType(20)),
+        Field("email", StringType(100)),
+        Field("n", IntegerType(), nullable=True),
+    ],
+    primary_key=["id"],
+    indexes=[
+        Index("users_email", ["email"], unique=True),
+        Index("users_tenant_n", ["tenant", ("n", "desc")]),
+    ],
+)
+SCHEMA = Schema([DOCS, USERS])
+BY_ID = (Order("id"),)
+
+# Keys that are syntax in a JSON path somewhere, that PyMySQL's interpolation could
+# read as markers, that MariaDB's path parser misreads (a leading "-"), or that an
+# encoder might mangle.
+KEYS = (
+    "plain", "a.b", 'a"b', 'a".b', "a'b", "it's", "$", "$.a", "a[0]", "[", "]", "?", "%",
+    "%s", "%%", "a\\b", "\\", '\\"', 'a"[0]', "a b", " ", "", "é", "e\u0301", "日本",
+    "\U0001f600", "\ue000", "a\nb", "\x01", "\u2028", "*", "**", '"', ".", "..", "$[0]",
+    '"."', "a\\.b", "k\u00a0", "-", "-1", "--x", "- ", "a-b", "last", "0 to 1", "0", "A",
+    "\\u0041", "`", "``", "x`y",
+)  # fmt: skip
+
+
+def doc(id: int, **values: Any) -> dict[str, Any]:
+    """A complete DOCS row: every field present, NULL where not given."""
+    return {name: values.get(name) for name in DOCS.field_names} | {"id": id}
+
+
+def user(
+    id: str, tenant: str = "t1", email: str | None = None, n: int | None = None
+) -> dict[str, Any]:
+    return {"id": id, "tenant": tenant, "email": email or f"{id}@example.com", "n": n}
+
+
+def ids(executor: Any, where: Filter | None, model: Model[Any] = DOCS) -> list[Any]:
+    rows = executor.execute(Find(model, where, BY_ID))
+    return [row["id"] for row in rows]
+
+
+def raw(adapter: MySQLAdapter, **options: Any) -> Any:
+    """A plain PyMySQL connection to the adapter's database (for looking behind it)."""
+    settings: dict[str, Any] = {
+        "host": PARAMS.host,
+        "port": PARAMS.port,
+        "user": PARAMS.user,
+        "password": PARAMS.password,
+        "database": adapter.database,
+        "charset": "utf8mb4",
+        "autocommit": True,
+        "client_flag": CLIENT.FOUND_ROWS,
+    }
+    return pymysql.connect(**(settings | options))
+
+
+def query(adapter: MySQLAdapter, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    conn = raw(adapter)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(sql, params or None)
+            return list(cursor.fetchall())
+    finally:
+        conn.close()
+
+
+def fresh(schema: Schema | None = SCHEMA) -> MySQLAdapter:
+    adapter = FACTORY()
+    assert isinstance(adapter, MySQLAdapter)
+    if schema is not None:
+        adapter.bootstrap(schema)
+    return adapter
+
+
+@pytest.fixture
+def db() -> Iterator[MySQLAdapter]:
+    adapter = fresh()
+    yield adapter
+    adapter.close()
+
+
+@pytest.fixture
+def empty() -> Iterator[MySQLAdapter]:
+    adapter = fresh(None)
+    yield adapter
+    adapter.close()
+
+
+# --- identity --------------------------------------------------------------------------------------
+
+
+def test_protocol_identity_and_capabilities(db: MySQLAdapter) -> None:
+    assert isinstance(db, Adapter)
+    assert db.name == "mysql"
+    assert db.version == noorm.__version__
+    assert db.capabilities == {
+        Capability.TRANSACTIONS,
+        Capability.SAVEPOINTS,
+        Capability.JSON_PATHS,
+        Capability.CONCURRENT_BOOTSTRAP,
+    }
+    version = query(db, "SELECT VERSION()")[0][0]
+    flavour, numbers, display = server_flavour(version)
+    assert db.server_version() == display
+    assert db.flavour == flavour
+    assert display.startswith("MariaDB " if "MariaDB" in version else "MySQL ")
+    assert display.split()[1] == ".".join(map(str, numbers))
+    assert isinstance(db.dialect, MariaDBDialect if flavour == "mariadb" else MySQLDialect)
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ("10.11.19-MariaDB-0+deb12u1", ("mariadb", (10, 11, 19), "MariaDB 10.11.19")),
+        ("5.5.5-10.6.18-MariaDB-log", ("mariadb", (10, 6, 18), "MariaDB 10.6.18")),
+        ("11.4.2-MariaDB", ("mariadb", (11, 4, 2), "MariaDB 11.4.2")),
+        ("8.0.36", ("mysql", (8, 0, 36), "MySQL 8.0.36")),
+        ("8.4.0-commercial", ("mysql", (8, 4, 0), "MySQL 8.4.0")),
+        ("5.7.44-log", ("mysql", (5, 7, 44), "MySQL 5.7.44")),
+    ],
+)
+def test_server_flavour_comes_from_select_version(
+    version: str, expected: tuple[str, tuple[int, ...], str]
+) -> None:
+    assert server_flavour(version) == expected
+
+
+def test_urls() -> None:
+    p = parse_url("mysql://us%40er:p%3Ass@db.example:3307/app?connect_timeout=2&unix_socket=/s")
+    assert (p.host, p.port, p.user, p.password, p.database) == (
+        "db.example",
+        3307,
+        "us@er",
+        "p:ss",
+        "app",
+    )
+    assert p.options == {"connect_timeout": 2.0, "unix_socket": "/s"}
+    assert "p:ss" not in repr(p)
+    assert parse_url("mariadb://u@h/d").port == 3306
+    for bad, match in [
+        ("postgresql://u@h/d", "scheme"),
+        ("mysql://u@h/", "one database"),
+        ("mysql://u@h/a/b", "one database"),
+        ("mysql://u@h/d?charset=latin1", "unknown URL option 'charset'"),
+        ("mysql://u@h:port/d", "bad port"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            parse_url(bad)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_connection_failures_are_one_line_backend_errors() -> None:
+    base = ConnectParams(PARAMS.host, PARAMS.port, PARAMS.user, PARAMS.password, PARAMS.database)
+    cases = [
+        (f"mysql://u:p@127.0.0.1:{_closed_port()}/x", "cannot reach", 2003),
+        (
+            f"mysql://{base.user}:not-the-password-42@{base.host}:{base.port}/{base.database}",
+            "access denied",
+            1045,
+        ),
+        (
+            f"mysql://{base.user}:{base.password}@{base.host}:{base.port}/noorm_missing_db_x",
+            "does not exist",
+            1049,
+        ),
+    ]
+    for url, reason, code in cases:
+        with pytest.raises(BackendError) as info:
+            MySQLAdapter(url)
+        message = str(info.value)
+        assert reason in message and "\n" not in message, message
+        assert isinstance(info.value.__cause__, pymysql.err.MySQLError)
+        assert info.value.__cause__.args[0] == code
+        assert "not-the-password-42" not in message
+
+
+def test_the_factory_says_how_to_provide_a_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("noorm.adapters.mysql.testing._docker_engine", lambda: False)
+    factory = ConformanceFactory(url_env="NOORM_TEST_UNSET_MYSQL_URL")
+    with pytest.raises(RuntimeError, match="NOORM_TEST_UNSET_MYSQL_URL is not set"):
+        factory()
+
+
+# --- JSON path keys (FLT-JSON-3) -------------------------------------------------------------------
+
+
+def test_this_server_passes_the_path_probe(db: MySQLAdapter) -> None:
+    assert db.dialect.json_paths
+
+
+def test_documents_are_stored_as_plain_json_text() -> None:
+    """Only a key's leading "-" is spelt differently, and only in keys."""
+    document = {"a": ["-x", {"-k": "-v", "k-": 1}], "-": {"--": None}, "s": '"-'}
+    text = dump_document(document)
+    assert json.loads(text) == document
+    assert text.count("\\u002d") == 3
+    assert '"-x"' in text and '"-v"' in text and '"k-"' in text
+    plain = {"a": [1, "x"], "b": {"c": "d-e"}}
+    assert dump_document(plain) == dump_json(plain)
+    assert json_path(("-a", "b-"), escape_dash=True) == '$."\\u002da"."b-"'
+    assert json_path(("-a",)) == '$."-a"'
+
+
+def test_every_key_selects_exactly_itself(db: MySQLAdapter) -> None:
+    """Each row holds one key as "hit", plus decoys a lax path would hit."""
+    rows = []
+    for number, key in enumerate(KEYS):
+        document: dict[str, Any] = {key: "hit", "nest": {key: number}}
+        document.setdefault("a", {"b": "decoy", "[0]": "decoy"})
+        document.setdefault("$", "decoy")
+        document.setdefault(key + "x", "decoy")
+        rows.append(doc(number, j=document))
+    db.execute(Insert(DOCS, tuple(rows)))
+    for number, key in enumerate(KEYS):
+        expected = [number]
+        assert ids(db, eq(path("j", key), "hit")) == expected, repr(key)
+        assert ids(db, eq(path("j", "nest", key), number)) == expected, repr(key)
+        assert ids(db, in_(path("j", "nest", key), [number, "x"])) == expected, repr(key)
+        assert ids(db, gte(path("j", "nest", key), number)) == expected, repr(key)
+        lacking = [n for n, row in enumerate(rows) if key not in row["j"]]
+        assert ids(db, is_null(path("j", key))) == lacking, repr(key)
+        misses = [n for n in range(len(KEYS)) if n != number]
+        assert ids(db, not_(eq(path("j", key), "hit"))) == misses, repr(key)
+    assert [row["j"] for row in db.execute(Find(DOCS, None, BY_ID))] == [r["j"] for r in rows]
+
+
+def test_keys_never_match_array_indexes_or_partial_keys(db: MySQLAdapter) -> None:
+    db.execute(
+        Insert(
+            DOCS,
+            (
+                doc(1, j={"a": [10, 20]}),
+                doc(2, j={"a": {"0": 10}}),
+                doc(3, j={"ab": 10, "a": {"b": 10}}),
+                doc(4, j=[{"a": 10}]),
+                doc(5, j="a"),
+                doc(6, j={"a": [{"b": 10}]}),
+            ),
+        )
+    )
+    assert ids(db, eq(path("j", "a", "0"), 10)) == [2]
+    assert ids(db, eq(path("j", "a.b"), 10)) == []
+    assert ids(db, eq(path("j", "a", "b"), 10)) == [3]
+    assert ids(db, eq(path("j", "0", "a"), 10)) == []
+    assert ids(db, is_null(path("j", "a"))) == [4, 5]
+
+
+# --- typed path comparisons (FLT-JSON-1/2) ---------------------------------------------------------
+
+TYPED: dict[int, Any] = {
+    1: {"k": 1},
+    2: {"k": 1.0},
+    3: {"k": "1"},
+    4: {"k": True},
+    5: {"k": False},
+    6: {"k": None},
+    7: {},
+    8: None,
+    9: {"k": [1]},
+    10: {"k": {"a": 1}},
+    11: {"k": 2.5},
+    12: {"k": "b"},
+    13: {"k": "B"},
+    14: {"k": 0},
+    15: {"k": "é"},
+    16: {"k": 10},
+    17: {"k": "b "},
+    18: {"k": "\U0001f600"},
+    19: {"k": "\ufffd"},
+    20: {"k": "true"},
+}
+PRESENT = [n for n, j in TYPED.items() if j is not None and j.get("k") is not None]
+K = path("j", "k")
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        (eq(K, 1), [1, 2]),
+        (eq(K, 1.0), [1, 2]),
+        (eq(K, "1"), [3]),
+        (eq(K, True), [4]),
+        (eq(K, False), [5]),
+        (eq(K, "true"), [20]),
+        (eq(K, 0), [14]),
+        (ne(K, 1), [n for n in PRESENT if n not in (1, 2)]),
+        (ne(K, True), [n for n in PRESENT if n != 4]),
+        (ne(K, "1"), [n for n in PRESENT if n != 3]),
+        (gt(K, 1), [11, 16]),
+        (gt(K, 9), [16]),  # 10 > 9 although "10" < "9"
+        (gte(K, 1), [1, 2, 11, 16]),
+        (lt(K, 1), [14]),
+        (lte(K, 0.0), [14]),
+        (lt(K, "b"), [3, 13]),
+        (gt(K, "B"), [12, 15, 17, 18, 19, 20]),
+        (gt(K, "b"), [15, 17, 18, 19, 20]),  # "b " > "b": trailing spaces count
+        (eq(K, "b"), [12]),
+        (gt(K, "\uffff"), [18]),  # code point order, not UTF-16
+        (lt(K, "\U0001f600"), [3, 12, 13, 15, 17, 19, 20]),
+        (gt(K, False), []),
+        (lte(K, True), []),
+        (is_null(K), [6, 7, 8]),
+        (not_(is_null(K)), PRESENT),
+        (in_(K, [1, "b", True]), [1, 2, 4, 12]),
+        (not_in(K, [1, "b", True]), [n for n in PRESENT if n not in (1, 2, 4, 12)]),
+        (not_in(K, []), PRESENT),
+        (in_(K, []), []),
+        (not_(eq(K, 1)), [n for n in TYPED if n not in (1, 2)]),
+        (not_(ne(K, 1)), [1, 2, 6, 7, 8]),
+        (not_(gt(K, "a")), [n for n in TYPED if n not in (12, 15, 17, 18, 19, 20)]),
+        (is_null(path("j", "k", "a")), [n for n in TYPED if n != 10]),
+        (eq(path("j", "k", "a"), 1), [10]),
+    ],
+)
+def test_typed_path_comparisons(db: MySQLAdapter, where: Filter, expected: list[int]) -> None:
+    db.execute(Insert(DOCS, tuple(doc(n, j=j) for n, j in TYPED.items())))
+    assert ids(db, where) == expected
+    assert db.execute(Count(DOCS, where)) == len(expected)
+    rows = [doc(n, j=j) for n, j in TYPED.items()]
+    assert [r["id"] for r in rows if matches(DOCS, where, r)] == expected  # the reference agrees
+
+
+# --- JSON nested deeper than MariaDB reads (JSON-1) ------------------------------------------------
+
+
+def _nested(levels: int) -> Any:
+    value: Any = "leaf"
+    for level in range(levels):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+def test_deep_documents_are_stored_and_path_filters_on_them_refuse(db: MySQLAdapter) -> None:
+    deep = {"v": 1, "d": _nested(63)}
+    db.execute(Insert(DOCS, (doc(1, j=deep), doc(2, j={"v": 1}), doc(3, j=_nested(64)))))
+    assert [r["j"] for r in db.execute(Find(DOCS, None, BY_ID))] == [
+        deep,
+        {"v": 1},
+        _nested(64),
+    ]
+    assert ids(db, eq("id", 2)) == [2]  # no path: nothing to read
+    if not db.dialect.json_warnings:  # MySQL 8 reads 100 levels
+        assert ids(db, eq(path("j", "v"), 1)) == [1, 2]
+        return
+    where = eq(path("j", "v"), 1)
+    refused: list[Operation[Any]] = [
+        Find(DOCS, where, BY_ID),
+        Count(DOCS, is_null(path("j", "v"))),
+        Update(DOCS, not_(where), {"s": "changed"}),
+        Delete(DOCS, or_(eq("id", 2), is_null(path("j", "v")))),
+        Upsert(DOCS, doc(1, s="changed"), ("s",), where),
+    ]
+    for op in refused:
+        with pytest.raises(UnsupportedError, match="32 levels") as info:
+            db.execute(op)
+        assert (info.value.model, info.value.field) == ("docs", "j")
+        assert "\n" not in str(info.value)
+    with db.transaction() as tx:  # a refused write inside a transaction has no effect
+        tx.execute(Update(DOCS, eq("id", 2), {"s": "kept"}))
+        with pytest.raises(UnsupportedError):
+            tx.execute(Update(DOCS, not_(where), {"s": "changed"}))
+    assert [(r["id"], r["s"]) for r in db.execute(Find(DOCS, None, BY_ID))] == [
+        (1, None),
+        (2, "kept"),
+        (3, None),
+    ]
+
+
+# --- NOT and NULL (FLT-LOGIC, NULL-1, FLT-IN) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        (eq("s", "a"), [1]),
+        (ne("s", "a"), [2]),
+        (not_(eq("s", "a")), [2, 3]),
+        (not_in("s", ["a"]), [2]),
+        (not_(not_in("s", ["a"])), [1, 3]),
+        (in_("s", []), []),
+        (not_in("s", []), [1, 2]),
+        (not_(in_("s", [])), [1, 2, 3]),
+        (ALL, [1, 2, 3]),
+        (or_(), []),
+        (not_(ALL), []),
+        (not_(or_()), [1, 2, 3]),
+        (not_(not_(eq("s", "a"))), [1]),
+        (not_(or_(eq("s", "a"), gt("n", 1.0))), [3]),
+        (not_(and_(ne("s", "b"), lt("n", 5.0))), [2, 3]),
+        (or_(is_null("s"), not_(gte("n", 2.0))), [1, 3]),
+        (eq("s", None), [3]),
+        (ne("s", None), [1, 2]),
+        (Compare("gt", "s", None), []),
+        (In("s", ("a", None), negated=True), [2]),
+    ],
+)
+def test_two_valued_logic(db: MySQLAdapter, where: Filter, expected: list[int]) -> None:
+    rows = (doc(1, s="a", n=1.0), doc(2, s="b", n=2.0), doc(3))
+    db.execute(Insert(DOCS, rows))
+    assert ids(db, where) == expected
+    assert [r["id"] for r in rows if matches(DOCS, where, r)] == expected
+
+
+# --- strings, ordering, values -----------------------------------------------------------------------
+
+STRINGS = [
+    "b", "a", "B", "é", "e\u0301", "", "\ue000", "\uffff", "\U0001f600", "\U00010000", "~",
+    "a ", " a", "a\t", "A", "ß", "ss", "\u00a0",
+]  # fmt: skip
+
+
+def test_strings_compare_and_sort_by_code_point(db: MySQLAdapter) -> None:
+    """STR-4: astral characters after U+E000..U+FFFF, case and trailing spaces significant."""
+    db.execute(Insert(DOCS, tuple(doc(n, s=s) for n, s in enumerate(STRINGS))))
+    rows = db.execute(Find(DOCS, None, (Order("s"), *BY_ID)))
+    assert [r["s"] for r in rows] == sorted(STRINGS)
+    down = db.execute(Find(DOCS, None, (Order("s", descending=True), *BY_ID)))
+    assert [r["s"] for r in down] == sorted(STRINGS, reverse=True)
+    assert {r["s"] for r in db.execute(Find(DOCS, gt("s", "\uffff"), BY_ID))} == {
+        "\U0001f600",
+        "\U00010000",
+    }
+    assert ids(db, eq("s", "a")) == [STRINGS.index("a")]  # not "a " (PAD SPACE would)
+    assert ids(db, eq("s", "a ")) == [STRINGS.index("a ")]
+    assert ids(db, eq("s", "é")) == [STRINGS.index("é")]  # no normalization
+    assert ids(db, eq("s", "ss")) == [STRINGS.index("ss")]  # no expansion of ß
+    assert ids(db, eq("s", "")) == [STRINGS.index("")]  # STR-3: "" is not NULL
+    assert ids(db, in_("s", ["A", "b"])) == [STRINGS.index("b"), STRINGS.index("A")]
+
+
+LONG = Model(
+    "long_keys",
+    [Field("id", StringType(768)), Field("body", StringType(), nullable=True)],
+    primary_key=["id"],
+)
+
+
+def test_long_strings_sort_in_full_and_page_exactly(empty: MySQLAdapter) -> None:
+    """MariaDB sorts by the first max_sort_length bytes; the session raises that limit."""
+    empty.bootstrap(Schema([LONG]))
+    key_prefix = "\U0001f600" * 700  # 2800 bytes: past the default 1024-byte sort prefix
+    body_prefix = "b" * 12_000
+    suffixes = ["c", "a", "\U0001f601", "b", "\uffff", ""]
+    rows = [
+        {"id": key_prefix + s, "body": body_prefix + suffixes[-1 - n]}
+        for n, s in enumerate(suffixes)
+    ]
+    empty.execute(Insert(LONG, tuple(rows)))
+    by_id = empty.execute(Find(LONG, None, (Order("id"),)))
+    assert [r["id"] for r in by_id] == sorted(r["id"] for r in rows)
+    by_body = empty.execute(Find(LONG, None, (Order("body", descending=True), Order("id"))))
+    assert [r["body"] for r in by_body] == sorted((r["body"] for r in rows), reverse=True)
+    store = Store(Schema([LONG]), empty)
+    seen: list[str] = []
+    page = store.find(LONG, order_by="id", limit=1)
+    while True:
+        seen += [r["id"] for r in page.rows]
+        if page.next_cursor is None:
+            break
+        page = store.find(LONG, order_by="id", limit=1, cursor=page.next_cursor)
+    assert seen == sorted(r["id"] for r in rows)
+
+
+def test_trailing_spaces_are_distinct_keys_and_unique_values(db: MySQLAdapter) -> None:
+    db.execute(Insert(USERS, (user("a", email="x"), user("a ", email="x "), user("A", email="X"))))
+    assert ids(db, None, USERS) == ["A", "a", "a "]
+    with pytest.raises(DuplicateKeyError):
+        db.execute(Insert(USERS, (user("b", email="x "),)))
+    assert db.execute(Find(USERS, eq("id", "a "), BY_ID)) == [user("a ", email="x ")]
+
+
+def test_null_sorts_lowest(db: MySQLAdapter) -> None:
+    db.execute(Insert(DOCS, (doc(1, n=2.0), doc(2), doc(3, n=-1.0), doc(4))))
+    up = db.execute(Find(DOCS, None, (Order("n"), *BY_ID)))
+    down = db.execute(Find(DOCS, None, (Order("n", descending=True), *BY_ID)))
+    assert [r["id"] for r in up] == [2, 4, 3, 1]
+    assert [r["id"] for r in down] == [1, 3, 2, 4]
+    assert db.execute(Find(DOCS, None, BY_ID, 0)) == []
+    assert [r["id"] for r in db.execute(Find(DOCS, None, BY_ID, 2))] == [1, 2]
+
+
+def test_numbers_round_trip_exactly(db: MySQLAdapter) -> None:
+    floats = [0.0, 5e-324, -5e-324, 1.7976931348623157e308, -1.7976931348623157e308, 0.1, 1 / 3]
+    floats += [2.0, 2.2250738585072014e-308, 2.0**53, 123456789.12345678]
+    ints = [-(2**63), 2**63 - 1, 0, -1, 2**53 + 1]
+    rows = [doc(n, n=f, j={"f": f}) for n, f in enumerate(floats)]
+    rows += [doc(100 + n, i=i) for n, i in enumerate(ints)]
+    db.execute(Insert(DOCS, tuple(rows)))
+    stored = {r["id"]: r for r in db.execute(Find(DOCS, None, BY_ID))}
+    for n, f in enumerate(floats):
+        assert type(stored[n]["n"]) is float
+        assert stored[n]["n"] == f and stored[n]["j"]["f"] == f
+        if f != 0:
+            assert math.copysign(1, stored[n]["n"]) == math.copysign(1, f)
+        assert ids(db, eq("n", f)) == [n]
+        assert ids(db, eq(path("j", "f"), f)) == [n]
+    for n, i in enumerate(ints):
+        assert type(stored[100 + n]["i"]) is int
+        assert stored[100 + n]["i"] == i
+        assert ids(db, eq("i", i)) == [100 + n]
+    assert ids(db, lt("i", -(2**62))) == [100]
+    assert ids(db, gte("i", 2**63 - 1)) == [101]
+
+
+def test_timestamps_are_utc_datetime3_whatever_the_session_zone(db: MySQLAdapter) -> None:
+    moments = [
+        MIN_TIMESTAMP,
+        MAX_TIMESTAMP,
+        datetime(1969, 12, 31, 23, 59, 59, 999000, tzinfo=UTC),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(2024, 2, 29, 12, 0, 0, 1000, tzinfo=UTC),
+    ]
+    db.execute(Insert(DOCS, tuple(doc(n, t=t, b=n % 2 == 0) for n, t in enumerate(moments))))
+    stored = {r["id"]: r for r in db.execute(Find(DOCS, None, BY_ID))}
+    for n, t in enumerate(moments):
+        assert stored[n]["t"] == t and stored[n]["t"].tzinfo is UTC
+        assert stored[n]["b"] is (n % 2 == 0)
+    assert ids(db, lt("t", datetime(1970, 1, 1, tzinfo=UTC))) == [0, 2]
+    plus_two = timezone(timedelta(hours=2))
+    assert ids(db, eq("t", datetime(1970, 1, 1, 2, tzinfo=plus_two))) == [3]
+    assert ids(db, eq("t", MAX_TIMESTAMP)) == [1]
+    assert ids(db, eq("b", False)) == [1, 3]
+    # The column holds the UTC wall clock, with milliseconds, read back the same from a
+    # session in another zone (DATETIME never converts), also through a borrowed connection.
+    conn = raw(db, init_command="SET time_zone = '+05:00'")
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT `t` FROM `docs` WHERE `id` = 1")
+            assert cursor.fetchall() == ((datetime(9999, 12, 31, 23, 59, 59, 999000),),)
+        borrowed = MySQLAdapter(conn)
+        assert borrowed.execute(Find(DOCS, eq("id", 4), BY_ID))[0]["t"] == moments[4]
+        borrowed.execute(Insert(DOCS, (doc(9, t=moments[4]),)))
+        borrowed.close()
+    finally:
+        conn.close()
+    assert ids(db, eq("t", moments[4])) == [4, 9]
+
+
+# --- DDL --------------------------------------------------------------------------------------------
+
+
+def test_tables_are_innodb_utf8mb4_with_code_point_collations(db: MySQLAdapter) -> None:
+    collation = db.dialect.string_collation
+    assert collation in ("utf8mb4_nopad_bin", "utf8mb4_0900_bin")  # NO PAD, binary
+    tables = query(
+        db,
+        "SELECT TABLE_NAME, ENGINE, TABLE_COLLATION FROM information_schema.TABLES "
+        "WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME",
+    )
+    assert tables == [("docs", "InnoDB", collation), ("users", "InnoDB", collation)]
+    columns = dict(
+        query(
+            db,
+            "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'docs'",
+        )
+    )
+    assert columns["s"] == "varchar(20)"
+    assert columns["n"] == "double"
+    assert columns["i"] == "bigint(20)" or columns["i"] == "bigint"
+    assert columns["b"] == "tinyint(1)"
+    assert columns["t"] == "datetime(3)"
+    assert columns["j"] in ("longtext", "json")
+    assert query(
+        db,
+        "SELECT COLUMN_NAME, COLLATION FROM information_schema.STATISTICS "
+        "WHERE TABLE_SCHEMA = DATABASE() AND INDEX_NAME = 'users_tenant_n' ORDER BY SEQ_IN_INDEX",
+    ) == [("tenant", "A"), ("n", "D")]
+    with pytest.raises(pymysql.err.MySQLError):  # the boolean CHECK holds for other writers
+        query(db, "INSERT INTO docs (id, b) VALUES (1, 2)")
+
+
+def test_mysql8_spelling() -> None:
+    """What only a MySQL 8 server would run, checked as text (no MySQL 8 here)."""
+    dialect = MySQLDialect()
+    ddl = Compiler(dialect).ddl(SCHEMA)
+    table = ddl[0].sql
+    assert "`j` JSON CHECK (JSON_VALID(`j`))" in table
+    assert "`s` VARCHAR(20) COLLATE utf8mb4_0900_bin" in table
+    assert table.endswith("ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_bin")
+    assert [s.sql for s in ddl if s.index_name] == [
+        "CREATE UNIQUE INDEX `users_email` ON `users` (`email` ASC)",
+        "CREATE INDEX `users_tenant_n` ON `users` (`tenant` ASC, `n` DESC)",
+    ]
+    number = dialect.json_access("`j`", ("k",), "number")
+    assert number.value_sql.startswith("CASE WHEN JSON_TYPE(JSON_EXTRACT(`j`, %s)) IN (")
+    assert number.value_params == ('$."k"', '$."k"')
+    assert "COLLATE utf8mb4_0900_bin" in dialect.json_access("`j`", ("k",), "string").value_sql
+    assert dialect.quote("a`b") == "`a``b`"
+
+
+def test_long_strings_and_oversized_keys() -> None:
+    dialect = MariaDBDialect()
+    assert dialect.column_type(Field("x", StringType())) == "LONGTEXT"
+    assert dialect.column_type(Field("x", StringType(768))) == "VARCHAR(768)"
+    assert dialect.column_type(Field("x", StringType(769))) == "TEXT"
+    assert dialect.column_type(Field("x", StringType(20_000))) == "MEDIUMTEXT"
+    adapter = fresh(None)
+    try:
+        wide = Model(
+            "wide",
+            [Field("id", IntegerType()), Field("a", StringType(800)), Field("b", StringType(500))],
+            primary_key=["id"],
+            indexes=[Index("wide_a", ["a"])],
+        )
+        with pytest.raises(UnsupportedError) as info:
+            adapter.bootstrap(Schema([wide]))
+        assert (info.value.model, info.value.field) == ("wide", "a")
+        pair = Model(
+            "pair",
+            [Field("a", StringType(500)), Field("b", StringType(500))],
+            primary_key=["a", "b"],
+        )
+        with pytest.raises(UnsupportedError, match="3072"):
+            adapter.bootstrap(Schema([pair]))
+        assert query(adapter, "SHOW TABLES") == []  # refused before any DDL
+        long_text = Model(
+            "long_text",
+            [Field("id", IntegerType()), Field("a", StringType(5000))],
+            primary_key=["id"],
+        )
+        adapter.bootstrap(Schema([long_text]))
+        adapter.execute(Insert(long_text, ({"id": 1, "a": "\U0001f600" * 5000},)))
+        assert adapter.execute(Find(long_text, eq("a", "\U0001f600" * 5000), BY_ID))[0]["id"] == 1
+    finally:
+        adapter.close()
+
+
+# --- writes -------------------------------------------------------------------------------------------
+
+
+def test_duplicate_keys(db: MySQLAdapter) -> None:
+    db.execute(Insert(USERS, (user("u1"),)))
+    for clash in (user("u1", email="other@example.com"), user("u2", email="u1@example.com")):
+        with pytest.raises(DuplicateKeyError) as info:
+            db.execute(Insert(USERS, (clash,)))
+        assert info.value.model == "users"
+        assert isinstance(info.value.__cause__, pymysql.err.IntegrityError)
+        assert info.value.__cause__.args[0] == 1062
+    assert ids(db, None, USERS) == ["u1"]
+
+
+def test_a_batch_is_one_statement_and_all_or_nothing(db: MySQLAdapter) -> None:
+    rows = tuple(user(f"u{n:03}") for n in range(10))
+    with pytest.raises(DuplicateKeyError):
+        db.execute(Insert(USERS, (*rows, user("u000", email="x@example.com"))))
+    assert db.execute(Count(USERS, None)) == 0
+    insert = Insert(USERS, rows)
+    assert db.statement(insert).count("(%s, %s, %s, %s)") == 10  # type: ignore[union-attr]
+    db.execute(insert)
+    assert db.execute(Count(USERS, None)) == 10
+
+
+def _counting(adapter: MySQLAdapter) -> list[str]:
+    """Record the SQL of every statement ``adapter`` runs (an instance-level spy)."""
+    seen: list[str] = []
+    original = adapter._command
+
+    def spy(session: Any, compiled: Any, model: Any) -> int:
+        seen.append(compiled.sql)
+        return original(session, compiled, model)
+
+    adapter._command = spy  # type: ignore[method-assign]
+    return seen
+
+
+def test_chunked_batches_stay_atomic(db: MySQLAdapter) -> None:
+    db.dialect.max_params = 8  # two rows of four columns per statement
+    rows = tuple(user(f"u{n:03}") for n in range(9))
+    with pytest.raises(DuplicateKeyError):
+        db.execute(Insert(USERS, (*rows, user("u008", email="x@example.com"))))
+    assert db.execute(Count(USERS, None)) == 0
+    with db.transaction() as tx:
+        tx.execute(Insert(USERS, (user("keep"),)))
+        with pytest.raises(DuplicateKeyError):
+            tx.execute(Insert(USERS, (*rows, user("keep", email="y@example.com"))))
+        assert tx.execute(Count(USERS, None)) == 1
+    db.execute(Insert(USERS, rows))
+    assert db.execute(Count(USERS, None)) == 10
+
+
+def test_batches_are_split_to_fit_the_packet_limit(db: MySQLAdapter) -> None:
+    big = "é" * 300_000  # up to 1.2 MB inlined
+    rows = tuple(doc(n, j={"text": big, "n": n}) for n in range(30))  # ~36 MB worst case
+    seen = _counting(db)
+    db.execute(Insert(DOCS, rows))
+    inserts = [sql for sql in seen if sql.startswith("INSERT")]
+    assert len(inserts) > 1  # one statement would exceed max_allowed_packet
+    assert db.execute(Count(DOCS, None)) == 30
+    assert db.execute(Find(DOCS, eq("id", 29), BY_ID))[0]["j"] == {"text": big, "n": 29}
+    db.max_allowed_packet = 64 * 1024  # now several chunks, the last one failing
+    small = tuple(doc(100 + n, s="x", j={"text": "y" * 5000}) for n in range(20))
+    with pytest.raises(DuplicateKeyError):
+        db.execute(Insert(DOCS, (*small, doc(0))))
+    assert db.execute(Count(DOCS, None)) == 30
+
+
+def test_large_batches(db: MySQLAdapter) -> None:
+    rows = tuple(doc(n, s=str(n), j={"n": n}) for n in range(20_000))
+    db.execute(Insert(DOCS, rows))
+    assert db.execute(Count(DOCS, None)) == 20_000
+    assert ids(db, eq(path("j", "n"), 19_999)) == [19_999]
+    db.execute(Insert(DOCS, ()))
+
+
+def test_update_counts_rows_matched_and_delete_rows_removed(db: MySQLAdapter) -> None:
+    db.execute(Insert(USERS, (user("a", n=1), user("b", n=1), user("c", tenant="t2"))))
+    assert db.execute(Update(USERS, eq("n", 1), {"n": 1})) == 2  # matched, not changed
+    assert db.execute(Update(USERS, eq("tenant", "t1"), {})) == 2
+    assert db.execute(Update(USERS, ALL, {"n": 5})) == 3
+    assert db.execute(Update(USERS, eq("id", "zz"), {"n": 5})) == 0
+    assert db.execute(Delete(USERS, eq("tenant", "t2"))) == 1
+    assert db.execute(Delete(USERS, ALL)) == 2
+
+
+# --- upsert (OP-UPS, HOOK-QUERY) ---------------------------------------------------------------------
+
+SCOPE_T1 = eq("tenant", "t1")
+
+
+def test_upsert_inserts_then_updates_only_listed_fields(db: MySQLAdapter) -> None:
+    first = db.execute(Upsert(USERS, user("u1", n=1), ("n",), SCOPE_T1))
+    assert first == UpsertResult(user("u1", n=1), inserted=True)
+    changed = user("u1", email="new@example.com", n=2)
+    second = db.execute(Upsert(USERS, changed, ("n",), SCOPE_T1))
+    assert second == UpsertResult(user("u1", n=2), inserted=False)
+    same = db.execute(Upsert(USERS, changed, ("n",), SCOPE_T1))  # no change: still matched
+    assert same == UpsertResult(user("u1", n=2), inserted=False)
+    assert db.execute(Find(USERS, None, BY_ID)) == [user("u1", n=2)]
+    statement = db.statement(Upsert(USERS, changed, ("n",), SCOPE_T1))
+    assert statement is not None and statement.endswith("FOR UPDATE")
+
+
+def test_upsert_never_touches_a_row_of_another_scope(db: MySQLAdapter) -> None:
+    db.execute(Insert(USERS, (user("u1", tenant="t2", n=1),)))
+    for update in (("n",), ()):
+        assert db.execute(Upsert(USERS, user("u1", n=9), update, SCOPE_T1)) is None
+    assert db.execute(Find(USERS, None, BY_ID)) == [user("u1", tenant="t2", n=1)]
+
+
+def test_upsert_without_update_returns_the_existing_row(db: MySQLAdapter) -> None:
+    db.execute(Insert(USERS, (user("u1", n=1),)))
+    result = db.execute(Upsert(USERS, user("u1", email="x@example.com", n=7), (), SCOPE_T1))
+    assert result == UpsertResult(user("u1", n=1), inserted=False)
+    assert db.execute(Upsert(USERS, user("u1", n=7), ())) == result
+    assert db.execute(Upsert(USERS, user("u2", n=7), (), SCOPE_T1)) == UpsertResult(
+        user("u2", n=7), inserted=True
+    )
+
+
+def test_upsert_collisions_on_other_unique_indexes(db: MySQLAdapter) -> None:
+    db.execute(Insert(USERS, (user("u1"), user("u2"))))
+    with pytest.raises(DuplicateKeyError):  # the insert path hits users_email
+        db.execute(Upsert(USERS, user("u3", email="u1@example.com"), ("n",)))
+    with pytest.raises(DuplicateKeyError):  # the update path does
+        db.execute(Upsert(USERS, user("u2", email="u1@example.com"), ("email",)))
+    assert db.execute(Find(USERS, None, BY_ID)) == [user("u1"), user("u2")]
+
+
+def test_upsert_inside_a_rolled_back_transaction(db: MySQLAdapter) -> None:
+    db.execute(Insert(USERS, (user("u1", n=1),)))
+    with pytest.raises(RuntimeError), db.transaction() as tx:
+        tx.execute(Upsert(USERS, user("u1", n=2), ("n",)))
+        tx.execute(Upsert(USERS, user("u2", n=2), ("n",)))
+        with pytest.raises(DuplicateKeyError):
+            tx.execute(Upsert(USERS, user("u3", email="u1@example.com"), ("n",)))
+        assert tx.execute(Count(USERS, eq("n", 2))) == 2
+        raise RuntimeError
+    assert db.execute(Find(USERS, None, BY_ID)) == [user("u1", n=1)]
+
+
+def test_upsert_with_a_json_path_scope(db: MySQLAdapter) -> None:
+    db.execute(Insert(DOCS, (doc(1, j={'o"wner': "x", "-k": 1}, n=1.0),)))
+    scope = and_(eq(path("j", 'o"wner'), "y"), eq(path("j", "-k"), 1))
+    assert db.execute(Upsert(DOCS, doc(1, n=2.0), ("n",), scope)) is None
+    scope = and_(eq(path("j", 'o"wner'), "x"), eq(path("j", "-k"), 1))
+    result = db.execute(Upsert(DOCS, doc(1, n=2.0), ("n",), scope))
+    assert result == UpsertResult(doc(1, j={'o"wner': "x", "-k": 1}, n=2.0), inserted=False)
+
+
+def test_concurrent_upserts_of_the_same_keys(db: MySQLAdapter) -> None:
+    """Locking reads on missing keys take gap locks: racing inserters deadlock and retry."""
+    keys = [f"k{n:02}" for n in range(15)]
+    results: list[UpsertResult[dict[str, Any]] | None] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def work(t: int) -> None:
+        barrier.wait()
+        try:
+            for key in keys:
+                results.append(db.execute(Upsert(USERS, user(key, n=t), ("n",))))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(results) == 6 * len(keys)
+    assert sum(1 for r in results if r is not None and r.inserted) == len(keys)
+    assert ids(db, None, USERS) == keys
+
+
+# --- transactions ---------------------------------------------------------------------------------------
+
+
+def test_commit_rollback_and_own_writes(db: MySQLAdapter) -> None:
+    with db.transaction() as tx:
+        tx.execute(Insert(USERS, (user("a"),)))
+        assert ids(tx, None, USERS) == ["a"]  # TX-3
+    with pytest.raises(ValueError), db.transaction() as tx:
+        tx.execute(Insert(USERS, (user("b"),)))
+        raise ValueError
+    assert ids(db, None, USERS) == ["a"]
+
+
+def test_savepoints_roll_back_only_their_block(db: MySQLAdapter) -> None:
+    with db.transaction() as tx:
+        tx.execute(Insert(USERS, (user("a"),)))
+        with pytest.raises(ValueError), tx.transaction() as inner:
+            inner.execute(Insert(USERS, (user("b"),)))
+            with inner.transaction() as innermost:
+                innermost.execute(Insert(USERS, (user("c"),)))
+            assert ids(inner, None, USERS) == ["a", "b", "c"]
+            raise ValueError
+        with tx.transaction() as inner:
+            inner.execute(Insert(USERS, (user("d"),)))
+            with pytest.raises(ValueError), inner.transaction() as innermost:
+                innermost.execute(Update(USERS, ALL, {"n": 1}))
+                raise ValueError
+        assert ids(tx, None, USERS) == ["a", "d"]
+    assert db.execute(Find(USERS, None, BY_ID)) == [user("a"), user("d")]
+
+
+def test_a_driver_error_inside_a_transaction_rolls_it_back(db: MySQLAdapter) -> None:
+    missing = Model("missing", [Field("id", IntegerType())], primary_key=["id"])
+    with pytest.raises(BackendError) as info, db.transaction() as tx:
+        tx.execute(Insert(USERS, (user("a"),)))
+        tx.execute(Count(missing, None))
+    assert info.value.model == "missing"
+    assert isinstance(info.value.__cause__, pymysql.err.ProgrammingError)
+    assert "1146" in str(info.value) and "\n" not in str(info.value)
+    assert db.execute(Count(USERS, None)) == 0
+
+
+def test_caught_failures_keep_the_transaction_going(db: MySQLAdapter) -> None:
+    """TX-5: a failed statement has no effect; InnoDB keeps the transaction open."""
+    with db.transaction() as tx:
+        tx.execute(Insert(USERS, (user("a"),)))
+        with pytest.raises(DuplicateKeyError):
+            tx.execute(Insert(USERS, (user("b"), user("a"))))
+        with pytest.raises(DuplicateKeyError), tx.transaction() as inner:
+            inner.execute(Insert(USERS, (user("c"),)))
+            inner.execute(Insert(USERS, (user("a"),)))
+        tx.execute(Insert(USERS, (user("d"),)))
+    assert ids(db, None, USERS) == ["a", "d"]
+
+
+def test_a_deadlock_victim_commits_nothing(db: MySQLAdapter) -> None:
+    db.execute(Insert(USERS, (user("a"), user("b"))))
+    other = FACTORY.same_database(db)
+    assert isinstance(other, MySQLAdapter)
+    locked = threading.Barrier(2)
+    outcome: dict[str, BaseException | None] = {}
+
+    def run(adapter: MySQLAdapter, name: str, first: str, second: str) -> None:
+        try:
+            with adapter.transaction() as tx:
+                tx.execute(Insert(USERS, (user(f"{name}-own"),)))
+                tx.execute(Update(USERS, eq("id", first), {"n": 1}))
+                locked.wait()
+                try:
+                    tx.execute(Update(USERS, eq("id", second), {"n": 2}))
+                except BackendError as exc:
+                    outcome[name] = exc
+                    with pytest.raises(BackendError, match="rolled this transaction back"):
+                        tx.execute(Count(USERS, None))
+                    return  # leaving the block must not commit either
+            outcome.setdefault(name, None)
+        except BackendError as exc:
+            outcome[f"{name}-exit"] = exc
+
+    threads = [
+        threading.Thread(target=run, args=(db, "x", "a", "b")),
+        threading.Thread(target=run, args=(other, "y", "b", "a")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    other.close()
+    victims = [name for name in ("x", "y") if outcome.get(name) is not None]
+    assert len(victims) == 1, outcome
+    victim = victims[0]
+    cause = outcome[victim].__cause__  # type: ignore[union-attr]
+    assert isinstance(cause, pymysql.err.OperationalError) and cause.args[0] == 1213
+    assert "nothing was committed" in str(outcome[f"{victim}-exit"])
+    survivor = "y" if victim == "x" else "x"
+    assert ids(db, None, USERS) == ["a", "b", f"{survivor}-own"]
+
+
+def test_misused_executors_raise(db: MySQLAdapter) -> None:
+    with db.transaction() as tx:
+        with pytest.raises(BackendError, match="open transaction"):
+            db.execute(Count(USERS, None))
+        with pytest.raises(BackendError, match="open transaction"), db.transaction():
+            pass
+        errors: list[BaseException] = []
+
+        def elsewhere() -> None:
+            try:
+                tx.execute(Count(USERS, None))
+            except BaseException as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        thread.join()
+        assert isinstance(errors[0], BackendError)
+        tx.execute(Insert(USERS, (user("a"),)))
+    with pytest.raises(BackendError, match="has ended"):
+        tx.execute(Count(USERS, None))
+    assert ids(db, None, USERS) == ["a"]
+
+
+def test_other_threads_use_other_connections_during_a_transaction(db: MySQLAdapter) -> None:
+    seen: list[int] = []
+    with db.transaction() as tx:
+        tx.execute(Insert(USERS, (user("a"),)))
+        thread = threading.Thread(target=lambda: seen.append(db.execute(Count(USERS, None))))
+        thread.start()
+        thread.join(timeout=10)
+        assert seen == [0]  # its own connection: the uncommitted row is not visible
+    assert db.execute(Count(USERS, None)) == 1
+
+
+def test_many_threads_share_a_bounded_pool() -> None:
+    base = fresh()
+    adapter = MySQLAdapter(_url_of(base), max_connections=3)
+    peak: list[int] = []
+
+    def work(t: int) -> None:
+        for n in range(25):
+            adapter.execute(Insert(USERS, (user(f"{t}-{n}"),)))
+            adapter.execute(Upsert(USERS, user(f"{t}-{n}", n=n), ("n",)))
+            peak.append(adapter._open_count)
+
+    try:
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert adapter.execute(Count(USERS, None)) == 200
+        assert adapter.execute(Count(USERS, eq("n", 24))) == 8
+        assert max(peak) <= 3
+    finally:
+        adapter.close()
+        base.close()
+
+
+def _url_of(adapter: MySQLAdapter) -> str:
+    """A URL on ``adapter``'s database, for a second, independent adapter."""
+    auth = f"{quote(PARAMS.user, safe='')}:{quote(PARAMS.password, safe='')}"
+    return f"mysql://{auth}@{PARAMS.host}:{PARAMS.port}/{adapter.database}"
+
+
+# --- connections ----------------------------------------------------------------------------------------
+
+
+def test_a_borrowed_connection_is_shared_and_left_open(db: MySQLAdapter) -> None:
+    conn = raw(db)
+    adapter = MySQLAdapter(conn)
+    adapter.execute(Insert(USERS, (user("a"),)))
+    seen: list[int] = []
+    with adapter.transaction() as tx:
+        tx.execute(Insert(USERS, (user("b"),)))
+        thread = threading.Thread(target=lambda: seen.append(adapter.execute(Count(USERS, None))))
+        thread.start()
+        time.sleep(0.05)
+        assert thread.is_alive() and not seen  # one connection: the other thread waits
+    thread.join(timeout=10)
+    assert seen == [2]
+    adapter.close()
+    assert conn.open
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM users")
+        assert cursor.fetchone() == (2,)
+    conn.close()
+
+
+def test_unsuitable_connections_are_refused(db: MySQLAdapter) -> None:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"client_flag": 0}, "FOUND_ROWS"),
+        ({"autocommit": False}, "autocommit"),
+        ({"charset": "latin1"}, "utf8mb4"),
+        ({"database": None}, "default database"),
+    ]
+    for options, match in cases:
+        conn = raw(db, **options)
+        with pytest.raises(ValueError, match=match):
+            MySQLAdapter(conn)
+        conn.close()
+    busy = raw(db)
+    busy.begin()
+    with pytest.raises(ValueError, match="inside a transaction"):
+        MySQLAdapter(busy)
+    busy.close()
+    with pytest.raises(TypeError):
+        MySQLAdapter(42)  # type: ignore[arg-type]
+
+
+def test_a_connection_factory_provides_and_gets_back_connections(db: MySQLAdapter) -> None:
+    made: list[Any] = []
+
+    def factory() -> Any:
+        conn = raw(db)
+        made.append(conn)
+        return conn
+
+    adapter = MySQLAdapter(factory, max_connections=4)
+    barrier = threading.Barrier(3)
+
+    def work() -> None:
+        with adapter.transaction() as tx:
+            barrier.wait()  # three transactions open at once: three connections
+            tx.execute(Count(USERS, None))
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == 3
+    adapter.close()
+    assert not any(conn.open for conn in made)
+    with pytest.raises(ValueError, match="FOUND_ROWS"):
+        MySQLAdapter(lambda: raw(db, client_flag=0))
+
+
+def test_a_lost_connection_is_replaced(db: MySQLAdapter) -> None:
+    db.execute(Insert(USERS, (user("a"),)))
+    (session,) = db._idle
+    with session.conn.cursor() as cursor:
+        cursor.execute("SELECT CONNECTION_ID()")
+        (victim,) = cursor.fetchone() or (None,)
+    killer = raw(db)
+    with killer.cursor() as cursor:
+        cursor.execute("KILL %s", (victim,))
+    killer.close()
+    with pytest.raises(BackendError) as info:
+        db.execute(Count(USERS, None))
+    assert "\n" not in str(info.value)
+    assert db.execute(Count(USERS, None)) == 1  # a new connection
+    assert session not in db._idle
+
+
+def test_close(empty: MySQLAdapter) -> None:
+    adapter = MySQLAdapter(_url_of(empty))
+    adapter.close()
+    adapter.close()
+    with pytest.raises(BackendError, match="closed"):
+        adapter.execute(Count(USERS, None))
+
+
+# --- statement caching ------------------------------------------------------------------------------------
+
+
+def test_statements_are_cached_per_shape_and_values_are_bound(db: MySQLAdapter) -> None:
+    a = Find(DOCS, and_(eq("s", "x"), eq(path("j", "k"), 1)), BY_ID, 5)
+    b = Find(DOCS, and_(eq("s", "y'; DROP TABLE docs; --"), eq(path("j", 'o"r'), 2.5)), BY_ID, 50)
+    assert db.statement(a) is db.statement(b)
+    statement = db.statement(a)
+    assert statement is not None and statement.endswith("LIMIT %s")
+    assert "'k'" not in statement and '"k"' not in statement  # keys are parameters
+    db.execute(a)
+    size = len(db.compiler.cache)
+    db.execute(b)
+    assert len(db.compiler.cache) == size
+    assert db.execute(Count(DOCS, None)) == 0  # the table is still there
+
+
+# --- bootstrap (BOOT-1..3) ---------------------------------------------------------------------------------
+
+
+def _existing(adapter: MySQLAdapter) -> set[tuple[str, str | None]]:
+    rows = query(
+        adapter,
+        "SELECT TABLE_NAME, NULL FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+        "UNION SELECT TABLE_NAME, INDEX_NAME FROM information_schema.STATISTICS "
+        "WHERE TABLE_SCHEMA = DATABASE() AND INDEX_NAME <> 'PRIMARY'",
+    )
+    return set(rows)
+
+
+def test_bootstrap_is_idempotent_and_dry_run_executes_nothing(empty: MySQLAdapter) -> None:
+    planned = empty.bootstrap(SCHEMA, dry_run=True)
+    assert len(planned) == 4 and all(s.startswith("CREATE") for s in planned)
+    assert _existing(empty) == set()
+    assert empty.bootstrap(SCHEMA) == planned
+    assert _existing(empty) == {
+        ("docs", None),
+        ("users", None),
+        ("users", "users_email"),
+        ("users", "users_tenant_n"),
+    }
+    assert empty.bootstrap(SCHEMA) == []
+    assert empty.bootstrap(SCHEMA, dry_run=True) == []
+
+
+class _NoIfNotExists(MariaDBDialect):
+    """MariaDB spelt like MySQL 8: CREATE INDEX without IF NOT EXISTS."""
+
+    create_index_if_not_exists = False
+
+
+class _MySQL8Like(MySQLAdapter):
+    dialects: ClassVar[dict[str, type[MySQLDialect]]] = {
+        **MySQLAdapter.dialects,
+        "mariadb": _NoIfNotExists,
+    }
+
+
+MANY = Schema(
+    [
+        Model(
+            f"m{n}",
+            [Field("id", IntegerType()), Field("a", StringType(10)), Field("b", NumberType())],
+            primary_key=["id"],
+            indexes=[Index(f"m{n}_a", ["a"]), Index(f"m{n}_b", [("b", "desc"), "a"], unique=True)],
+        )
+        for n in range(8)
+    ]
+)
+
+
+def _bootstrap_together(
+    adapters: list[MySQLAdapter], schema: Schema
+) -> tuple[list[list[str]], list[BaseException]]:
+    """Bootstrap every adapter at the same instant: what each ran, and the errors."""
+    barrier = threading.Barrier(len(adapters))
+    ran: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def race(adapter: MySQLAdapter) -> None:
+        barrier.wait()
+        try:
+            ran.append(adapter.bootstrap(schema))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=race, args=(a,)) for a in adapters]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return ran, errors
+
+
+@pytest.mark.parametrize("opener", [MySQLAdapter, _MySQL8Like], ids=["as-is", "no-if-not-exists"])
+def test_concurrent_bootstraps_create_everything_exactly_once(
+    opener: Callable[[str], MySQLAdapter],
+) -> None:
+    """BOOT-3: racers each on their own connection; GET_LOCK makes look-up and create one step."""
+    expected = len(MANY.models) * 3
+    for _ in range(2):
+        base = fresh(None)
+        racers = [opener(_url_of(base)) for _ in range(3)]
+        if opener is _MySQL8Like:
+            assert all(
+                "IF NOT EXISTS" not in s
+                for s in racers[0].bootstrap(MANY, dry_run=True)
+                if "INDEX" in s
+            )
+        ran, errors = _bootstrap_together(racers, MANY)
+        try:
+            assert errors == []
+            statements = [s for batch in ran for s in batch]
+            assert len(statements) == len(set(statements)) == expected
+            assert len(_existing(base)) == expected
+        finally:
+            for racer in racers:
+                racer.close()
+            base.close()
+
+
+# --- against the reference, on generated data ----------------------------------------------------------------
+
+FIELD_VALUES: dict[str, Sequence[Any]] = {
+    "s": ["", "a", "a ", "B", "b", "é", "\ue000", "\U0001f600"],
+    "n": [-1.5, 0.0, 1.0, 2.5, 5e-324],
+    "i": [-(2**63), -1, 0, 1, 2**63 - 1],
+    "b": [False, True],
+    "t": [
+        datetime(1960, 5, 1, tzinfo=UTC),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(2030, 1, 1, 0, 0, 0, 1000, tzinfo=UTC),
+    ],
+}
+JSON_SCALARS: list[Any] = ["", "1", "a", "a ", "b", "\U0001f600", 0, 1, 1.0, 2.5, -3, True, False]
+JSON_KEYS = ["k", 'q"k', "a.b", "$", "-k"]
+PATHS = [path("j", key) for key in JSON_KEYS] + [path("j", "o", "k"), path("j", 'q"k', "-k")]
+
+json_values = st.recursive(
+    st.sampled_from([*JSON_SCALARS, None]),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=2),
+        st.dictionaries(st.sampled_from(["k", "o", 'q"k', "-k"]), inner, max_size=2),
+    ),
+    max_leaves=4,
+)
+documents = st.one_of(
+    st.none(),
+    st.dictionaries(st.sampled_from([*JSON_KEYS, "o"]), json_values, max_size=4),
+    json_values,
+)
+
+
+@st.composite
+def data_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
+    count = draw(st.integers(1, 10))
+    rows = []
+    for n in range(count):
+        values = {
+            name: draw(st.one_of(st.none(), st.sampled_from(choices)))
+            for name, choices in FIELD_VALUES.items()
+        }
+        rows.append(doc(n, **values, j=draw(documents)))
+    return rows
+
+
+def leaf_filters() -> st.SearchStrategy[Filter]:
+    ops = st.sampled_from(["eq", "ne", "lt", "lte", "gt", "gte"])
+    on_fields = [
+        st.builds(Compare, ops, st.just(name), st.sampled_from(choices))
+        for name, choices in FIELD_VALUES.items()
+    ]
+    in_fields = [
+        st.builds(
+            In,
+            st.just(name),
+            st.lists(st.sampled_from(choices), max_size=3).map(tuple),
+            st.booleans(),
+        )
+        for name, choices in FIELD_VALUES.items()
+    ]
+    on_paths = st.builds(Compare, ops, st.sampled_from(PATHS), st.sampled_from(JSON_SCALARS))
+    in_paths = st.builds(
+        In,
+        st.sampled_from(PATHS),
+        st.lists(st.sampled_from(JSON_SCALARS), max_size=3).map(tuple),
+        st.booleans(),
+    )
+    refs: list[str | Any] = [*FIELD_VALUES, "j", *PATHS]
+    nulls = st.sampled_from(refs).map(is_null)
+    return st.one_of(*on_fields, *in_fields, on_paths, in_paths, nulls)
+
+
+filters = st.recursive(
+    leaf_filters(),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3).map(lambda items: and_(*items)),
+        st.lists(inner, max_size=3).map(lambda items: or_(*items)),
+        inner.map(not_),
+    ),
+    max_leaves=6,
+)
+orders = st.lists(
+    st.tuples(st.sampled_from(list(FIELD_VALUES)), st.booleans()),
+    max_size=3,
+    unique_by=lambda o: o[0],
+).map(lambda items: tuple(Order(name, descending) for name, descending in items) + BY_ID)
+
+
+class _Rollback(Exception):
+    """Undoes a generated example's rows."""
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[MySQLAdapter]:
+    adapter = fresh()
+    yield adapter
+    adapter.close()
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=data_rows(), where=filters, order=orders, limit=st.none() | st.integers(0, 5))
+def test_filters_and_orders_agree_with_the_reference(
+    shared: MySQLAdapter,
+    rows: list[dict[str, Any]],
+    where: Filter,
+    order: tuple[Order, ...],
+    limit: int | None,
+) -> None:
+    expected = [r for r in rows if matches(DOCS, where, r)]
+    sort_rows(DOCS, expected, order)
+    if limit is not None:
+        expected = expected[:limit]
+    with pytest.raises(_Rollback), shared.transaction() as tx:
+        tx.execute(Insert(DOCS, tuple(rows)))
+        found = tx.execute(Find(DOCS, where, order, limit))
+        assert [r["id"] for r in found] == [r["id"] for r in expected], where
+        assert found == expected
+        assert tx.execute(Count(DOCS, not_(where))) == len(rows) - tx.execute(Count(DOCS, where))
+        raise _Rollback

@@ -1,0 +1,838 @@
+"""The PostgreSQL adapter's own tests, against a real server.
+
+The conformance suite certifies every clause; these tests pin what is specific to
+PostgreSQL: path keys as bound data, typed JSONB comparisons, "C" collation, NULL
+order, JSONB numbers, the session time zone, native upserts under a scope, aborted
+transactions, error mapping (bad URLs included), the three ways to construct the
+adapter and concurrent bootstraps.
+
+The server is ``NOORM_POSTGRES_URL`` (``eval "$(ci/services)"``), or the CI default on
+127.0.0.1:5432 when something listens there; otherwise the module is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+pytest.importorskip("psycopg", reason="pip install 'no-orm[postgres]'")
+pytest.importorskip("psycopg_pool", reason="pip install 'no-orm[postgres]'")
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.pq import TransactionStatus
+from psycopg_pool import ConnectionPool
+
+import noorm
+from noorm.adapters.postgres import PostgresAdapter
+from noorm.adapters.postgres import testing as pg_testing
+from noorm.spec import (
+    ALL,
+    Adapter,
+    BackendError,
+    BooleanType,
+    Capability,
+    Count,
+    Delete,
+    DuplicateKeyError,
+    Field,
+    Filter,
+    Find,
+    Index,
+    Insert,
+    IntegerType,
+    JsonType,
+    Model,
+    NumberType,
+    Order,
+    Schema,
+    SchemaError,
+    StringType,
+    TimestampType,
+    Update,
+    Upsert,
+    UpsertResult,
+    and_,
+    eq,
+    gt,
+    gte,
+    in_,
+    is_null,
+    lt,
+    lte,
+    ne,
+    not_,
+    not_in,
+    path,
+)
+from noorm.spec.values import MAX_TIMESTAMP, MIN_TIMESTAMP
+
+DEFAULT_URL = "postgresql://noorm:noorm@127.0.0.1:5432/noorm"
+
+
+def _server_url() -> str | None:
+    url = os.environ.get(pg_testing.URL_ENV)
+    if url:
+        return url
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        if probe.connect_ex(("127.0.0.1", 5432)) == 0:
+            return DEFAULT_URL
+    return None
+
+
+_URL = _server_url()
+if _URL is None:
+    pytest.skip(
+        f"no PostgreSQL server: set {pg_testing.URL_ENV} "
+        '(eval "$(ci/services)" starts one on 127.0.0.1:5432)',
+        allow_module_level=True,
+    )
+URL: str = _URL
+
+DOCS = Model(
+    "docs",
+    [
+        Field("id", IntegerType()),
+        Field("s", StringType(20), nullable=True),
+        Field("txt", StringType(), nullable=True),
+        Field("n", NumberType(), nullable=True),
+        Field("i", IntegerType(), nullable=True),
+        Field("b", BooleanType(), nullable=True),
+        Field("t", TimestampType(), nullable=True),
+        Field("j", JsonType(), nullable=True),
+    ],
+    primary_key=["id"],
+)
+USERS = Model(
+    "users",
+    [
+        Field("id", StringType(36)),
+        Field("tenant", StringType(20)),
+        Field("email", StringType(100)),
+        Field("n", IntegerType(), nullable=True),
+    ],
+    primary_key=["id"],
+    indexes=[Index("users_email", ["email"], unique=True)],
+)
+SCHEMA = Schema([DOCS, USERS])
+BY_ID = (Order("id"),)
+
+# Keys that are syntax somewhere: JSON paths, array literals, psycopg placeholders, SQL.
+KEYS = (
+    "plain", "a.b", 'a"b', "a'b", "'", '"', "$", "$.a", "a[0]", "[", "]", "?", "?|", "%",
+    "%s", "%%", "%(x)s", "a\\b", "\\", '\\"', "a b", " ", "", "é", "e\u0301", "日本",
+    "\U0001f600", "a\nb", "\x01", "*", ".", "{a,b}", "{", "}", ",", "NULL", "null", "0",
+    "-1", "'; DROP TABLE docs; --", "->", "#>",
+)  # fmt: skip
+
+
+def doc(id: int, **values: Any) -> dict[str, Any]:
+    """A complete DOCS row: every field present, NULL where not given."""
+    return {name: values.get(name) for name in DOCS.field_names} | {"id": id}
+
+
+def user(id: str, tenant: str = "t1", email: str | None = None, n: int | None = None) -> Any:
+    return {"id": id, "tenant": tenant, "email": email or f"{id}@example.com", "n": n}
+
+
+def ids(executor: Any, where: Filter | None, model: Model[Any] = DOCS) -> list[Any]:
+    return [row["id"] for row in executor.execute(Find(model, where, BY_ID))]
+
+
+def raw(sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Run ``sql`` on a connection of its own (outside any adapter)."""
+    with psycopg.connect(URL, autocommit=True) as conn:
+        cursor = conn.execute(sql.encode(), params or None)
+        return cursor.fetchall() if cursor.description else []
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[ConnectionPool[Any]]:
+    """A pool as an application would make it (not in autocommit mode)."""
+    made: ConnectionPool[Any] = ConnectionPool(URL, min_size=1, max_size=4, open=True)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def schema() -> Iterator[str]:
+    """A fresh, empty schema name; dropped (with everything in it) afterwards."""
+    name = f"noorm_pgtest_{uuid.uuid4().hex[:12]}"
+    raw(f'CREATE SCHEMA "{name}"')
+    yield name
+    raw(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+@pytest.fixture
+def db(pool: ConnectionPool[Any], schema: str) -> Iterator[PostgresAdapter]:
+    adapter = PostgresAdapter(pool, schema=schema)
+    adapter.bootstrap(SCHEMA)
+    yield adapter
+    adapter.close()
+
+
+@pytest.fixture
+def conn(schema: str) -> Iterator[psycopg.Connection[Any]]:
+    """A connection as an application would open it (not in autocommit mode).
+
+    It depends on ``schema`` so that it closes first: an open transaction of it would
+    otherwise block the DROP SCHEMA of the teardown.
+    """
+    with psycopg.connect(URL) as made:
+        yield made
+
+
+# --- identity and construction ----------------------------------------------------------------
+
+
+def test_protocol_identity_and_capabilities(db: PostgresAdapter) -> None:
+    assert isinstance(db, Adapter)
+    assert db.name == "postgres" and db.version == noorm.__version__
+    assert db.capabilities == frozenset(Capability)
+    major = raw("SHOW server_version_num")[0][0]
+    assert db.server_version().startswith(f"PostgreSQL {int(major) // 10000}.")
+    assert "(" not in db.server_version()  # no build suffix
+    op = Find(DOCS, eq("i", 1), BY_ID, 5)
+    assert db.statement(op) is db.statement(Find(DOCS, eq("i", 2), BY_ID, 9))  # cached
+    expected = 'SELECT "id", "s", "txt", "n", "i", "b", "t", "j" FROM "{}"."docs" '
+    expected += 'WHERE "i" = %s ORDER BY "id" ASC LIMIT %s'
+    assert db.statement(op) == expected.format(db.schema)
+
+
+def test_a_url_adapter_owns_its_pool(schema: str) -> None:
+    adapter = PostgresAdapter(URL, schema=schema, max_connections=2)
+    adapter.bootstrap(SCHEMA)
+    adapter.execute(Insert(DOCS, (doc(1),)))
+    assert ids(adapter, None) == [1]
+    own = adapter._pool
+    assert own is not None
+    adapter.close()
+    adapter.close()  # idempotent
+    assert own.closed
+    with pytest.raises(BackendError, match="closed"):
+        adapter.execute(Count(DOCS, None))
+
+
+def test_a_borrowed_pool_is_not_closed_and_its_connections_are_restored(
+    pool: ConnectionPool[Any], schema: str
+) -> None:
+    adapter = PostgresAdapter(pool, schema=schema)
+    adapter.bootstrap(SCHEMA)
+    with adapter.transaction() as tx:
+        tx.execute(Insert(DOCS, (doc(1),)))
+    adapter.close()
+    assert not pool.closed
+    with pool.connection() as back:  # autocommit was switched for the adapter only
+        assert back.autocommit is False
+        assert back.info.transaction_status == TransactionStatus.IDLE
+    with pytest.raises(BackendError, match="closed"):
+        adapter.execute(Count(DOCS, None))
+
+
+def test_a_borrowed_connection(conn: psycopg.Connection[Any], schema: str) -> None:
+    conn.row_factory = psycopg.rows.dict_row  # the adapter's cursors ignore it
+    adapter = PostgresAdapter(conn, schema=schema)
+    adapter.bootstrap(SCHEMA)
+    adapter.execute(Insert(DOCS, (doc(1, j={"a": 1}),)))
+    assert adapter.execute(Find(DOCS, None, BY_ID))[0]["j"] == {"a": 1}
+    assert conn.autocommit is False  # restored after every call
+    adapter.close()
+    assert not conn.closed
+    count = psycopg.sql.SQL("SELECT count(*) AS c FROM {}.docs").format(
+        psycopg.sql.Identifier(schema)
+    )
+    assert conn.execute(count).fetchone() == {"c": 1}
+
+
+def test_a_connection_inside_a_transaction_is_refused(
+    conn: psycopg.Connection[Any], schema: str
+) -> None:
+    adapter = PostgresAdapter(conn, schema=schema)
+    adapter.bootstrap(SCHEMA)
+    conn.execute(b"SELECT 1")  # psycopg opens a transaction: it is the caller's
+    with pytest.raises(BackendError, match="inside a transaction"):
+        adapter.execute(Count(DOCS, None))
+    conn.rollback()
+    assert adapter.execute(Count(DOCS, None)) == 0
+
+
+def test_other_targets_are_refused() -> None:
+    with pytest.raises(TypeError, match=r"URL, a psycopg\.Connection or"):
+        PostgresAdapter(42)  # type: ignore[arg-type]
+
+
+# --- connection errors --------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _variant(**changes: str) -> str:
+    return make_conninfo(URL, **changes)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"host": "127.0.0.1", "port": "FREE"}, "Connection refused"),
+        ({"password": "wrong-secret"}, "password authentication failed"),
+        ({"dbname": "noorm_no_such_database"}, 'database "noorm_no_such_database" does not exist'),
+    ],
+    ids=["refused", "credentials", "database"],
+)
+def test_bad_urls_fail_fast_with_a_one_line_reason(change: dict[str, str], reason: str) -> None:
+    if change.get("port") == "FREE":
+        change = {**change, "port": str(_free_port())}
+    url = _variant(**change, connect_timeout="3")
+    with pytest.raises(BackendError) as caught:
+        PostgresAdapter(url)
+    message = str(caught.value)
+    assert message.startswith("cannot connect to PostgreSQL at ") and reason in message
+    assert "\n" not in message and "wrong-secret" not in message
+    password = conninfo_to_dict(URL).get("password")
+    assert not password or f":{password}@" not in message
+    assert isinstance(caught.value.__cause__, psycopg.OperationalError)
+
+
+def test_a_malformed_url_is_a_backend_error() -> None:
+    with pytest.raises(BackendError, match="invalid PostgreSQL URL") as caught:
+        PostgresAdapter("not a url, user=u password=secret")
+    assert "secret" not in str(caught.value)
+
+
+# --- json paths -------------------------------------------------------------------------------
+
+
+def test_every_key_selects_exactly_itself(db: PostgresAdapter) -> None:
+    rows = []
+    for k, key in enumerate(KEYS):
+        # Decoys: a longer key, the key one level down, and what a parser might split to.
+        document = {key: k, key + "x": -1, "a": {"b": -2}, "nest": {key: -3}, "b": -4}
+        rows.append(doc(k, j=document))
+    db.execute(Insert(DOCS, tuple(rows)))
+    for k, key in enumerate(KEYS):
+        assert ids(db, eq(path("j", key), k)) == [k], repr(key)
+        assert ids(db, eq(path("j", "nest", key), -3)) == [k], repr(key)
+        assert ids(db, eq(path("j", key + "x"), -1)) == [k], repr(key)
+        assert ids(db, and_(eq(path("j", key), k), not_(is_null(path("j", key))))) == [k]
+    assert db.execute(Count(DOCS, None)) == len(KEYS)  # nothing was dropped or injected
+
+
+def test_keys_never_index_arrays_nor_match_partially(db: PostgresAdapter) -> None:
+    db.execute(
+        Insert(
+            DOCS,
+            (
+                doc(1, j={"l": ["x", "y"], "a": {"b": 1}}),
+                doc(2, j={"l": {"0": "x", "-1": "y"}, "a.b": 2}),
+                doc(3, j=["x"]),
+                doc(4, j="x"),
+            ),
+        )
+    )
+    assert ids(db, eq(path("j", "l", "0"), "x")) == [2]
+    assert ids(db, eq(path("j", "l", "-1"), "y")) == [2]
+    assert ids(db, eq(path("j", "0"), "x")) == []
+    assert ids(db, eq(path("j", "a.b"), 2)) == [2]
+    assert ids(db, eq(path("j", "a", "b"), 1)) == [1]
+    assert ids(db, is_null(path("j", "l", "0"))) == [1, 3, 4]
+
+
+TYPED = {
+    1: {"v": 1},
+    2: {"v": 1.0},
+    3: {"v": 1.5},
+    4: {"v": "1"},
+    5: {"v": True},
+    6: {"v": False},
+    7: {"v": 0},
+    8: {"v": None},
+    9: {"w": 1},
+    10: {"v": {"x": 1}},
+    11: {"v": [1]},
+    12: 1,
+    13: None,
+    14: {"v": 10},
+    15: {"v": 9},
+    16: {"v": "10"},
+    17: {"v": "9"},
+}
+V = path("j", "v")
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        (eq(V, 1), [1, 2]),
+        (eq(V, 1.0), [1, 2]),
+        (eq(V, "1"), [4]),
+        (eq(V, True), [5]),
+        (eq(V, 0), [7]),
+        (eq(V, False), [6]),
+        (gt(V, 9), [14]),  # numeric: 10 > 9
+        (gt(V, "9"), []),  # code point: "10" < "9"
+        (lt(V, "9"), [4, 16]),
+        (gte(V, 1), [1, 2, 3, 14, 15]),
+        (lte(V, 1), [1, 2, 7]),
+        (lt(V, True), []),
+        (gt(V, False), []),
+        (ne(V, 1), [3, 4, 5, 6, 7, 10, 11, 14, 15, 16, 17]),
+        (ne(V, True), [1, 2, 3, 4, 6, 7, 10, 11, 14, 15, 16, 17]),
+        (in_(V, [1, "9", False]), [1, 2, 6, 17]),
+        (not_in(V, [1, "1", True]), [3, 6, 7, 10, 11, 14, 15, 16, 17]),
+        (not_in(V, []), [1, 2, 3, 4, 5, 6, 7, 10, 11, 14, 15, 16, 17]),
+        (is_null(V), [8, 9, 12, 13]),
+        (not_(eq(V, 1)), [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]),
+    ],
+    ids=repr,
+)
+def test_typed_path_comparisons(db: PostgresAdapter, where: Filter, expected: list[int]) -> None:
+    db.execute(Insert(DOCS, tuple(doc(k, j=v) for k, v in TYPED.items())))
+    assert ids(db, where) == expected
+
+
+def test_path_strings_compare_by_code_point(db: PostgresAdapter) -> None:
+    values = ["B", "a", "b", "z", "é", "\uffff", "\U0001f600"]
+    db.execute(Insert(DOCS, tuple(doc(k, j={"v": v}) for k, v in enumerate(values))))
+    for k, v in enumerate(values):
+        assert ids(db, lt(V, v)) == list(range(k)), v
+        assert ids(db, gte(V, v)) == list(range(k, len(values))), v
+
+
+# --- values -------------------------------------------------------------------------------------
+
+
+def test_json_numbers_keep_their_kind(db: PostgresAdapter) -> None:
+    numbers = [0, 1, -1, 2**53, -(2**53), 1.0, -2.0, 0.1, 1e15, 1e16, 1.5e16, 1e300, -1e300,
+               5e-324, 1e-7, 1.7976931348623157e308, 123456789.125]  # fmt: skip
+    db.execute(Insert(DOCS, (doc(1, j={"n": numbers, "deep": {"x": [1e300, 2]}}),)))
+    got = db.execute(Find(DOCS, None, BY_ID))[0]["j"]
+    assert got == {"n": numbers, "deep": {"x": [1e300, 2]}}
+    assert [type(v) for v in got["n"]] == [type(v) for v in numbers]
+    assert type(got["deep"]["x"][0]) is float and type(got["deep"]["x"][1]) is int
+    for number in numbers:
+        assert ids(db, eq(path("j", "deep", "x"), number)) == []  # an array, never a number
+
+
+def test_strings_compare_and_sort_by_code_point(db: PostgresAdapter) -> None:
+    values = ["B", "a", "b", "z", "é", "\uffff", "\U0001f600"]
+    db.execute(Insert(DOCS, tuple(doc(k, s=v, txt=v) for k, v in enumerate(reversed(values)))))
+    for column in ("s", "txt"):
+        rows = db.execute(Find(DOCS, None, (Order(column), *BY_ID)))
+        assert [r[column] for r in rows] == values
+        below = {r[column] for r in db.execute(Find(DOCS, lt(column, "b"), BY_ID))}
+        assert below == {"B", "a"}
+    collations = raw(
+        "SELECT attname, collname FROM pg_attribute a JOIN pg_collation c "
+        "ON c.oid = a.attcollation WHERE attrelid = %s::regclass AND attnum > 0",
+        f'"{db.schema}"."docs"',
+    )
+    assert dict(collations) == {"s": "C", "txt": "C"}
+
+
+def test_null_sorts_lowest(db: PostgresAdapter) -> None:
+    t = datetime(2020, 1, 1, tzinfo=UTC)
+    db.execute(
+        Insert(
+            DOCS,
+            (
+                doc(1, s="a", n=1.0, i=1, b=False, t=t),
+                doc(2),
+                doc(3, s="b", n=2.0, i=2, b=True, t=t + timedelta(1)),
+            ),
+        )
+    )
+    for column in ("s", "n", "i", "b", "t"):
+        up = [r["id"] for r in db.execute(Find(DOCS, None, (Order(column), *BY_ID)))]
+        down = [r["id"] for r in db.execute(Find(DOCS, None, (Order(column, True), *BY_ID)))]
+        assert up[0] == 2 and down[-1] == 2, column
+    assert [r["id"] for r in db.execute(Find(DOCS, None, (Order("b"), *BY_ID)))] == [2, 1, 3]
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "America/St_Johns", "UTC"])
+def test_timestamps_ignore_the_session_time_zone_and_date_style(
+    conn: psycopg.Connection[Any], schema: str, zone: str
+) -> None:
+    conn.autocommit = True
+    conn.execute(f"SET TimeZone TO '{zone}'".encode())
+    conn.execute(b"SET DateStyle TO 'SQL, DMY'")
+    adapter = PostgresAdapter(conn, schema=schema)
+    adapter.bootstrap(SCHEMA)
+    stamps = [MIN_TIMESTAMP, datetime(1969, 12, 31, 23, 59, 59, 999000, tzinfo=UTC), MAX_TIMESTAMP]
+    adapter.execute(Insert(DOCS, tuple(doc(k, t=ts) for k, ts in enumerate(stamps))))
+    rows = adapter.execute(Find(DOCS, None, BY_ID))
+    assert [r["t"] for r in rows] == stamps
+    assert all(r["t"].tzinfo is UTC for r in rows)
+    plus_one = timezone(timedelta(hours=1))
+    assert ids(adapter, gt("t", datetime(1970, 1, 1, 1, 0, tzinfo=plus_one))) == [2]
+    assert ids(adapter, eq("t", MAX_TIMESTAMP)) == [2]
+
+
+def test_numbers_round_trip_exactly(db: PostgresAdapter) -> None:
+    values = [0.0, 5e-324, 1.7976931348623157e308, -2.2250738585072014e-308, 0.1, 1 / 3]
+    db.execute(Insert(DOCS, tuple(doc(k, n=v, i=2**63 - 1 - k) for k, v in enumerate(values))))
+    rows = db.execute(Find(DOCS, None, BY_ID))
+    assert [r["n"] for r in rows] == values and all(type(r["n"]) is float for r in rows)
+    assert rows[0]["i"] == 2**63 - 1 and ids(db, eq("n", 1 / 3)) == [5]
+
+
+def test_system_column_names_are_usable_fields(pool: ConnectionPool[Any], schema: str) -> None:
+    odd = Model(
+        "xmin",
+        [Field("ctid", IntegerType()), Field("xmax", StringType(5), nullable=True)],
+        primary_key=["ctid"],
+        indexes=[Index("tableoid", ["xmax"])],
+    )
+    adapter = PostgresAdapter(pool, schema=schema)
+    adapter.bootstrap(Schema([odd]))
+    adapter.execute(Insert(odd, ({"ctid": 1, "xmax": "a"},)))
+    result = adapter.execute(Upsert(odd, {"ctid": 1, "xmax": "b"}, ("xmax",), eq("xmax", "a")))
+    assert result == UpsertResult({"ctid": 1, "xmax": "b"}, inserted=False)
+    assert adapter.execute(Find(odd, eq("xmax", "b"), (Order("ctid"),))) == [result.row]
+
+
+def _keyed(name: str, *indexes: str) -> Model[Any]:
+    return Model(
+        name,
+        [Field("id", IntegerType())],
+        primary_key=["id"],
+        indexes=[Index(index, ["id"]) for index in indexes],
+    )
+
+
+def test_names_postgres_keeps_in_one_namespace_are_refused(db: PostgresAdapter) -> None:
+    cases = [
+        ([_keyed("m", "t"), _keyed("t")], "m", "has the name of a table"),
+        ([_keyed("m", "m_pkey")], "m", "has the name of a primary-key index"),
+        ([_keyed("m"), _keyed("m_pkey")], "m_pkey", "the primary-key index of model 'm'"),
+    ]
+    for models, model, message in cases:
+        with pytest.raises(SchemaError, match=message) as caught:
+            db.bootstrap(Schema(models), dry_run=True)
+        assert caught.value.model == model
+    assert db.bootstrap(Schema([_keyed("m", "m_id"), _keyed("n", "n_pkeys")])) != []
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+def test_duplicate_keys_and_other_driver_errors(db: PostgresAdapter) -> None:
+    db.execute(Insert(USERS, (user("u1"),)))
+    with pytest.raises(DuplicateKeyError) as dup:
+        db.execute(Insert(USERS, (user("u1", email="other@x"),)))
+    assert dup.value.model == "users" and "users_pkey" in str(dup.value)
+    with pytest.raises(DuplicateKeyError, match="users_email"):
+        db.execute(Insert(USERS, (user("u2", email="u1@example.com"),)))
+    missing = Model("nowhere", [Field("id", IntegerType())], primary_key=["id"])
+    with pytest.raises(BackendError) as caught:
+        db.execute(Count(missing, None))
+    error = caught.value
+    assert error.model == "nowhere" and "[42P01]" in str(error) and "\n" not in str(error)
+    assert isinstance(error.__cause__, psycopg.errors.UndefinedTable)
+
+
+def test_a_batch_is_one_statement_per_chunk_and_all_or_nothing(
+    db: PostgresAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[str] = []
+    command = db._command
+
+    def recording(session: Any, compiled: Any, model: str | None) -> int:
+        ran.append(compiled.sql)
+        return command(session, compiled, model)
+
+    monkeypatch.setattr(db, "_command", recording)
+    db.execute(Insert(DOCS, tuple(doc(k) for k in range(50))))
+    assert len(ran) == 1 and ran[0].count("(%s") == 50
+    db.dialect.max_params = 8 * 4  # four rows per statement
+    ran.clear()
+    with pytest.raises(DuplicateKeyError):
+        db.execute(Insert(DOCS, (*(doc(k) for k in range(100, 110)), doc(0))))
+    assert [s for s in ran if s.startswith("INSERT")] == [ran[1], ran[2], ran[3]]
+    assert db.execute(Count(DOCS, None)) == 50
+
+
+def test_large_batches_use_the_protocol_limit(db: PostgresAdapter) -> None:
+    rows = tuple(doc(k, s=str(k), j={"k": k}) for k in range(10_000))  # 80,000 parameters
+    db.execute(Insert(DOCS, rows))
+    assert db.execute(Count(DOCS, None)) == 10_000
+    with pytest.raises(DuplicateKeyError):
+        db.execute(Insert(DOCS, (*(doc(k) for k in range(20_000, 29_000)), doc(5))))
+    assert db.execute(Count(DOCS, None)) == 10_000
+
+
+def test_update_and_delete_counts(db: PostgresAdapter) -> None:
+    db.execute(Insert(DOCS, tuple(doc(k, i=k % 3) for k in range(9))))
+    assert db.execute(Update(DOCS, eq("i", 1), {"s": "x"})) == 3
+    assert db.execute(Update(DOCS, eq("i", 1), {"s": "x"})) == 3  # matched, not changed
+    assert db.execute(Update(DOCS, eq("i", 1), {})) == 3
+    assert db.execute(Delete(DOCS, not_(eq("s", "x")))) == 6
+    assert db.execute(Delete(DOCS, ALL)) == 3
+
+
+def test_upsert_is_one_statement_that_reports_insert_or_update(db: PostgresAdapter) -> None:
+    op = Upsert(USERS, user("u1", n=1), ("n",))
+    sql = db.statement(op)
+    assert sql is not None and "ON CONFLICT" in sql and sql.endswith("(xmax = 0)")
+    assert db.execute(op) == UpsertResult(user("u1", n=1), inserted=True)
+    changed = Upsert(USERS, user("u1", tenant="t9", n=2), ("n",))
+    assert db.execute(changed) == UpsertResult(user("u1", n=2), inserted=False)
+    with db.transaction() as tx:  # a row written earlier in the same transaction
+        assert tx.execute(Upsert(USERS, user("u2"), ("n",))).inserted is True  # type: ignore[union-attr]
+        assert tx.execute(Upsert(USERS, user("u2", n=3), ("n",))).inserted is False  # type: ignore[union-attr]
+        tx.execute(Delete(USERS, eq("id", "u2")))
+        assert tx.execute(Upsert(USERS, user("u2", n=4), ("n",))).inserted is True  # type: ignore[union-attr]
+
+
+def test_scoped_upserts_never_touch_another_scopes_row(db: PostgresAdapter) -> None:
+    db.execute(Insert(USERS, (user("u1", tenant="t1", n=1),)))
+    other = eq("tenant", "t2")
+    assert db.execute(Upsert(USERS, user("u1", tenant="t2", n=9), ("n",), other)) is None
+    assert db.execute(Upsert(USERS, user("u1", tenant="t2"), (), other)) is None
+    assert db.execute(Find(USERS, None, BY_ID)) == [user("u1", tenant="t1", n=1)]
+    mine = and_(eq("tenant", "t1"), not_(is_null("n")))
+    result = db.execute(Upsert(USERS, user("u1", tenant="t1", n=5), ("n",), mine))
+    assert result == UpsertResult(user("u1", n=5), inserted=False)
+    kept = db.execute(Upsert(USERS, user("u1", tenant="t1", n=7), (), mine))
+    assert kept == UpsertResult(user("u1", n=5), inserted=False)
+    fresh = db.execute(Upsert(USERS, user("u3", tenant="t2"), ("n",), eq("tenant", "t1")))
+    assert fresh == UpsertResult(user("u3", tenant="t2"), inserted=True)  # new rows go as given
+
+
+def test_upsert_with_a_json_path_scope(db: PostgresAdapter) -> None:
+    db.execute(Insert(DOCS, (doc(1, i=1, j={"owner": "ann", "it's": 1}),)))
+    ann = and_(eq(path("j", "owner"), "ann"), eq(path("j", "it's"), 1))
+    bob = eq(path("j", "owner"), "bob")
+    assert db.execute(Upsert(DOCS, doc(1, i=2), ("i",), bob)) is None
+    result = db.execute(Upsert(DOCS, doc(1, i=3), ("i",), ann))
+    assert result is not None and result.row["i"] == 3 and result.row["j"]["owner"] == "ann"
+
+
+def test_upsert_collisions_on_other_unique_indexes(db: PostgresAdapter) -> None:
+    db.execute(Insert(USERS, (user("u1"), user("u2"))))
+    with pytest.raises(DuplicateKeyError, match="users_email"):
+        db.execute(Upsert(USERS, user("u3", email="u1@example.com"), ("n",)))
+    with pytest.raises(DuplicateKeyError, match="users_email"):
+        db.execute(Upsert(USERS, user("u2", email="u1@example.com"), ("email",)))
+
+
+# --- transactions -------------------------------------------------------------------------------
+
+
+class Boom(Exception):
+    pass
+
+
+def test_commit_rollback_savepoints_and_own_writes(db: PostgresAdapter) -> None:
+    with db.transaction() as tx:
+        tx.execute(Insert(DOCS, (doc(1),)))
+        with pytest.raises(Boom), tx.transaction() as inner:
+            inner.execute(Insert(DOCS, (doc(2),)))
+            assert ids(inner, None) == [1, 2]
+            raise Boom
+        assert ids(tx, None) == [1]
+    with pytest.raises(Boom), db.transaction() as tx:
+        tx.execute(Delete(DOCS, ALL))
+        raise Boom
+    assert ids(db, None) == [1]
+
+
+def test_a_failure_inside_a_savepoint_lets_the_transaction_continue(db: PostgresAdapter) -> None:
+    db.execute(Insert(USERS, (user("dup"),)))
+    with db.transaction() as tx:
+        tx.execute(Insert(USERS, (user("a"),)))
+        with pytest.raises(DuplicateKeyError), tx.transaction() as savepoint:
+            savepoint.execute(Update(USERS, eq("id", "a"), {"n": 5}))
+            savepoint.execute(Insert(USERS, (user("dup"),)))
+        tx.execute(Insert(USERS, (user("b"),)))
+    assert [r["n"] for r in db.execute(Find(USERS, None, BY_ID))] == [None, None, None]
+    assert ids(db, None, USERS) == ["a", "b", "dup"]
+
+
+def test_a_caught_failure_aborts_the_transaction_with_a_clear_error(db: PostgresAdapter) -> None:
+    db.execute(Insert(USERS, (user("dup"),)))
+    with pytest.raises(BackendError, match="nothing was committed"), db.transaction() as tx:
+        tx.execute(Insert(USERS, (user("a"),)))
+        with pytest.raises(DuplicateKeyError):
+            tx.execute(Insert(USERS, (user("dup"),)))
+        with pytest.raises(BackendError, match="aborted it") as later:
+            tx.execute(Count(USERS, None))
+        assert later.value.model == "users"
+        with pytest.raises(BackendError, match="aborted it"):
+            tx.transaction().__enter__()
+    assert ids(db, None, USERS) == ["dup"]
+    with db.transaction() as tx:  # the connection is usable again
+        tx.execute(Insert(USERS, (user("b"),)))
+    assert ids(db, None, USERS) == ["b", "dup"]
+
+
+def test_a_failure_caught_inside_a_savepoint_rolls_back_only_the_savepoint(
+    db: PostgresAdapter,
+) -> None:
+    db.execute(Insert(USERS, (user("dup"),)))
+    with db.transaction() as tx:
+        tx.execute(Insert(USERS, (user("a"),)))
+        with (
+            pytest.raises(BackendError, match="savepoint was rolled back"),
+            tx.transaction() as savepoint,
+        ):
+            savepoint.execute(Insert(USERS, (user("in-savepoint"),)))
+            with pytest.raises(DuplicateKeyError):
+                savepoint.execute(Insert(USERS, (user("dup"),)))
+        tx.execute(Insert(USERS, (user("b"),)))
+    assert ids(db, None, USERS) == ["a", "b", "dup"]
+
+
+@pytest.mark.parametrize("borrowed", ["connection", "pool"])
+def test_a_driver_error_rolls_the_transaction_back_and_frees_the_connection(
+    borrowed: str, conn: psycopg.Connection[Any], pool: ConnectionPool[Any], schema: str
+) -> None:
+    adapter = PostgresAdapter(conn if borrowed == "connection" else pool, schema=schema)
+    adapter.bootstrap(SCHEMA)
+    missing = Model("nowhere", [Field("id", IntegerType())], primary_key=["id"])
+    with pytest.raises(BackendError) as caught, adapter.transaction() as tx:
+        tx.execute(Insert(DOCS, (doc(1),)))
+        tx.execute(Count(missing, None))
+    assert isinstance(caught.value.__cause__, psycopg.errors.UndefinedTable)
+    assert ids(adapter, None) == []
+    assert conn.info.transaction_status == TransactionStatus.IDLE
+    adapter.execute(Insert(DOCS, (doc(2),)))
+    assert ids(adapter, None) == [2]
+
+
+def test_a_pooled_transaction_holds_one_connection_and_others_run_beside_it(
+    db: PostgresAdapter,
+) -> None:
+    pids: list[int] = []
+    inside, release = threading.Event(), threading.Event()
+
+    def backend_pid(executor: Any) -> None:
+        session = db._local.session
+        pids.append(session.conn.info.backend_pid)
+
+    def writer() -> None:
+        with db.transaction() as tx:
+            backend_pid(tx)
+            tx.execute(Insert(DOCS, (doc(1),)))
+            inside.set()
+            assert release.wait(10)
+            tx.execute(Insert(DOCS, (doc(2),)))
+            backend_pid(tx)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert inside.wait(10)
+    assert ids(db, None) == []  # another connection: the open transaction is invisible
+    release.set()
+    thread.join(10)
+    assert len(set(pids)) == 1 and ids(db, None) == [1, 2]
+
+
+def test_a_thread_with_an_open_transaction_cannot_bypass_it(db: PostgresAdapter) -> None:
+    with db.transaction() as tx:
+        tx.execute(Insert(DOCS, (doc(1),)))
+        with pytest.raises(BackendError, match="open transaction"):
+            db.execute(Count(DOCS, None))
+    assert ids(db, None) == [1]
+
+
+def test_other_threads_wait_for_a_borrowed_connections_transaction(
+    conn: psycopg.Connection[Any], schema: str
+) -> None:
+    adapter = PostgresAdapter(conn, schema=schema)
+    adapter.bootstrap(SCHEMA)
+    seen: list[list[Any]] = []
+    with adapter.transaction() as tx:
+        tx.execute(Insert(DOCS, (doc(1),)))
+        reader = threading.Thread(target=lambda: seen.append(ids(adapter, None)))
+        reader.start()
+        reader.join(0.3)
+        assert reader.is_alive()  # waits for the connection
+    reader.join(10)
+    assert seen == [[1]]
+
+
+# --- bootstrap -----------------------------------------------------------------------------------
+
+
+def test_bootstrap_creates_the_schema_and_is_idempotent(pool: ConnectionPool[Any]) -> None:
+    name = f"noorm_pgtest_{uuid.uuid4().hex[:12]}"
+    adapter = PostgresAdapter(pool, schema=name)
+    try:
+        planned = adapter.bootstrap(SCHEMA, dry_run=True)
+        assert planned[0] == f'CREATE SCHEMA IF NOT EXISTS "{name}"' and len(planned) == 4
+        assert raw("SELECT count(*) FROM pg_namespace WHERE nspname = %s", name) == [(0,)]
+        assert adapter.bootstrap(SCHEMA) == planned
+        assert adapter.bootstrap(SCHEMA) == [] and adapter.bootstrap(SCHEMA, dry_run=True) == []
+        raw(f'DROP INDEX "{name}"."users_email"')
+        assert adapter.bootstrap(SCHEMA) == [planned[-1]]
+    finally:
+        adapter.close()
+        raw(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def test_concurrent_bootstraps_all_succeed(schema: str) -> None:
+    wide = Schema([DOCS, USERS, *(_keyed(f"more_{k}", f"more_{k}_id") for k in range(6))])
+    adapters = [PostgresAdapter(URL, schema=schema, max_connections=1) for _ in range(4)]
+    barrier = threading.Barrier(len(adapters))
+    ran: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def run(adapter: PostgresAdapter) -> None:
+        barrier.wait()
+        try:
+            ran.append(adapter.bootstrap(wide))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(a,)) for a in adapters]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert errors == []
+        assert sorted(len(r) for r in ran) == [0, 0, 0, 15]  # one did it all, under the lock
+        adapters[0].execute(Insert(USERS, (user("u1"),)))
+        with pytest.raises(DuplicateKeyError):
+            adapters[-1].execute(Insert(USERS, (user("u2", email="u1@example.com"),)))
+    finally:
+        for adapter in adapters:
+            adapter.close()
+
+
+# --- the conformance factory --------------------------------------------------------------------
+
+
+def test_the_factory_makes_and_drops_schemas(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(pg_testing.URL_ENV, URL)
+    factory = pg_testing.ConformanceFactory()
+    first = factory()
+    assert isinstance(first, PostgresAdapter) and first.schema is not None
+    first.bootstrap(SCHEMA)
+    second = factory.same_database(first)
+    assert isinstance(second, PostgresAdapter) and second.schema == first.schema
+    first.execute(Insert(DOCS, (doc(1),)))
+    assert ids(second, None) == [1]
+    second.close()
+    first.close()
+    assert raw("SELECT count(*) FROM pg_namespace WHERE nspname = %s", first.schema) == [(0,)]
+
+
+def test_the_factory_says_how_to_provide_a_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(pg_testing.URL_ENV, raising=False)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(RuntimeError, match=r"NOORM_POSTGRES_URL is not set .*ci/services"):
+        pg_testing.ConformanceFactory()()
