@@ -3,7 +3,8 @@
     pytest --pyargs noorm.conformance \\
         --noorm-adapter=noorm.adapters.mongodb.testing:conformance_factory
 
-The server URL comes from ``NOORM_MONGODB_URL`` (``eval "$(ci/services)"`` sets it).
+The server URL comes from ``NOORM_MONGODB_URL`` (``eval "$(ci/services)"`` sets it);
+without it, a ``mongo:7`` container where a Docker engine answers.
 One client per URL is shared by the adapters the factory makes, so a test costs a
 database, not a connection pool. ``conformance_factory.same_database(adapter)`` opens
 a second, independent adapter (its own client) on the same database, for BOOT-3.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import os
 import threading
 import uuid
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from noorm.conformance.servers import ServerURL
 from noorm.spec import Adapter
 
 from .adapter import URL_TIMEOUT_MS, MongoAdapter
@@ -28,6 +29,8 @@ from .adapter import URL_TIMEOUT_MS, MongoAdapter
 __all__ = ["URL_ENV", "ConformanceFactory", "DroppingMongoAdapter", "conformance_factory"]
 
 URL_ENV = "NOORM_MONGODB_URL"
+CONTAINER_IMAGE = "mongo:7"
+"""Started through testcontainers where no URL is set and a Docker engine answers."""
 
 
 class DroppingMongoAdapter(MongoAdapter):
@@ -45,20 +48,18 @@ class ConformanceFactory:
     """Callable: each call returns an adapter on a new ``noorm_test_<uuid>`` database."""
 
     def __init__(self, url_env: str = URL_ENV, **options: Any) -> None:
-        self._url_env = url_env
+        self.url = ServerURL(
+            url_env,
+            image=CONTAINER_IMAGE,
+            module="testcontainers.mongodb",
+            container=lambda module, image: module.MongoDbContainer(image).start(),
+            url_of=lambda container: str(container.get_connection_url()),
+            hint="a MongoDB or FerretDB server, e.g. mongodb://127.0.0.1:27017/",
+        )
         self._options = options
         """Keyword arguments for every adapter made, e.g. allow_non_atomic_transactions."""
         self._clients: dict[str, MongoClient[Any]] = {}
         self._lock = threading.Lock()
-
-    def url(self) -> str:
-        url = os.environ.get(self._url_env)
-        if not url:
-            raise RuntimeError(
-                f"{self._url_env} is not set: point it at a MongoDB or FerretDB server "
-                '(eval "$(ci/services)" starts one and exports it)'
-            )
-        return url
 
     def __call__(self) -> Adapter:
         return DroppingMongoAdapter(

@@ -16,17 +16,13 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import importlib
-import os
-import shutil
-import subprocess
 import threading
 import uuid
-from typing import Any
 from urllib.parse import quote, urlencode
 
 import pymysql
 
+from noorm.conformance.servers import ServerURL
 from noorm.spec import Adapter
 
 from .adapter import MySQLAdapter
@@ -58,20 +54,20 @@ class ConformanceFactory:
     """Callable: each call returns an adapter on a new ``noorm_test_<hex>`` database."""
 
     def __init__(self, url_env: str = URL_ENV) -> None:
-        self._url_env = url_env
+        self.url = ServerURL(
+            url_env,
+            image=CONTAINER_IMAGE,
+            module="testcontainers.mysql",
+            # username "root" makes the container use ``password`` as the root password.
+            container=lambda module, image: module.MySqlContainer(
+                image, username="root", password="noorm", dbname="noorm"
+            ).start(),
+            url_of=lambda container: str(container.get_connection_url()),
+            hint="a MySQL 8 or MariaDB server (mysql://user:password@host:3306/database, "
+            "a user allowed to create databases)",
+        )
         self._admins: dict[str, Connection] = {}
-        self._container_url: str | None = None
         self._lock = threading.Lock()
-
-    def url(self) -> str:
-        """The server URL: from the environment, else from a container started on demand."""
-        url = os.environ.get(self._url_env)
-        if url:
-            return url
-        with self._lock:
-            if self._container_url is None:
-                self._container_url = _start_container(self._url_env)
-            return self._container_url
 
     def __call__(self) -> Adapter:
         params = parse_url(self.url())
@@ -112,41 +108,6 @@ def _url(params: ConnectParams, database: str) -> str:
     query = urlencode({k: v for k, v in params.options.items() if k != "connect_timeout"})
     host = f"[{params.host}]" if ":" in params.host else params.host
     return f"mysql://{auth}@{host}:{params.port}/{database}" + (f"?{query}" if query else "")
-
-
-def _docker_engine() -> bool:
-    """Whether ``docker info`` succeeds (a client *and* a reachable engine)."""
-    docker = shutil.which("docker")
-    if docker is None:
-        return False
-    try:
-        done = subprocess.run([docker, "info"], capture_output=True, timeout=30, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return done.returncode == 0
-
-
-def _start_container(url_env: str) -> str:
-    """Start a throwaway MySQL 8 server if a Docker engine answers; its root URL."""
-    if not _docker_engine():
-        raise RuntimeError(
-            f"{url_env} is not set and no Docker engine is reachable: point {url_env} at a "
-            "MySQL 8 or MariaDB server (mysql://user:password@host:3306/database, a user "
-            'allowed to create databases; eval "$(ci/services)" starts MariaDB and exports it)'
-        )
-    try:
-        module: Any = importlib.import_module("testcontainers.mysql")
-    except ImportError as exc:
-        raise RuntimeError(
-            f"{url_env} is not set; to start a MySQL container install "
-            "'no-orm[containers]' (testcontainers), or set the variable"
-        ) from exc
-    # username "root" makes the container use ``password`` as the root password.
-    container = module.MySqlContainer(
-        CONTAINER_IMAGE, username="root", password="noorm", dbname="noorm"
-    ).start()
-    atexit.register(container.stop)
-    return str(container.get_connection_url())  # mysql+pymysql://root:noorm@host:port/noorm
 
 
 conformance_factory = ConformanceFactory()

@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import os
-import shutil
-import subprocess
 import threading
 import uuid
 from typing import Any
@@ -26,6 +23,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from noorm.conformance.servers import ServerURL
 from noorm.spec import Adapter, BackendError
 
 from .adapter import CONNECT_TIMEOUT, PostgresAdapter, connect_error
@@ -52,19 +50,16 @@ class ConformanceFactory:
     """Callable: each call returns an adapter on a new ``noorm_test_<uuid>`` schema."""
 
     def __init__(self, url_env: str = URL_ENV) -> None:
-        self._url_env = url_env
+        self.url = ServerURL(
+            url_env,
+            image=CONTAINER_IMAGE,
+            module="testcontainers.postgres",
+            container=lambda module, image: module.PostgresContainer(image, driver=None).start(),
+            url_of=lambda container: str(container.get_connection_url()),
+            hint="a PostgreSQL server, e.g. postgresql://user:password@127.0.0.1:5432/database",
+        )
         self._pools: dict[str, ConnectionPool[Any]] = {}
-        self._container_url: str | None = None
         self._lock = threading.Lock()
-
-    def url(self) -> str:
-        url = os.environ.get(self._url_env)
-        if url:
-            return url
-        with self._lock:
-            if self._container_url is None:
-                self._container_url = _start_container(self._url_env)
-            return self._container_url
 
     def __call__(self) -> Adapter:
         pool = self._pool(self.url())
@@ -92,36 +87,6 @@ class ConformanceFactory:
                 self._pools[url] = pool
                 atexit.register(pool.close)
             return pool
-
-
-def _start_container(url_env: str) -> str:
-    """The URL of a throwaway PostgreSQL container, or a RuntimeError saying what to do."""
-    docker = shutil.which("docker")
-    reachable = False
-    if docker is not None:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            reachable = (
-                subprocess.run(
-                    [docker, "info"], capture_output=True, timeout=15, check=False
-                ).returncode
-                == 0
-            )
-    if not reachable:
-        raise RuntimeError(
-            f"{url_env} is not set and no Docker engine is reachable: point {url_env} at a "
-            'PostgreSQL server (eval "$(ci/services)" starts one and exports it), e.g. '
-            "postgresql://user:password@127.0.0.1:5432/database"
-        )
-    try:
-        from testcontainers.postgres import PostgresContainer  # type: ignore[import-not-found]
-    except ImportError as exc:
-        raise RuntimeError(
-            f"{url_env} is not set; to start a {CONTAINER_IMAGE} container instead, "
-            "pip install 'no-orm[containers]'"
-        ) from exc
-    container = PostgresContainer(CONTAINER_IMAGE, driver=None).start()
-    atexit.register(container.stop)
-    return str(container.get_connection_url())
 
 
 conformance_factory = ConformanceFactory()
