@@ -16,6 +16,7 @@ import atexit
 import contextlib
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from pymongo import MongoClient
@@ -48,7 +49,7 @@ class ConformanceFactory:
     """Callable: each call returns an adapter on a new ``noorm_test_<uuid>`` database."""
 
     def __init__(self, url_env: str = URL_ENV, **options: Any) -> None:
-        self.url = ServerURL(
+        self.url: Callable[[], str] = ServerURL(
             url_env,
             image=CONTAINER_IMAGE,
             module="testcontainers.mongodb",

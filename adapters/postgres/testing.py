@@ -18,6 +18,7 @@ import atexit
 import contextlib
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -50,7 +51,7 @@ class ConformanceFactory:
     """Callable: each call returns an adapter on a new ``noorm_test_<uuid>`` schema."""
 
     def __init__(self, url_env: str = URL_ENV) -> None:
-        self.url = ServerURL(
+        self.url: Callable[[], str] = ServerURL(
             url_env,
             image=CONTAINER_IMAGE,
             module="testcontainers.postgres",

@@ -60,6 +60,8 @@ from noorm.spec import (
     path,
 )
 
+from .support import full
+
 ITEMS = Model(
     "items",
     [
@@ -102,11 +104,6 @@ def mem() -> Iterator[MemoryAdapter]:
     adapter.bootstrap(SCHEMA)
     yield adapter
     adapter.close()
-
-
-def full(model: Model[Any], **values: Any) -> dict[str, Any]:
-    """A complete row (the kit fills missing nullable fields with None)."""
-    return {name: values.get(name) for name in model.field_names}
 
 
 def insert(ex: Executor, model: Model[Any], *rows: dict[str, Any]) -> None:

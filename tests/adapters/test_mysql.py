@@ -35,7 +35,7 @@ pymysql = pytest.importorskip("pymysql", reason="PyMySQL is not installed (no-or
 from pymysql.constants import CLIENT  # noqa: E402
 
 import noorm  # noqa: E402
-from noorm.adapters.memory import matches, sort_rows  # noqa: E402
+from noorm.adapters.memory import matches  # noqa: E402
 from noorm.adapters.mysql import MariaDBDialect, MySQLAdapter, MySQLDialect  # noqa: E402
 from noorm.adapters.mysql.adapter import server_flavour  # noqa: E402
 from noorm.adapters.mysql.connection import ConnectParams, parse_url  # noqa: E402
@@ -45,30 +45,24 @@ from noorm.adapters.sql.codec import dump_json  # noqa: E402
 from noorm.adapters.sql.compiler import Compiler  # noqa: E402
 from noorm.kit import Store  # noqa: E402
 from noorm.spec import (  # noqa: E402
-    ALL,
     Adapter,
     BackendError,
-    BooleanType,
     Capability,
-    Compare,
     Count,
     Delete,
     DuplicateKeyError,
     Field,
     Filter,
     Find,
-    In,
     Index,
     Insert,
     IntegerType,
-    JsonType,
     Model,
     NumberType,
     Operation,
     Order,
     Schema,
     StringType,
-    TimestampType,
     UnsupportedError,
     Update,
     Upsert,
@@ -87,20 +81,28 @@ from noorm.spec import (  # noqa: E402
     or_,
     path,
 )
-from noorm.spec.values import MAX_TIMESTAMP, MIN_TIMESTAMP  # noqa: E402
+from noorm.spec.values import MAX_TIMESTAMP  # noqa: E402
+
+from . import support  # noqa: E402
+from .support import (  # noqa: E402
+    BY_ID,
+    DOCS,
+    SCHEMA,
+    SCOPE_T1,
+    USERS,
+    K,
+    doc,
+    ids,
+    listening,
+    user,
+)
 
 DEFAULT_URL = "mysql://noorm:noorm@127.0.0.1:3306/noorm"
 
 
-def _listening(host: str, port: int) -> bool:
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-URL = os.environ.get("NOORM_MYSQL_URL") or (DEFAULT_URL if _listening("127.0.0.1", 3306) else "")
+URL = os.environ.get("NOORM_MYSQL_URL") or (
+    DEFAULT_URL if listening("127.0.0.1", 3306, timeout=1) else ""
+)
 if not URL:
     pytest.skip(
         'no MySQL/MariaDB server: set NOORM_MYSQL_URL (eval "$(ci/services)" starts one)',
@@ -110,41 +112,12 @@ PARAMS = parse_url(URL)
 
 
 class _Factory(ConformanceFactory):
-    def url(self) -> str:
-        return URL
+    def __init__(self) -> None:
+        super().__init__()
+        self.url = lambda: URL
 
 
 FACTORY = _Factory()
-
-DOCS = Model(
-    "docs",
-    [
-        Field("id", IntegerType()),
-        Field("s", StringType(20), nullable=True),
-        Field("n", NumberType(), nullable=True),
-        Field("i", IntegerType(), nullable=True),
-        Field("b", BooleanType(), nullable=True),
-        Field("t", TimestampType(), nullable=True),
-        Field("j", JsonType(), nullable=True),
-    ],
-    primary_key=["id"],
-)
-USERS = Model(
-    "users",
-    [
-        Field("id", StringType(36)),
-        Field("tenant", StringType(20)),
-        Field("email", StringType(100)),
-        Field("n", IntegerType(), nullable=True),
-    ],
-    primary_key=["id"],
-    indexes=[
-        Index("users_email", ["email"], unique=True),
-        Index("users_tenant_n", ["tenant", ("n", "desc")]),
-    ],
-)
-SCHEMA = Schema([DOCS, USERS])
-BY_ID = (Order("id"),)
 
 # Keys that are syntax in a JSON path somewhere, that PyMySQL's interpolation could
 # read as markers, that MariaDB's path parser misreads (a leading "-"), or that an
@@ -156,22 +129,6 @@ KEYS = (
     '"."', "a\\.b", "k\u00a0", "-", "-1", "--x", "- ", "a-b", "last", "0 to 1", "0", "A",
     "\\u0041", "`", "``", "x`y",
 )  # fmt: skip
-
-
-def doc(id: int, **values: Any) -> dict[str, Any]:
-    """A complete DOCS row: every field present, NULL where not given."""
-    return {name: values.get(name) for name in DOCS.field_names} | {"id": id}
-
-
-def user(
-    id: str, tenant: str = "t1", email: str | None = None, n: int | None = None
-) -> dict[str, Any]:
-    return {"id": id, "tenant": tenant, "email": email or f"{id}@example.com", "n": n}
-
-
-def ids(executor: Any, where: Filter | None, model: Model[Any] = DOCS) -> list[Any]:
-    rows = executor.execute(Find(model, where, BY_ID))
-    return [row["id"] for row in rows]
 
 
 def raw(adapter: MySQLAdapter, **options: Any) -> Any:
@@ -315,7 +272,7 @@ def test_connection_failures_are_one_line_backend_errors() -> None:
 
 
 def test_the_factory_says_how_to_provide_a_server(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("noorm.adapters.mysql.testing._docker_engine", lambda: False)
+    monkeypatch.setattr("noorm.conformance.servers.docker_engine", lambda: False)
     factory = ConformanceFactory(url_env="NOORM_TEST_UNSET_MYSQL_URL")
     with pytest.raises(RuntimeError, match="NOORM_TEST_UNSET_MYSQL_URL is not set"):
         factory()
@@ -388,29 +345,14 @@ def test_keys_never_match_array_indexes_or_partial_keys(db: MySQLAdapter) -> Non
 # --- typed path comparisons (FLT-JSON-1/2) ---------------------------------------------------------
 
 TYPED: dict[int, Any] = {
-    1: {"k": 1},
-    2: {"k": 1.0},
-    3: {"k": "1"},
-    4: {"k": True},
-    5: {"k": False},
-    6: {"k": None},
-    7: {},
-    8: None,
-    9: {"k": [1]},
-    10: {"k": {"a": 1}},
-    11: {"k": 2.5},
-    12: {"k": "b"},
-    13: {"k": "B"},
-    14: {"k": 0},
-    15: {"k": "é"},
+    **support.TYPED,
     16: {"k": 10},
     17: {"k": "b "},
     18: {"k": "\U0001f600"},
     19: {"k": "\ufffd"},
     20: {"k": "true"},
 }
-PRESENT = [n for n, j in TYPED.items() if j is not None and j.get("k") is not None]
-K = path("j", "k")
+PRESENT = support.present(TYPED)
 
 
 @pytest.mark.parametrize(
@@ -453,9 +395,7 @@ K = path("j", "k")
     ],
 )
 def test_typed_path_comparisons(db: MySQLAdapter, where: Filter, expected: list[int]) -> None:
-    db.execute(Insert(DOCS, tuple(doc(n, j=j) for n, j in TYPED.items())))
-    assert ids(db, where) == expected
-    assert db.execute(Count(DOCS, where)) == len(expected)
+    support.check_typed_path_comparisons(db, TYPED, where, expected)
     rows = [doc(n, j=j) for n, j in TYPED.items()]
     assert [r["id"] for r in rows if matches(DOCS, where, r)] == expected  # the reference agrees
 
@@ -509,36 +449,9 @@ def test_deep_documents_are_stored_and_path_filters_on_them_refuse(db: MySQLAdap
 # --- NOT and NULL (FLT-LOGIC, NULL-1, FLT-IN) -------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("where", "expected"),
-    [
-        (eq("s", "a"), [1]),
-        (ne("s", "a"), [2]),
-        (not_(eq("s", "a")), [2, 3]),
-        (not_in("s", ["a"]), [2]),
-        (not_(not_in("s", ["a"])), [1, 3]),
-        (in_("s", []), []),
-        (not_in("s", []), [1, 2]),
-        (not_(in_("s", [])), [1, 2, 3]),
-        (ALL, [1, 2, 3]),
-        (or_(), []),
-        (not_(ALL), []),
-        (not_(or_()), [1, 2, 3]),
-        (not_(not_(eq("s", "a"))), [1]),
-        (not_(or_(eq("s", "a"), gt("n", 1.0))), [3]),
-        (not_(and_(ne("s", "b"), lt("n", 5.0))), [2, 3]),
-        (or_(is_null("s"), not_(gte("n", 2.0))), [1, 3]),
-        (eq("s", None), [3]),
-        (ne("s", None), [1, 2]),
-        (Compare("gt", "s", None), []),
-        (In("s", ("a", None), negated=True), [2]),
-    ],
-)
+@pytest.mark.parametrize(("where", "expected"), support.TWO_VALUED_CASES)
 def test_two_valued_logic(db: MySQLAdapter, where: Filter, expected: list[int]) -> None:
-    rows = (doc(1, s="a", n=1.0), doc(2, s="b", n=2.0), doc(3))
-    db.execute(Insert(DOCS, rows))
-    assert ids(db, where) == expected
-    assert [r["id"] for r in rows if matches(DOCS, where, r)] == expected
+    support.check_two_valued_logic(db, where, expected)
 
 
 # --- strings, ordering, values -----------------------------------------------------------------------
@@ -610,13 +523,7 @@ def test_trailing_spaces_are_distinct_keys_and_unique_values(db: MySQLAdapter) -
 
 
 def test_null_sorts_lowest(db: MySQLAdapter) -> None:
-    db.execute(Insert(DOCS, (doc(1, n=2.0), doc(2), doc(3, n=-1.0), doc(4))))
-    up = db.execute(Find(DOCS, None, (Order("n"), *BY_ID)))
-    down = db.execute(Find(DOCS, None, (Order("n", descending=True), *BY_ID)))
-    assert [r["id"] for r in up] == [2, 4, 3, 1]
-    assert [r["id"] for r in down] == [1, 3, 2, 4]
-    assert db.execute(Find(DOCS, None, BY_ID, 0)) == []
-    assert [r["id"] for r in db.execute(Find(DOCS, None, BY_ID, 2))] == [1, 2]
+    support.check_null_sorts_lowest(db)
 
 
 def test_numbers_round_trip_exactly(db: MySQLAdapter) -> None:
@@ -643,13 +550,7 @@ def test_numbers_round_trip_exactly(db: MySQLAdapter) -> None:
 
 
 def test_timestamps_are_utc_datetime3_whatever_the_session_zone(db: MySQLAdapter) -> None:
-    moments = [
-        MIN_TIMESTAMP,
-        MAX_TIMESTAMP,
-        datetime(1969, 12, 31, 23, 59, 59, 999000, tzinfo=UTC),
-        datetime(1970, 1, 1, tzinfo=UTC),
-        datetime(2024, 2, 29, 12, 0, 0, 1000, tzinfo=UTC),
-    ]
+    moments = support.MOMENTS
     db.execute(Insert(DOCS, tuple(doc(n, t=t, b=n % 2 == 0) for n, t in enumerate(moments))))
     stored = {r["id"]: r for r in db.execute(Find(DOCS, None, BY_ID))}
     for n, t in enumerate(moments):
@@ -781,14 +682,7 @@ def test_duplicate_keys(db: MySQLAdapter) -> None:
 
 
 def test_a_batch_is_one_statement_and_all_or_nothing(db: MySQLAdapter) -> None:
-    rows = tuple(user(f"u{n:03}") for n in range(10))
-    with pytest.raises(DuplicateKeyError):
-        db.execute(Insert(USERS, (*rows, user("u000", email="x@example.com"))))
-    assert db.execute(Count(USERS, None)) == 0
-    insert = Insert(USERS, rows)
-    assert db.statement(insert).count("(%s, %s, %s, %s)") == 10  # type: ignore[union-attr]
-    db.execute(insert)
-    assert db.execute(Count(USERS, None)) == 10
+    support.check_a_batch_is_one_statement_and_all_or_nothing(db, "(%s, %s, %s, %s)")
 
 
 def _counting(adapter: MySQLAdapter) -> list[str]:
@@ -805,18 +699,7 @@ def _counting(adapter: MySQLAdapter) -> list[str]:
 
 
 def test_chunked_batches_stay_atomic(db: MySQLAdapter) -> None:
-    db.dialect.max_params = 8  # two rows of four columns per statement
-    rows = tuple(user(f"u{n:03}") for n in range(9))
-    with pytest.raises(DuplicateKeyError):
-        db.execute(Insert(USERS, (*rows, user("u008", email="x@example.com"))))
-    assert db.execute(Count(USERS, None)) == 0
-    with db.transaction() as tx:
-        tx.execute(Insert(USERS, (user("keep"),)))
-        with pytest.raises(DuplicateKeyError):
-            tx.execute(Insert(USERS, (*rows, user("keep", email="y@example.com"))))
-        assert tx.execute(Count(USERS, None)) == 1
-    db.execute(Insert(USERS, rows))
-    assert db.execute(Count(USERS, None)) == 10
+    support.check_chunked_batches_stay_atomic(db)
 
 
 def test_batches_are_split_to_fit_the_packet_limit(db: MySQLAdapter) -> None:
@@ -836,26 +719,14 @@ def test_batches_are_split_to_fit_the_packet_limit(db: MySQLAdapter) -> None:
 
 
 def test_large_batches(db: MySQLAdapter) -> None:
-    rows = tuple(doc(n, s=str(n), j={"n": n}) for n in range(20_000))
-    db.execute(Insert(DOCS, rows))
-    assert db.execute(Count(DOCS, None)) == 20_000
-    assert ids(db, eq(path("j", "n"), 19_999)) == [19_999]
-    db.execute(Insert(DOCS, ()))
+    support.check_large_batches(db)
 
 
 def test_update_counts_rows_matched_and_delete_rows_removed(db: MySQLAdapter) -> None:
-    db.execute(Insert(USERS, (user("a", n=1), user("b", n=1), user("c", tenant="t2"))))
-    assert db.execute(Update(USERS, eq("n", 1), {"n": 1})) == 2  # matched, not changed
-    assert db.execute(Update(USERS, eq("tenant", "t1"), {})) == 2
-    assert db.execute(Update(USERS, ALL, {"n": 5})) == 3
-    assert db.execute(Update(USERS, eq("id", "zz"), {"n": 5})) == 0
-    assert db.execute(Delete(USERS, eq("tenant", "t2"))) == 1
-    assert db.execute(Delete(USERS, ALL)) == 2
+    support.check_update_and_delete_counts(db)
 
 
 # --- upsert (OP-UPS, HOOK-QUERY) ---------------------------------------------------------------------
-
-SCOPE_T1 = eq("tenant", "t1")
 
 
 def test_upsert_inserts_then_updates_only_listed_fields(db: MySQLAdapter) -> None:
@@ -872,10 +743,7 @@ def test_upsert_inserts_then_updates_only_listed_fields(db: MySQLAdapter) -> Non
 
 
 def test_upsert_never_touches_a_row_of_another_scope(db: MySQLAdapter) -> None:
-    db.execute(Insert(USERS, (user("u1", tenant="t2", n=1),)))
-    for update in (("n",), ()):
-        assert db.execute(Upsert(USERS, user("u1", n=9), update, SCOPE_T1)) is None
-    assert db.execute(Find(USERS, None, BY_ID)) == [user("u1", tenant="t2", n=1)]
+    support.check_upsert_never_touches_a_row_of_another_scope(db)
 
 
 def test_upsert_without_update_returns_the_existing_row(db: MySQLAdapter) -> None:
@@ -889,12 +757,7 @@ def test_upsert_without_update_returns_the_existing_row(db: MySQLAdapter) -> Non
 
 
 def test_upsert_collisions_on_other_unique_indexes(db: MySQLAdapter) -> None:
-    db.execute(Insert(USERS, (user("u1"), user("u2"))))
-    with pytest.raises(DuplicateKeyError):  # the insert path hits users_email
-        db.execute(Upsert(USERS, user("u3", email="u1@example.com"), ("n",)))
-    with pytest.raises(DuplicateKeyError):  # the update path does
-        db.execute(Upsert(USERS, user("u2", email="u1@example.com"), ("email",)))
-    assert db.execute(Find(USERS, None, BY_ID)) == [user("u1"), user("u2")]
+    support.check_upsert_collisions_on_other_unique_indexes(db)
 
 
 def test_upsert_inside_a_rolled_back_transaction(db: MySQLAdapter) -> None:
@@ -948,31 +811,11 @@ def test_concurrent_upserts_of_the_same_keys(db: MySQLAdapter) -> None:
 
 
 def test_commit_rollback_and_own_writes(db: MySQLAdapter) -> None:
-    with db.transaction() as tx:
-        tx.execute(Insert(USERS, (user("a"),)))
-        assert ids(tx, None, USERS) == ["a"]  # TX-3
-    with pytest.raises(ValueError), db.transaction() as tx:
-        tx.execute(Insert(USERS, (user("b"),)))
-        raise ValueError
-    assert ids(db, None, USERS) == ["a"]
+    support.check_commit_rollback_and_own_writes(db)
 
 
 def test_savepoints_roll_back_only_their_block(db: MySQLAdapter) -> None:
-    with db.transaction() as tx:
-        tx.execute(Insert(USERS, (user("a"),)))
-        with pytest.raises(ValueError), tx.transaction() as inner:
-            inner.execute(Insert(USERS, (user("b"),)))
-            with inner.transaction() as innermost:
-                innermost.execute(Insert(USERS, (user("c"),)))
-            assert ids(inner, None, USERS) == ["a", "b", "c"]
-            raise ValueError
-        with tx.transaction() as inner:
-            inner.execute(Insert(USERS, (user("d"),)))
-            with pytest.raises(ValueError), inner.transaction() as innermost:
-                innermost.execute(Update(USERS, ALL, {"n": 1}))
-                raise ValueError
-        assert ids(tx, None, USERS) == ["a", "d"]
-    assert db.execute(Find(USERS, None, BY_ID)) == [user("a"), user("d")]
+    support.check_savepoints_roll_back_only_their_block(db)
 
 
 def test_a_driver_error_inside_a_transaction_rolls_it_back(db: MySQLAdapter) -> None:
@@ -1043,27 +886,7 @@ def test_a_deadlock_victim_commits_nothing(db: MySQLAdapter) -> None:
 
 
 def test_misused_executors_raise(db: MySQLAdapter) -> None:
-    with db.transaction() as tx:
-        with pytest.raises(BackendError, match="open transaction"):
-            db.execute(Count(USERS, None))
-        with pytest.raises(BackendError, match="open transaction"), db.transaction():
-            pass
-        errors: list[BaseException] = []
-
-        def elsewhere() -> None:
-            try:
-                tx.execute(Count(USERS, None))
-            except BaseException as exc:
-                errors.append(exc)
-
-        thread = threading.Thread(target=elsewhere)
-        thread.start()
-        thread.join()
-        assert isinstance(errors[0], BackendError)
-        tx.execute(Insert(USERS, (user("a"),)))
-    with pytest.raises(BackendError, match="has ended"):
-        tx.execute(Count(USERS, None))
-    assert ids(db, None, USERS) == ["a"]
+    support.check_misused_executors_raise(db)
 
 
 def test_other_threads_use_other_connections_during_a_transaction(db: MySQLAdapter) -> None:
@@ -1331,92 +1154,19 @@ def test_concurrent_bootstraps_create_everything_exactly_once(
 
 FIELD_VALUES: dict[str, Sequence[Any]] = {
     "s": ["", "a", "a ", "B", "b", "é", "\ue000", "\U0001f600"],
-    "n": [-1.5, 0.0, 1.0, 2.5, 5e-324],
-    "i": [-(2**63), -1, 0, 1, 2**63 - 1],
-    "b": [False, True],
-    "t": [
-        datetime(1960, 5, 1, tzinfo=UTC),
-        datetime(1970, 1, 1, tzinfo=UTC),
-        datetime(2030, 1, 1, 0, 0, 0, 1000, tzinfo=UTC),
-    ],
+    **support.OTHER_FIELD_VALUES,
 }
 JSON_SCALARS: list[Any] = ["", "1", "a", "a ", "b", "\U0001f600", 0, 1, 1.0, 2.5, -3, True, False]
 JSON_KEYS = ["k", 'q"k', "a.b", "$", "-k"]
 PATHS = [path("j", key) for key in JSON_KEYS] + [path("j", "o", "k"), path("j", 'q"k', "-k")]
-
-json_values = st.recursive(
-    st.sampled_from([*JSON_SCALARS, None]),
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=2),
-        st.dictionaries(st.sampled_from(["k", "o", 'q"k', "-k"]), inner, max_size=2),
-    ),
-    max_leaves=4,
+data_rows, filters, orders = support.reference_strategies(
+    field_values=FIELD_VALUES,
+    json_scalars=JSON_SCALARS,
+    json_keys=JSON_KEYS,
+    nested_keys=["k", "o", 'q"k', "-k"],
+    paths=PATHS,
+    max_rows=10,
 )
-documents = st.one_of(
-    st.none(),
-    st.dictionaries(st.sampled_from([*JSON_KEYS, "o"]), json_values, max_size=4),
-    json_values,
-)
-
-
-@st.composite
-def data_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
-    count = draw(st.integers(1, 10))
-    rows = []
-    for n in range(count):
-        values = {
-            name: draw(st.one_of(st.none(), st.sampled_from(choices)))
-            for name, choices in FIELD_VALUES.items()
-        }
-        rows.append(doc(n, **values, j=draw(documents)))
-    return rows
-
-
-def leaf_filters() -> st.SearchStrategy[Filter]:
-    ops = st.sampled_from(["eq", "ne", "lt", "lte", "gt", "gte"])
-    on_fields = [
-        st.builds(Compare, ops, st.just(name), st.sampled_from(choices))
-        for name, choices in FIELD_VALUES.items()
-    ]
-    in_fields = [
-        st.builds(
-            In,
-            st.just(name),
-            st.lists(st.sampled_from(choices), max_size=3).map(tuple),
-            st.booleans(),
-        )
-        for name, choices in FIELD_VALUES.items()
-    ]
-    on_paths = st.builds(Compare, ops, st.sampled_from(PATHS), st.sampled_from(JSON_SCALARS))
-    in_paths = st.builds(
-        In,
-        st.sampled_from(PATHS),
-        st.lists(st.sampled_from(JSON_SCALARS), max_size=3).map(tuple),
-        st.booleans(),
-    )
-    refs: list[str | Any] = [*FIELD_VALUES, "j", *PATHS]
-    nulls = st.sampled_from(refs).map(is_null)
-    return st.one_of(*on_fields, *in_fields, on_paths, in_paths, nulls)
-
-
-filters = st.recursive(
-    leaf_filters(),
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3).map(lambda items: and_(*items)),
-        st.lists(inner, max_size=3).map(lambda items: or_(*items)),
-        inner.map(not_),
-    ),
-    max_leaves=6,
-)
-orders = st.lists(
-    st.tuples(st.sampled_from(list(FIELD_VALUES)), st.booleans()),
-    max_size=3,
-    unique_by=lambda o: o[0],
-).map(lambda items: tuple(Order(name, descending) for name, descending in items) + BY_ID)
-
-
-class _Rollback(Exception):
-    """Undoes a generated example's rows."""
 
 
 @pytest.fixture(scope="module")
@@ -1437,14 +1187,5 @@ def test_filters_and_orders_agree_with_the_reference(
     order: tuple[Order, ...],
     limit: int | None,
 ) -> None:
-    expected = [r for r in rows if matches(DOCS, where, r)]
-    sort_rows(DOCS, expected, order)
-    if limit is not None:
-        expected = expected[:limit]
-    with pytest.raises(_Rollback), shared.transaction() as tx:
-        tx.execute(Insert(DOCS, tuple(rows)))
-        found = tx.execute(Find(DOCS, where, order, limit))
-        assert [r["id"] for r in found] == [r["id"] for r in expected], where
-        assert found == expected
-        assert tx.execute(Count(DOCS, not_(where))) == len(rows) - tx.execute(Count(DOCS, where))
-        raise _Rollback
+    expected = support.reference_rows(rows, where, order, limit)
+    support.check_agrees_with_the_reference(shared, rows, where, order, limit, expected, where)

@@ -38,7 +38,6 @@ from noorm.spec import (
     ALL,
     Adapter,
     BackendError,
-    BooleanType,
     Capability,
     Count,
     Delete,
@@ -49,14 +48,11 @@ from noorm.spec import (
     Index,
     Insert,
     IntegerType,
-    JsonType,
     Model,
-    NumberType,
     Order,
     Schema,
     SchemaError,
     StringType,
-    TimestampType,
     Update,
     Upsert,
     UpsertResult,
@@ -75,6 +71,9 @@ from noorm.spec import (
 )
 from noorm.spec.values import MAX_TIMESTAMP, MIN_TIMESTAMP
 
+from . import support
+from .support import BY_ID, full, listening, user
+
 DEFAULT_URL = "postgresql://noorm:noorm@127.0.0.1:5432/noorm"
 
 
@@ -82,11 +81,7 @@ def _server_url() -> str | None:
     url = os.environ.get(pg_testing.URL_ENV)
     if url:
         return url
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        if probe.connect_ex(("127.0.0.1", 5432)) == 0:
-            return DEFAULT_URL
-    return None
+    return DEFAULT_URL if listening("127.0.0.1", 5432, timeout=0.5) else None
 
 
 _URL = _server_url()
@@ -98,33 +93,20 @@ if _URL is None:
     )
 URL: str = _URL
 
+# The shared models, but DOCS has an unbounded string "txt" after "s", and USERS only
+# its unique index.
 DOCS = Model(
     "docs",
-    [
-        Field("id", IntegerType()),
-        Field("s", StringType(20), nullable=True),
-        Field("txt", StringType(), nullable=True),
-        Field("n", NumberType(), nullable=True),
-        Field("i", IntegerType(), nullable=True),
-        Field("b", BooleanType(), nullable=True),
-        Field("t", TimestampType(), nullable=True),
-        Field("j", JsonType(), nullable=True),
-    ],
+    [*support.DOCS.fields[:2], Field("txt", StringType(), nullable=True), *support.DOCS.fields[2:]],
     primary_key=["id"],
 )
 USERS = Model(
     "users",
-    [
-        Field("id", StringType(36)),
-        Field("tenant", StringType(20)),
-        Field("email", StringType(100)),
-        Field("n", IntegerType(), nullable=True),
-    ],
+    support.USERS.fields,
     primary_key=["id"],
     indexes=[Index("users_email", ["email"], unique=True)],
 )
 SCHEMA = Schema([DOCS, USERS])
-BY_ID = (Order("id"),)
 
 # Keys that are syntax somewhere: JSON paths, array literals, psycopg placeholders, SQL.
 KEYS = (
@@ -136,16 +118,12 @@ KEYS = (
 
 
 def doc(id: int, **values: Any) -> dict[str, Any]:
-    """A complete DOCS row: every field present, NULL where not given."""
-    return {name: values.get(name) for name in DOCS.field_names} | {"id": id}
-
-
-def user(id: str, tenant: str = "t1", email: str | None = None, n: int | None = None) -> Any:
-    return {"id": id, "tenant": tenant, "email": email or f"{id}@example.com", "n": n}
+    """A complete DOCS row (this module's DOCS, with "txt"): NULL where not given."""
+    return full(DOCS, id=id, **values)
 
 
 def ids(executor: Any, where: Filter | None, model: Model[Any] = DOCS) -> list[Any]:
-    return [row["id"] for row in executor.execute(Find(model, where, BY_ID))]
+    return support.ids(executor, where, model)
 
 
 def raw(sql: str, *params: Any) -> list[tuple[Any, ...]]:

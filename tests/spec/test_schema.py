@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, NotRequired, TypedDict
+from typing import Annotated, Any, NotRequired, TypedDict
 
 import pytest
 
@@ -27,15 +27,15 @@ from noorm.spec import (
 )
 
 
-def _model(**overrides: object) -> Model[dict[str, object]]:
-    args: dict[str, object] = {
+def _model(**overrides: Any) -> Model[dict[str, Any]]:
+    args: dict[str, Any] = {
         "name": "items",
         "fields": [Field("id", StringType(36)), Field("n", NumberType(), nullable=True)],
         "primary_key": ("id",),
         "indexes": (),
     }
     args.update(overrides)
-    return Model(args.pop("name"), args.pop("fields"), **args)  # type: ignore[arg-type]
+    return Model(args.pop("name"), args.pop("fields"), **args)
 
 
 def test_a_valid_model_keeps_its_parts() -> None:
