@@ -222,7 +222,7 @@ class Store:
     def insert_many(self, model: Model[R], rows: Iterable[R]) -> list[R]:
         """Insert rows in one batch: all of them, or (on any error) none."""
         plan = self._plan(model)
-        canonical = [plan.row(self._written("insert", plan, dict(r))) for r in rows]
+        canonical = [plan.row(self._write("insert", plan, dict(r)).values) for r in rows]
         if canonical:
             self._run("insert", Insert(plan.model, tuple(canonical)), len(canonical))
         return cast(list[R], canonical)
@@ -241,7 +241,7 @@ class Store:
         """
         plan = self._plan(model)
         selected = self._selection(plan, where, key, "update")
-        changes = plan.changes(self._written("update", plan, dict(values)))
+        changes = plan.changes(self._write("update", plan, dict(values)).values)
         return self._run("update", Update(plan.model, selected, changes))
 
     def upsert(self, model: Model[R], row: R, *, update: Sequence[str]) -> UpsertResult[R]:
@@ -252,8 +252,7 @@ class Store:
         """
         plan = self._plan(model)
         fields = list(plan.update_fields(update))
-        write = Write("upsert", plan.model, dict(row), self._context, fields)
-        self._hooks_on_write(write)
+        write = self._write("upsert", plan, dict(row), fields)
         canonical = plan.row(write.values)
         fields = list(plan.update_fields(write.update or ()))
         scope = self._scope(plan)
@@ -325,16 +324,18 @@ class Store:
             return where
         return scope if where is None else And((scope, where))
 
-    def _hooks_on_write(self, write: Write) -> None:
+    def _write(
+        self,
+        kind: WriteKind,
+        plan: ModelPlan,
+        values: dict[str, Any],
+        update: list[str] | None = None,
+    ) -> Write:
+        """The write after every plugin's ``on_write`` hook has edited it."""
+        write = Write(kind, plan.model, values, self._context, update)
         for plugin in self._shared.plugins:
             plugin.on_write(write)
-
-    def _written(self, kind: WriteKind, plan: ModelPlan, values: dict[str, Any]) -> dict[str, Any]:
-        if self._shared.plugins:
-            write = Write(kind, plan.model, values, self._context)
-            self._hooks_on_write(write)
-            return write.values
-        return values
+        return write
 
     def _run(self, name: str, op: Operation[T], written: int | None = None) -> T:
         on_query = self._shared.on_query
