@@ -25,6 +25,7 @@ from noorm.spec import (
     not_in,
     path,
 )
+from noorm.spec.limits import MAX_PATH_KEYS
 from noorm.spec.values import MAX_JSON_DEPTH
 
 from .checks import ids, rejected
@@ -235,16 +236,20 @@ def test_a_path_compares_only_with_json_scalars(store: Store) -> None:
 
 @pytest.mark.clause("FLT-JSON-4")
 def test_a_path_into_a_deep_document_answers_right_or_refuses(store: Store) -> None:
-    def nest(depth: int, leaf: Any) -> Any:
-        doc = leaf
-        for _ in range(depth - 1):
-            doc = {"d": doc}
-        return doc
-
-    deep = nest(MAX_JSON_DEPTH, {"v": 1})  # MAX_JSON_DEPTH containers: the most allowed
+    # MAX_JSON_DEPTH containers (the most allowed): every level holds v=2 beside the
+    # next one, the innermost v=1; the longest portable path reaches level MAX_PATH_KEYS.
+    deep: Any = {"v": 1}
+    for _ in range(MAX_JSON_DEPTH - 1):
+        deep = {"d": deep, "v": 2}
     store.insert_many(ITEMS, [item("deep", j=deep), item("flat", j={"v": 1})])
-    deep_path = path("j", *(["d"] * (MAX_JSON_DEPTH - 1)), "v")
-    cases = [(eq(V, 1), ["flat"]), (is_null(V), ["deep"]), (eq(deep_path, 1), ["deep"])]
+    longest = path("j", *(["d"] * (MAX_PATH_KEYS - 1)), "v")
+    cases = [
+        (eq(V, 1), ["flat"]),
+        (eq(V, 2), ["deep"]),
+        (is_null(V), []),
+        (eq(longest, 2), ["deep"]),
+        (is_null(longest), ["flat"]),
+    ]
     for where, expected in cases:
         try:
             found = _find(store, where)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from noorm.spec.errors import ValidationError
+from noorm.spec.errors import ValidationError, brief
 from noorm.spec.filters import Filter
 from noorm.spec.schema import Model, Schema
 
@@ -50,7 +50,7 @@ class Write:
         given = self.values.get(field, _MISSING)
         if given is not _MISSING and given != value:
             raise ValidationError(
-                f"value {given!r} contradicts {value!r} enforced by {plugin}",
+                f"value {brief(given)} contradicts {brief(value)} enforced by {plugin}",
                 model=self.model.name,
                 field=field,
             )

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
-from noorm.spec.adapter import Adapter, Executor
+from noorm.spec.adapter import Adapter, Capability, Executor
 from noorm.spec.errors import DuplicateKeyError, ValidationError
 from noorm.spec.filters import And, Filter, where_from
 from noorm.spec.operations import (
@@ -31,6 +31,7 @@ from noorm.spec.schema import Model, Schema
 
 from .cursor import CursorCodec, after_filter, query_shape
 from .hooks import Plugin, QueryEvent, Write, WriteKind
+from .limits import check_batch, check_limit
 from .validate import ModelPlan
 
 __all__ = ["Page", "Store"]
@@ -92,7 +93,8 @@ class Store:
             final = plugin.extend_schema(final)
             if not isinstance(final, Schema):
                 raise TypeError(f"{type(plugin).__name__}.extend_schema must return a Schema")
-        plans = {m.name: ModelPlan(m) for m in final.models}
+        json_paths = Capability.JSON_PATHS in adapter.capabilities
+        plans = {m.name: ModelPlan(m, json_paths=json_paths) for m in final.models}
         scoped = any(type(p).scope is not Plugin.scope for p in plugins)
         self._shared = _Shared(
             final,
@@ -175,12 +177,7 @@ class Store:
         strictly after the row with that primary key (empty if there is none).
         """
         plan = self._plan(model)
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
-        ):
-            raise ValidationError(
-                f"limit must be a positive int or None, got {limit!r}", model=plan.name
-            )
+        check_limit(limit, plan.name)
         if cursor is not None and after is not None:
             raise ValidationError("pass either cursor or after, not both", model=plan.name)
         order = plan.order(cast(Sequence[str | Order], order_by))
@@ -222,7 +219,14 @@ class Store:
     def insert_many(self, model: Model[R], rows: Iterable[R]) -> list[R]:
         """Insert rows in one batch: all of them, or (on any error) none."""
         plan = self._plan(model)
-        canonical = [plan.row(self._write("insert", plan, dict(r)).values) for r in rows]
+        if isinstance(rows, Mapping) or not isinstance(rows, Iterable):
+            raise ValidationError(
+                f"insert_many takes an iterable of rows, got {type(rows).__name__}",
+                model=plan.name,
+            )
+        rows = list(rows)
+        check_batch(len(rows), plan.name)
+        canonical = [plan.row(self._write("insert", plan, _mapping(plan, r)).values) for r in rows]
         if canonical:
             self._run("insert", Insert(plan.model, tuple(canonical)), len(canonical))
         return cast(list[R], canonical)
@@ -241,7 +245,9 @@ class Store:
         """
         plan = self._plan(model)
         selected = self._selection(plan, where, key, "update")
-        changes = plan.changes(self._write("update", plan, dict(values)).values)
+        changes = plan.changes(
+            self._write("update", plan, _mapping(plan, values, "update values")).values
+        )
         return self._run("update", Update(plan.model, selected, changes))
 
     def upsert(self, model: Model[R], row: R, *, update: Sequence[str]) -> UpsertResult[R]:
@@ -252,7 +258,7 @@ class Store:
         """
         plan = self._plan(model)
         fields = list(plan.update_fields(update))
-        write = self._write("upsert", plan, dict(row), fields)
+        write = self._write("upsert", plan, _mapping(plan, row), fields)
         canonical = plan.row(write.values)
         fields = list(plan.update_fields(write.update or ()))
         scope = self._scope(plan)
@@ -277,9 +283,11 @@ class Store:
 
     def _plan(self, model: Model[Any]) -> ModelPlan:
         name = model.name if isinstance(model, Model) else model
-        plan = self._shared.plans.get(name)
+        plan = self._shared.plans.get(name) if isinstance(name, str) else None
         if plan is None:
-            raise ValidationError("unknown model (not in this store's schema)", model=str(name))
+            if not isinstance(name, str):
+                raise ValidationError(f"expected a Model, got {type(model).__name__}")
+            raise ValidationError("unknown model (not in this store's schema)", model=name)
         return plan
 
     @staticmethod
@@ -288,7 +296,7 @@ class Store:
             parsed = where_from(where)
         except TypeError as exc:
             raise ValidationError(str(exc), model=plan.name) from None
-        return None if parsed is None else plan.filter(parsed)
+        return None if parsed is None else plan.checked_filter(parsed)
 
     def _selection(
         self, plan: ModelPlan, where: Where, key: Mapping[str, Any] | None, op: str
@@ -316,7 +324,7 @@ class Store:
         ]
         if not required:
             return None
-        return plan.filter(required[0] if len(required) == 1 else And(tuple(required)))
+        return plan.checked_filter(required[0] if len(required) == 1 else And(tuple(required)))
 
     def _scoped(self, plan: ModelPlan, where: Filter | None) -> Filter | None:
         scope = self._scope(plan)
@@ -359,6 +367,16 @@ class Store:
 
     def _statement(self, op: Operation[Any]) -> str | None:
         return self._shared.adapter.statement(op)
+
+
+def _mapping(plan: ModelPlan, row: object, what: str = "a row") -> dict[str, Any]:
+    """A caller's row as a fresh dict; anything but a mapping is a ValidationError."""
+    if not isinstance(row, Mapping):
+        raise ValidationError(
+            f"{what} must be a mapping of field names to values, got {type(row).__name__}",
+            model=plan.name,
+        )
+    return dict(row)
 
 
 def _rows(result: object, written: int | None) -> int:

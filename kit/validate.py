@@ -10,23 +10,55 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from noorm.spec.errors import ValidationError
+from noorm.spec.adapter import Capability
+from noorm.spec.errors import UnsupportedError, ValidationError, brief
 from noorm.spec.filters import And, Compare, Filter, In, IsNull, Not, Or, Path, Ref
+from noorm.spec.limits import MAX_ORDER_FIELDS, value_bytes
 from noorm.spec.operations import Order
 from noorm.spec.schema import Field, Model
 from noorm.spec.types import JsonType
 from noorm.spec.values import MAX_SAFE_INTEGER, check_text, normalize_value
 
+from .limits import check_filter, check_size
+
 __all__ = ["ModelPlan"]
+
+
+def _flat(node: And | Or) -> list[Filter]:
+    """The items of ``node`` with nested nodes of the same kind spliced in (one level)."""
+    kind = type(node)
+    out: list[Filter] = []
+    stack = [iter(node.items)]
+    while stack:
+        for item in stack[-1]:
+            if type(item) is kind:
+                stack.append(iter(item.items))
+                break
+            out.append(item)
+        else:
+            stack.pop()
+    return out
 
 
 class ModelPlan:
     """Everything validation needs about one model, precomputed."""
 
-    __slots__ = ("fields", "key_fields", "model", "name", "required", "tiebreak")
+    __slots__ = (
+        "fields",
+        "json_fields",
+        "json_paths",
+        "key_fields",
+        "model",
+        "name",
+        "required",
+        "tiebreak",
+    )
 
-    def __init__(self, model: Model[Any]) -> None:
+    def __init__(self, model: Model[Any], *, json_paths: bool = True) -> None:
         self.model = model
+        self.json_paths = json_paths
+        """Whether the adapter declares json_paths; without it path filters are refused."""
+        self.json_fields = frozenset(f.name for f in model.fields if isinstance(f.type, JsonType))
         self.name = model.name
         self.fields: dict[str, Field] = {f.name: f for f in model.fields}
         self.key_fields = model.primary_key
@@ -38,7 +70,11 @@ class ModelPlan:
     def field(self, name: object) -> Field:
         f = self.fields.get(name) if isinstance(name, str) else None
         if f is None:
-            raise ValidationError("unknown field", model=self.name, field=str(name))
+            raise ValidationError(
+                "unknown field",
+                model=self.name,
+                field=name if isinstance(name, str) else brief(name),
+            )
         return f
 
     def row(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -49,7 +85,11 @@ class ModelPlan:
             )
         for name in values:
             if name not in self.fields:
-                raise ValidationError("unknown field", model=self.name, field=str(name))
+                raise ValidationError(
+                    "unknown field",
+                    model=self.name,
+                    field=name if isinstance(name, str) else brief(name),
+                )
         out: dict[str, Any] = {}
         for name, f in self.fields.items():
             if name in values:
@@ -60,6 +100,7 @@ class ModelPlan:
                 )
             else:
                 out[name] = None
+        check_size(value_bytes(out, self.json_fields), "the row", self.name)
         return out
 
     def changes(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,12 +119,14 @@ class ModelPlan:
                     "primary-key fields cannot be updated", model=self.name, field=name
                 )
             out[name] = normalize_value(self.model, f, value)
+        check_size(value_bytes(out, self.json_fields), "the update's values", self.name)
         return out
 
     def update_fields(self, fields: Sequence[str]) -> tuple[str, ...]:
-        if isinstance(fields, str):
+        if isinstance(fields, str) or not isinstance(fields, Sequence | set | frozenset):
             raise ValidationError(
-                "update= takes a list of field names, not a string", model=self.name
+                f"update= takes a list of field names, got {type(fields).__name__}",
+                model=self.name,
             )
         out: list[str] = []
         for name in fields:
@@ -107,7 +150,11 @@ class ModelPlan:
         for name in key:
             if name not in self.key_fields:
                 self.field(name)
-                raise ValidationError("not a primary-key field", model=self.name, field=str(name))
+                raise ValidationError(
+                    "not a primary-key field",
+                    model=self.name,
+                    field=name if isinstance(name, str) else brief(name),
+                )
         out = {}
         for name in self.key_fields:
             if name not in key:
@@ -127,13 +174,24 @@ class ModelPlan:
         """The requested order with the primary key appended as the final tie-breaker."""
         if isinstance(order_by, (str, Order)):
             order_by = (order_by,)
+        if not isinstance(order_by, Sequence):
+            raise ValidationError(
+                f"order_by takes a field name, asc()/desc() or a list of them, got {brief(order_by)}",
+                model=self.name,
+            )
+        if len(order_by) > MAX_ORDER_FIELDS:
+            raise ValidationError(
+                f"order_by names at most {MAX_ORDER_FIELDS} fields, got {len(order_by)} (LIM-READ)",
+                model=self.name,
+            )
         out: list[Order] = []
         seen: set[str] = set()
         for item in order_by:
             order = Order(item) if isinstance(item, str) else item
             if not isinstance(order, Order):
                 raise ValidationError(
-                    f"order_by takes field names or asc()/desc(), got {item!r}", model=self.name
+                    f"order_by takes field names or asc()/desc(), got {brief(item)}",
+                    model=self.name,
                 )
             f = self.field(order.field)
             if isinstance(f.type, JsonType):
@@ -159,13 +217,22 @@ class ModelPlan:
         if isinstance(where, IsNull):
             ref = self._ref(where.ref)
             return where if ref is where.ref else IsNull(ref)
-        if isinstance(where, And):
-            return And(tuple(self.filter(item) for item in where.items))
-        if isinstance(where, Or):
-            return Or(tuple(self.filter(item) for item in where.items))
+        if isinstance(where, (And, Or)):
+            return type(where)(tuple(self.filter(item) for item in _flat(where)))
         if isinstance(where, Not):
             return Not(self.filter(where.item))
-        raise ValidationError(f"not a filter: {where!r}", model=self.name)
+        raise ValidationError(f"not a filter: {brief(where)}", model=self.name)
+
+    def checked_filter(self, where: Filter) -> Filter:
+        """:meth:`filter` after the shape and size checks of LIM-FILTER and CAP-1."""
+        if check_filter(where, self.name) and not self.json_paths:
+            raise UnsupportedError(
+                "the adapter does not declare the json_paths capability: "
+                "filters on a path inside a json field are not supported (CAP-1)",
+                capability=Capability.JSON_PATHS.value,
+                model=self.name,
+            )
+        return self.filter(where)
 
     def _ref(self, ref: Ref) -> Ref:
         if isinstance(ref, Path):
@@ -203,17 +270,17 @@ class ModelPlan:
             return value
         if isinstance(value, str):
             check_text(value, "strings", self.name, ref.field)
-            return value
+            return value if type(value) is str else str.__str__(value)
         if isinstance(value, int):
             if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
                 raise ValidationError(
-                    f"json integer {value} is outside +/-2**53", model=self.name, field=ref.field
+                    "json integer is outside +/-2**53", model=self.name, field=ref.field
                 )
             return value
         if isinstance(value, float):
             if not math.isfinite(value):
                 raise ValidationError("numbers must be finite", model=self.name, field=ref.field)
-            return value + 0.0
+            return float(value) + 0.0
         raise ValidationError(
             f"a json path compares with a str, int, float or bool, got {type(value).__name__}",
             model=self.name,

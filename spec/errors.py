@@ -63,3 +63,13 @@ class UnsupportedError(NoOrmError):
 
 class BackendError(NoOrmError):
     """The database or its driver failed; the driver's exception is ``__cause__``."""
+
+
+def brief(value: object, width: int = 80) -> str:
+    """``repr(value)`` for an error message: bounded, and never failing itself (a huge int
+    or a broken ``__repr__`` must not turn a ValidationError into something else)."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= width else text[: width - 3] + "..."

@@ -14,7 +14,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar, overload
 
-from .errors import SchemaError
+from .errors import SchemaError, brief
+from .limits import (
+    MAX_FIELDS,
+    MAX_IDENTIFIER_LENGTH,
+    MAX_INDEXES,
+    MAX_KEY_BYTES,
+    MAX_KEY_COLUMNS,
+    RESERVED_FIELD_NAMES,
+    RESERVED_INDEX_NAMES,
+    RESERVED_INDEX_SUFFIXES,
+    RESERVED_PREFIXES,
+)
 from .types import (
     BooleanType,
     FieldType,
@@ -39,19 +50,43 @@ R = TypeVar("R", bound=Mapping[str, Any])
 Row = dict[str, Any]
 """The untyped row: what schemas built from data (no declared class) produce."""
 
-_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}\Z")
+_IDENTIFIER = re.compile(rf"[a-z_][a-z0-9_]{{0,{MAX_IDENTIFIER_LENGTH - 1}}}\Z")
 
 
 def check_identifier(name: object, what: str, *, model: str | None = None) -> str:
-    """Portable identifiers: valid, unquoted-safe and case-stable on every backend."""
+    """Portable identifiers: valid, unquoted-safe, case-stable and unreserved everywhere."""
+    field = name if what == "field" and isinstance(name, str) else None
     if not isinstance(name, str) or not _IDENTIFIER.match(name):
-        raise SchemaError(
-            f"{what} name {name!r} is not a portable identifier "
-            "(lowercase ASCII letters, digits and _, not starting with a digit, at most 63 characters)",
-            model=model,
-            field=name if what == "field" and isinstance(name, str) else None,
+        shown = (
+            repr(name) if not isinstance(name, str) or len(name) <= 80 else repr(name[:80]) + "..."
         )
+        raise SchemaError(
+            f"{what} name {shown} is not a portable identifier (lowercase ASCII letters, "
+            f"digits and _, not starting with a digit, at most {MAX_IDENTIFIER_LENGTH} characters)",
+            model=model,
+            field=field,
+        )
+    reserved: str | None = None
+    if what == "field":
+        if name in RESERVED_FIELD_NAMES:
+            reserved = "is reserved (MongoDB's document key or a PostgreSQL system column)"
+    elif name.startswith(RESERVED_PREFIXES):
+        reserved = f"starts with a reserved prefix ({', '.join(RESERVED_PREFIXES)})"
+    elif what == "index" and name in RESERVED_INDEX_NAMES:
+        reserved = "is reserved (MySQL's name of every primary key)"
+    elif what == "index" and name.endswith(RESERVED_INDEX_SUFFIXES):
+        reserved = "ends with a reserved suffix (PostgreSQL names primary keys <table>_pkey)"
+    if reserved is not None:
+        raise SchemaError(f"{what} name {name!r} {reserved} (LIM-NAME)", model=model, field=field)
     return name
+
+
+def column_bytes(field: Field) -> int:
+    """A column's share of a key or index width (LIM-KEY)."""
+    t = field.type
+    if isinstance(t, StringType):
+        return 4 * (t.max_length or 0)
+    return 8
 
 
 class Field:
@@ -111,7 +146,7 @@ def _index_column(spec: IndexSpec) -> IndexColumn:
         return IndexColumn(spec)
     name, direction = spec
     if direction not in ("asc", "desc"):
-        raise SchemaError(f"index direction must be 'asc' or 'desc', got {direction!r}")
+        raise SchemaError(f"index direction must be 'asc' or 'desc', got {brief(direction)}")
     return IndexColumn(name, descending=direction == "desc")
 
 
@@ -235,13 +270,25 @@ class Model(Generic[R]):
         return typing.cast("Model[R]", clone)
 
     def _validate(self) -> None:
-        name = check_identifier(self.name, "model")
+        name = check_identifier(
+            self.name, "model", model=self.name if isinstance(self.name, str) else None
+        )
         if not self.fields:
             raise SchemaError("a model needs at least one field", model=name)
+        if len(self.fields) > MAX_FIELDS:
+            raise SchemaError(
+                f"a model has at most {MAX_FIELDS} fields, got {len(self.fields)} (LIM-SCHEMA)",
+                model=name,
+            )
+        if len(self.indexes) > MAX_INDEXES:
+            raise SchemaError(
+                f"a model has at most {MAX_INDEXES} indexes, got {len(self.indexes)} (LIM-SCHEMA)",
+                model=name,
+            )
         seen: set[str] = set()
         for f in self.fields:
             if not isinstance(f, Field):
-                raise SchemaError(f"fields must be Field objects, got {f!r}", model=name)
+                raise SchemaError(f"fields must be Field objects, got {brief(f)}", model=name)
             check_identifier(f.name, "field", model=name)
             if f.name in seen:
                 raise SchemaError("duplicate field name", model=name, field=f.name)
@@ -250,7 +297,7 @@ class Model(Generic[R]):
                 ml = f.type.max_length
                 if isinstance(ml, bool) or not isinstance(ml, int) or ml < 1:
                     raise SchemaError(
-                        f"max_length must be a positive integer, got {ml!r}",
+                        f"max_length must be a positive integer, got {brief(ml)}",
                         model=name,
                         field=f.name,
                     )
@@ -273,6 +320,7 @@ class Model(Generic[R]):
                     "a json field cannot be part of a primary key", model=name, field=key
                 )
             self._check_keyable(key_field, "primary key")
+        self._check_width("primary key", self.primary_key)
         index_names: set[str] = set()
         for index in self.indexes:
             check_identifier(index.name, "index", model=name)
@@ -298,6 +346,32 @@ class Model(Generic[R]):
                         field=col_field.name,
                     )
                 self._check_keyable(col_field, f"index {index.name!r}")
+            columns = [c.field for c in index.columns]
+            self._check_width(
+                f"index {index.name!r}", columns, [k for k in self.primary_key if k not in columns]
+            )
+
+    def _check_width(self, what: str, columns: Sequence[str], extra: Sequence[str] = ()) -> None:
+        """LIM-SCHEMA and LIM-KEY: a key every backend's B-tree can hold.
+
+        ``extra`` are the primary-key columns an index lacks: backends append them.
+        """
+        if len(columns) > MAX_KEY_COLUMNS:
+            raise SchemaError(
+                f"the {what} has {len(columns)} columns; at most {MAX_KEY_COLUMNS} (LIM-SCHEMA)",
+                model=self.name,
+            )
+        names = [*columns, *extra]
+        width = sum(column_bytes(self._by_name[n]) for n in names)
+        if width > MAX_KEY_BYTES:
+            widest = max(names, key=lambda n: column_bytes(self._by_name[n]))
+            raise SchemaError(
+                f"the {what} is {width} bytes wide (4 per code point of a string's max_length, "
+                "8 per other column, and an index counts the primary-key columns it lacks); "
+                f"at most {MAX_KEY_BYTES} (LIM-KEY)",
+                model=self.name,
+                field=widest,
+            )
 
     def _check_keyable(self, f: Field, where: str) -> None:
         if isinstance(f.type, StringType) and f.type.max_length is None:
@@ -335,7 +409,7 @@ class Schema:
         index_names: dict[str, str] = {}
         for m in models:
             if not isinstance(m, Model):
-                raise SchemaError(f"schemas hold Model objects, got {m!r}")
+                raise SchemaError(f"schemas hold Model objects, got {brief(m)}")
             if m.name in by_name:
                 raise SchemaError("duplicate model name", model=m.name)
             by_name[m.name] = m
@@ -347,6 +421,12 @@ class Schema:
                         model=m.name,
                     )
                 index_names[index.name] = m.name
+        for index_name, owner in index_names.items():
+            # Tables and indexes share one namespace on PostgreSQL and SQLite.
+            if index_name in by_name:
+                raise SchemaError(
+                    f"index name {index_name!r} is the name of a model (LIM-NAME)", model=owner
+                )
         self._models = by_name
 
     @property

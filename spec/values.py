@@ -74,8 +74,10 @@ def normalize_value(model: Model[Any], field: Field, value: object) -> Any:
         )
     t = field.type
     if isinstance(t, StringType):
-        if not isinstance(value, str):
-            raise _wrong(model, field, "a str", value)
+        if type(value) is not str:
+            if not isinstance(value, str):
+                raise _wrong(model, field, "a str", value)
+            value = str.__str__(value)  # a plain str, not the caller's subclass (VAL-3)
         check_text(value, "strings", model.name, field.name)
         if t.max_length is not None and len(value) > t.max_length:
             raise ValidationError(
@@ -91,7 +93,7 @@ def normalize_value(model: Model[Any], field: Field, value: object) -> Any:
             raise _wrong(model, field, "an int", value)
         if not MIN_INTEGER <= value <= MAX_INTEGER:
             raise ValidationError(
-                f"integer {value} is outside the signed 64-bit range",
+                f"integer {_short(value)} is outside the signed 64-bit range",
                 model=model.name,
                 field=field.name,
             )
@@ -120,6 +122,13 @@ def check_text(value: str, what: str, model: str | None, field: str | None) -> N
             ) from None
 
 
+def _short(value: int) -> str:
+    """An int for a message: huge ones by their size (str() refuses over 4300 digits)."""
+    if -(10**30) < value < 10**30:
+        return str(int(value))
+    return f"{'-' if value < 0 else ''}<{int(abs(value)).bit_length()}-bit integer>"
+
+
 def _wrong(model: Model[Any], field: Field, expected: str, value: object) -> ValidationError:
     return ValidationError(
         f"expected {expected} for a {field.type.name} field, got {type(value).__name__}",
@@ -134,7 +143,7 @@ def _number(model: Model[Any], field: Field, value: object) -> float:
     if isinstance(value, int):
         if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
             raise ValidationError(
-                f"integer {value} cannot be represented exactly as a float64 number "
+                f"integer {_short(value)} cannot be represented exactly as a float64 number "
                 "(use an integer field)",
                 model=model.name,
                 field=field.name,
@@ -167,7 +176,17 @@ def _timestamp(model: Model[Any], field: Field, value: object) -> datetime:
             model=model.name,
             field=field.name,
         )
-    return utc.replace(microsecond=utc.microsecond - utc.microsecond % 1000)
+    # A plain datetime, not the caller's subclass (VAL-3).
+    return datetime(
+        utc.year,
+        utc.month,
+        utc.day,
+        utc.hour,
+        utc.minute,
+        utc.second,
+        utc.microsecond - utc.microsecond % 1000,
+        tzinfo=UTC,
+    )
 
 
 def normalize_json(
@@ -178,11 +197,11 @@ def normalize_json(
         return value
     if isinstance(value, str):
         check_text(value, "json strings", model, field)
-        return value
+        return value if type(value) is str else str.__str__(value)
     if isinstance(value, int):
         if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
             raise ValidationError(
-                f"json integer {value} is outside +/-2**53", model=model, field=field
+                f"json integer {_short(value)} is outside +/-2**53", model=model, field=field
             )
         return int(value)
     if isinstance(value, float):
@@ -205,6 +224,8 @@ def normalize_json(
                     field=field,
                 )
             check_text(key, "json object keys", model, field)
+            if type(key) is not str:
+                key = str.__str__(key)
             out[key] = normalize_json(item, model=model, field=field, depth=depth + 1)
         return out
     if isinstance(value, list):
