@@ -24,7 +24,7 @@ from noorm.spec.schema import Field
 from noorm.spec.types import BooleanType, IntegerType, NumberType, StringType, TimestampType
 from noorm.spec.values import from_epoch_ms, to_epoch_ms
 
-__all__ = ["CursorCodec", "after_filter", "query_shape"]
+__all__ = ["CursorCodec", "after_filter", "query_shape", "unfixed"]
 
 _VERSION = 1
 _MAC_BYTES = 16
@@ -89,10 +89,15 @@ class CursorCodec:
     def _mac(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()[:_MAC_BYTES]
 
+    def _tag(self, shape: str) -> str:
+        """The query's shape as the cursor carries it: keyed, so that a scope value in
+        the filter cannot be recovered from a cursor by hashing guesses."""
+        return _b64(hmac.new(self._key, b"shape:" + shape.encode(), hashlib.sha256).digest()[:12])
+
     def encode(self, shape: str, order: tuple[Order, ...], row: Mapping[str, Any]) -> str:
         values = [_encode_value(row[o.field]) for o in order]
         payload = json.dumps(
-            [_VERSION, shape, values], separators=(",", ":"), ensure_ascii=True
+            [_VERSION, self._tag(shape), values], separators=(",", ":"), ensure_ascii=True
         ).encode()
         return f"{_b64(payload)}.{_b64(self._mac(payload))}"
 
@@ -122,7 +127,7 @@ class CursorCodec:
             version, cursor_shape, values = json.loads(payload)
         except (ValueError, TypeError):
             raise InvalidCursorError("malformed cursor", model=model) from None
-        if version != _VERSION or cursor_shape != shape:
+        if version != _VERSION or cursor_shape != self._tag(shape):
             raise InvalidCursorError(
                 "cursor belongs to another query (model, order or filter differ)", model=model
             )
@@ -133,13 +138,43 @@ class CursorCodec:
         }
 
 
+def unfixed(order: tuple[Order, ...], where: Filter | None) -> tuple[Order, ...]:
+    """``order`` without the fields that ``where`` fixes to one value.
+
+    A field the filter's top-level conjunction pins with ``eq`` or ``is_null`` has one
+    value on every matching row, so sorting by it changes nothing; leaving it out lets
+    a backend read the index ``(fixed, sort...)`` in order, and keeps it out of the
+    keyset predicate. The order stays total over the rows the filter can match.
+    """
+    if where is None:
+        return order
+    fixed: set[str] = set()
+    stack: list[Filter] = [where]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, And):
+            stack.extend(node.items)
+        elif (
+            isinstance(node, Compare | IsNull)
+            and isinstance(node.ref, str)
+            and (isinstance(node, IsNull) or node.op == "eq")
+        ):
+            fixed.add(node.ref)
+    if not fixed:
+        return order
+    kept = tuple(o for o in order if o.field not in fixed)
+    return kept or order
+
+
 def after_filter(
     order: tuple[Order, ...], key: Mapping[str, Any], fields: Mapping[str, Field]
 ) -> Filter:
     """Rows strictly after the sort key ``key`` in ``order`` (NULL sorts lowest).
 
-    For an order (a, b, pk) this is ``a > ka OR (a = ka AND b > kb) OR ...`` with the
-    NULL cases spelled out, which every backend can run on an index.
+    For an order (a, b, pk) this is ``a >= ka AND (a > ka OR (a = ka AND b > kb) OR ...)``
+    with the NULL cases spelled out. The leading bound is redundant, but it is what lets
+    every backend start an index range at the cursor instead of filtering the rows
+    before it, so a deep page costs what the first one does.
     """
     branches: list[Filter] = []
     equal: list[Filter] = []
@@ -159,4 +194,18 @@ def after_filter(
         if step is not None:
             branches.append(And((*equal, step)) if equal else step)
         equal.append(IsNull(o.field) if value is None else Compare("eq", o.field, value))
-    return branches[0] if len(branches) == 1 else Or(tuple(branches))
+    if not branches:
+        return Or(())  # the last row of the order: nothing follows
+    rest = branches[0] if len(branches) == 1 else Or(tuple(branches))
+    bound = _leading_bound(order[0], key[order[0].field], fields[order[0].field].nullable)
+    return rest if bound is None or len(branches) == 1 else And((bound, rest))
+
+
+def _leading_bound(o: Order, value: Any, nullable: bool) -> Filter | None:
+    """The range of the first order field that every following row lies in."""
+    if value is None:
+        return None if not o.descending else IsNull(o.field)
+    if not o.descending:
+        return Compare("gte", o.field, value)
+    bound = Compare("lte", o.field, value)
+    return Or((bound, IsNull(o.field))) if nullable else bound

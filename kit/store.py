@@ -29,7 +29,7 @@ from noorm.spec.operations import (
 )
 from noorm.spec.schema import Model, Schema
 
-from .cursor import CursorCodec, after_filter, query_shape
+from .cursor import CursorCodec, after_filter, query_shape, unfixed
 from .hooks import Plugin, QueryEvent, Write, WriteKind
 from .limits import check_batch, check_limit
 from .validate import ModelPlan
@@ -180,11 +180,13 @@ class Store:
         check_limit(limit, plan.name)
         if cursor is not None and after is not None:
             raise ValidationError("pass either cursor or after, not both", model=plan.name)
-        order = plan.order(cast(Sequence[str | Order], order_by))
         base = self._scoped(plan, self._filter(plan, where))
-        shape = query_shape(plan.name, order, base)
+        requested = plan.order(cast(Sequence[str | Order], order_by))
+        order = unfixed(requested, base)
         start: Mapping[str, Any] | None = None
+        resume_order = order
         if cursor is not None:
+            shape = query_shape(plan.name, requested, base)
             start = self._shared.codec.decode(cursor, shape, order, plan.fields, model=plan.name)
         elif after is not None:
             anchor = self._run(
@@ -194,15 +196,19 @@ class Store:
             if not anchor:
                 return Page([], None)
             start = anchor[0]
+            # The anchor need not match the filter (PAGE-3), so it may differ on a field
+            # the filter fixes: its place is only known in the full order.
+            resume_order = requested
         query = base
         if start is not None:
-            resume = after_filter(order, start, plan.fields)
+            resume = after_filter(resume_order, start, plan.fields)
             query = resume if base is None else And((base, resume))
         fetch = None if limit is None else limit + 1
         rows = self._run("find", Find(plan.model, query, order, fetch))
         next_cursor = None
         if limit is not None and len(rows) > limit:
             del rows[limit:]
+            shape = query_shape(plan.name, requested, base)
             next_cursor = self._shared.codec.encode(shape, order, rows[-1])
         return Page(cast(list[R], rows), next_cursor)
 

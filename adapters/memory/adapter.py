@@ -120,7 +120,8 @@ class MemoryAdapter:
                     if index.name in table.indexes:
                         continue
                     owners[index.name] = model.name
-                    built = table.unique_index(index) if index.unique else None
+                    # A dry run reads no rows: it proposes what a real run would try.
+                    built = table.unique_index(index) if index.unique and not dry_run else None
                     new_indexes.append((table, index, built))
                     statements.append(describe_index(model, index))
             if not dry_run:

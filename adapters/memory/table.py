@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any, TypeAlias
 
 from noorm.spec import (
-    BackendError,
     DuplicateKeyError,
     Index,
     JsonType,
@@ -85,7 +84,7 @@ class Table:
             if value is None:
                 continue
             if value in built.entries:
-                raise BackendError(
+                raise DuplicateKeyError(
                     f"cannot create unique index {index.name}: existing rows share the "
                     f"values {_show(value)} of ({', '.join(built.fields)})",
                     model=self.model.name,

@@ -10,14 +10,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from noorm.adapters.memory.evaluate import matches, sort_key
-from noorm.kit.cursor import CursorCodec, after_filter, query_shape
+from noorm.kit.cursor import CursorCodec, after_filter, query_shape, unfixed
 from noorm.spec import (
+    And,
     BooleanType,
+    Compare,
     Field,
+    Filter,
     IntegerType,
     InvalidCursorError,
+    IsNull,
     Model,
+    Not,
     NumberType,
+    Or,
     Order,
     StringType,
     TimestampType,
@@ -91,3 +97,34 @@ def test_cursor_round_trip_and_tampering() -> None:
 def test_short_cursor_keys_are_refused() -> None:
     with pytest.raises(ValueError):
         CursorCodec(b"short")
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=rows_strategy, order=order_strategy, data=st.data())
+def test_fields_fixed_by_the_filter_leave_the_order_unchanged(
+    rows: list[dict[str, Any]], order: tuple[Order, ...], data: st.DataObject
+) -> None:
+    """Dropping fields pinned by eq/is_null changes neither the rows nor their order."""
+    pinned = data.draw(st.lists(st.sampled_from(["s", "n", "b", "t"]), unique=True, max_size=3))
+    anchor = data.draw(st.sampled_from(rows))
+    items: list[Filter] = [
+        IsNull(f) if anchor[f] is None else Compare("eq", f, anchor[f]) for f in pinned
+    ]
+    where: Filter = And((And(tuple(items)), Or((Compare("gte", "id", 0), IsNull("s")))))
+    kept = unfixed(order, where)
+    assert kept == (tuple(o for o in order if o.field not in pinned) or order)
+    matching = [r for r in rows if matches(MODEL, where, r)]
+    assert sorted(matching, key=sort_key(MODEL, kept)) == sorted(
+        matching, key=sort_key(MODEL, order)
+    )
+
+
+def test_only_top_level_equalities_fix_a_field() -> None:
+    order = (Order("s"), Order("n", descending=True), Order("id"))
+    assert unfixed(order, Compare("eq", "s", "a")) == order[1:]
+    assert unfixed(order, And((IsNull("n"), Compare("gte", "s", "a")))) == (order[0], order[2])
+    assert unfixed(order, Or((Compare("eq", "s", "a"), Compare("eq", "s", "b")))) == order
+    assert unfixed(order, Not(Compare("eq", "s", "a"))) == order
+    assert unfixed(order, Compare("lte", "s", "a")) == order
+    pinned_all = And(tuple(Compare("eq", f, 1) for f in ("s", "n", "id")))
+    assert unfixed(order, pinned_all) == order  # never empty: a total order remains

@@ -209,11 +209,12 @@ def test_key_width_at_and_past_2048_bytes() -> None:
     _keyed([("a", 512)])
     _keyed([("a", 256), ("b", 256)])
     _keyed([("a", 508), ("n", None)], ["n", "t", "a"])  # index: 8 + 8 + 2032 = 2048
-    for key, index in [
+    wide: list[tuple[list[tuple[str, int | None]], list[str] | None]] = [
         ([("a", 513)], None),
         ([("a", 257), ("b", 256)], None),
         ([("n", None)], ["s", "t"]),  # 2400 + 8 + 8
-    ]:
+    ]
+    for key, index in wide:
         with pytest.raises(SchemaError, match="LIM-KEY") as caught:
             _keyed(key, index)
         assert caught.value.model == "m"
