@@ -7,21 +7,107 @@ walks the schema: it looks fields up in prebuilt dicts.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from noorm.spec.adapter import Capability
 from noorm.spec.errors import UnsupportedError, ValidationError, brief
 from noorm.spec.filters import And, Compare, Filter, In, IsNull, Not, Or, Path, Ref
-from noorm.spec.limits import MAX_ORDER_FIELDS, value_bytes
+from noorm.spec.limits import MAX_ORDER_FIELDS, MAX_ROW_BYTES, value_bytes
 from noorm.spec.operations import Order
 from noorm.spec.schema import Field, Model
-from noorm.spec.types import JsonType
-from noorm.spec.values import MAX_SAFE_INTEGER, check_text, normalize_value
+from noorm.spec.types import (
+    BooleanType,
+    IntegerType,
+    JsonType,
+    NumberType,
+    StringType,
+    TimestampType,
+)
+from noorm.spec.values import (
+    MAX_INTEGER,
+    MAX_SAFE_INTEGER,
+    MAX_TIMESTAMP,
+    MIN_INTEGER,
+    MIN_TIMESTAMP,
+    check_text,
+    copy_json,
+    normalize_value,
+)
 
 from .limits import check_filter, check_size
 
 __all__ = ["ModelPlan"]
+
+
+Checker = Callable[[object], Any]
+
+
+def _checker(model: Model[Any], field: Field) -> Checker:
+    """``normalize_value`` for one field, with a fast path for values already canonical.
+
+    The fast path accepts only what the general rules would return unchanged (exact
+    built-in types within range); everything else, errors included, takes the general
+    path, so the two can never disagree.
+    """
+    slow: Checker = partial(normalize_value, model, field)
+    t = field.type
+    if isinstance(t, StringType):
+        most = t.max_length
+
+        def string(value: object) -> Any:
+            if (
+                type(value) is str
+                and value.isascii()
+                and (most is None or len(value) <= most)
+                and "\x00" not in value
+            ):
+                return value
+            return slow(value)
+
+        return string
+    if isinstance(t, IntegerType):
+
+        def integer(value: object) -> Any:
+            if type(value) is int and MIN_INTEGER <= value <= MAX_INTEGER:
+                return value
+            return slow(value)
+
+        return integer
+    if isinstance(t, NumberType):
+
+        def number(value: object) -> Any:
+            if type(value) is float and math.isfinite(value):
+                return value + 0.0
+            return slow(value)
+
+        return number
+    if isinstance(t, BooleanType):
+        return lambda value: value if type(value) is bool else slow(value)
+    if isinstance(t, TimestampType):
+        last = MAX_TIMESTAMP
+
+        def timestamp(value: object) -> Any:
+            if (
+                type(value) is datetime
+                and value.tzinfo is UTC
+                and value.microsecond % 1000 == 0
+                and MIN_TIMESTAMP <= value <= last
+            ):
+                return value
+            return slow(value)
+
+        return timestamp
+    return slow
+
+
+def _bound(value: object) -> int:
+    """An upper bound of a canonical non-json value's size (LIM-ROW)."""
+    if type(value) is str:
+        return len(value) if value.isascii() else 4 * len(value)
+    return 8
 
 
 def _flat(node: And | Or) -> list[Filter]:
@@ -44,6 +130,8 @@ class ModelPlan:
     """Everything validation needs about one model, precomputed."""
 
     __slots__ = (
+        "checkers",
+        "columns",
         "fields",
         "json_fields",
         "json_paths",
@@ -64,6 +152,11 @@ class ModelPlan:
         self.key_fields = model.primary_key
         self.required = frozenset(f.name for f in model.fields if not f.nullable)
         self.tiebreak = tuple(Order(k) for k in model.primary_key)
+        self.checkers = {f.name: _checker(model, f) for f in model.fields}
+        self.columns = tuple(
+            (f.name, self.checkers[f.name], f.name in self.json_fields, not f.nullable)
+            for f in model.fields
+        )
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -91,16 +184,26 @@ class ModelPlan:
                     field=name if isinstance(name, str) else brief(name),
                 )
         out: dict[str, Any] = {}
-        for name, f in self.fields.items():
+        size = 0
+        for name, check, is_json, required in self.columns:
             if name in values:
-                out[name] = normalize_value(self.model, f, values[name])
-            elif name in self.required:
+                value = values[name]
+                if is_json and value is not None:
+                    value, bound = copy_json(value, model=self.name, field=name)
+                    size += bound
+                else:
+                    value = check(value)
+                    size += _bound(value)
+                out[name] = value
+            elif required:
                 raise ValidationError(
                     "missing value for a non-nullable field", model=self.name, field=name
                 )
             else:
                 out[name] = None
-        check_size(value_bytes(out, self.json_fields), "the row", self.name)
+                size += 8
+        if size > MAX_ROW_BYTES:  # the bound is near the limit: measure exactly
+            check_size(value_bytes(out, self.json_fields), "the row", self.name)
         return out
 
     def changes(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -112,14 +215,21 @@ class ModelPlan:
         if not values:
             raise ValidationError("an update needs at least one value", model=self.name)
         out: dict[str, Any] = {}
+        size = 0
         for name, value in values.items():
-            f = self.field(name)
+            self.field(name)
             if name in self.key_fields:
                 raise ValidationError(
                     "primary-key fields cannot be updated", model=self.name, field=name
                 )
-            out[name] = normalize_value(self.model, f, value)
-        check_size(value_bytes(out, self.json_fields), "the update's values", self.name)
+            if value is not None and name in self.json_fields:
+                out[name], bound = copy_json(value, model=self.name, field=name)
+                size += bound
+            else:
+                out[name] = self.checkers[name](value)
+                size += _bound(out[name])
+        if size > MAX_ROW_BYTES:
+            check_size(value_bytes(out, self.json_fields), "the update's values", self.name)
         return out
 
     def update_fields(self, fields: Sequence[str]) -> tuple[str, ...]:
@@ -161,7 +271,7 @@ class ModelPlan:
                 raise ValidationError(
                     "the key is missing a primary-key field", model=self.name, field=name
                 )
-            out[name] = normalize_value(self.model, self.fields[name], key[name])
+            out[name] = self.checkers[name](key[name])
         return out
 
     def key_filter(self, key: Mapping[str, Any]) -> Filter:
@@ -263,7 +373,7 @@ class ModelPlan:
                 model=self.name,
                 field=f.name,
             )
-        return normalize_value(self.model, f, value)
+        return self.checkers[f.name](value)
 
     def _json_scalar(self, ref: Path, value: Any) -> Any:
         if isinstance(value, bool):

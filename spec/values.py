@@ -15,6 +15,7 @@ same canonical Python values (spec clauses VAL-*):
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +40,7 @@ __all__ = [
     "MIN_INTEGER",
     "MIN_TIMESTAMP",
     "check_text",
+    "copy_json",
     "from_epoch_ms",
     "normalize_json",
     "normalize_value",
@@ -231,3 +233,57 @@ def normalize_json(
     if isinstance(value, list):
         return [normalize_json(item, model=model, field=field, depth=depth + 1) for item in value]
     raise ValidationError(f"{type(value).__name__} is not a JSON value", model=model, field=field)
+
+
+def copy_json(
+    value: object, *, model: str | None = None, field: str | None = None
+) -> tuple[Any, int]:
+    """:func:`normalize_json`, plus an upper bound of the size of its compact JSON text.
+
+    The common case (plain dicts, lists, ASCII strings, in-range ints, finite floats) is
+    copied in one pass that also sums a bound (6 bytes per string character covers every
+    escape and UTF-8 form), so the size limit (LIM-ROW) needs no ``json.dumps`` unless
+    the bound comes near it. Anything else goes through :func:`normalize_json`.
+    """
+    size = [0]
+    return _copy(value, 0, size, model, field), size[0]
+
+
+def _copy(value: Any, depth: int, size: list[int], model: str | None, field: str | None) -> Any:
+    kind = type(value)
+    if kind is str:
+        if "\x00" not in value:
+            if not value.isascii():
+                check_text(value, "json strings", model, field)
+            size[0] += 6 * len(value) + 2
+            return value
+    elif kind is int:
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            size[0] += 18
+            return value
+    elif kind is float:
+        if math.isfinite(value):
+            size[0] += 24
+            return value + 0.0
+    elif value is None or kind is bool:
+        size[0] += 5
+        return value
+    elif kind is dict and depth < MAX_JSON_DEPTH:
+        out: dict[str, Any] = {}
+        size[0] += 2
+        for key, item in value.items():
+            if type(key) is not str or "\x00" in key:
+                break
+            if not key.isascii():
+                check_text(key, "json object keys", model, field)
+            size[0] += 6 * len(key) + 4
+            out[key] = _copy(item, depth + 1, size, model, field)
+        else:
+            return out
+    elif kind is list and depth < MAX_JSON_DEPTH:
+        size[0] += 2 + len(value)
+        return [_copy(item, depth + 1, size, model, field) for item in value]
+    # Subclasses, bad values, too deep: the general path (canonicalizes or raises).
+    result = normalize_json(value, model=model, field=field, depth=depth)
+    size[0] += len(json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode())
+    return result
