@@ -13,18 +13,18 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from noorm.spec.errors import InvalidCursorError
+from noorm.spec.errors import InvalidCursorError, ValidationError
 from noorm.spec.filters import And, Compare, Filter, IsNull, Not, Or
 from noorm.spec.operations import Order
 from noorm.spec.schema import Field
 from noorm.spec.types import BooleanType, IntegerType, NumberType, StringType, TimestampType
 from noorm.spec.values import from_epoch_ms, to_epoch_ms
 
-__all__ = ["CursorCodec", "after_filter", "query_shape", "unfixed"]
+__all__ = ["CursorCodec", "CursorKey", "after_filter", "cursor_keys", "query_shape", "unfixed"]
 
 _VERSION = 1
 _MAC_BYTES = 16
@@ -76,23 +76,45 @@ def _decode_value(field: Field, value: Any) -> Any:
     return value
 
 
+CursorKey = bytes | str
+"""A secret of at least 16 bytes (a str counts its UTF-8 bytes)."""
+
+
+def cursor_keys(key: CursorKey | Sequence[CursorKey]) -> tuple[bytes, ...]:
+    """The keys of ``cursor_key``: one key, or several for rotation (the first signs)."""
+    keys = [key] if isinstance(key, bytes | str) else list(key) if isinstance(key, Sequence) else []
+    out: list[bytes] = []
+    for k in keys:
+        raw = k.encode() if isinstance(k, str) else k if isinstance(k, bytes) else None
+        if raw is None or len(raw) < 16:
+            break
+        out.append(raw)
+    else:
+        if out:
+            return tuple(out)
+    raise ValidationError(
+        "cursor_key takes a secret of at least 16 bytes (bytes or str), or a list of them "
+        "to rotate keys (the first signs new cursors, every one is accepted)"
+    )
+
+
 class CursorCodec:
-    """Signs and checks cursors with one secret key."""
+    """Signs cursors with the first key and accepts any of the keys (key rotation)."""
 
-    __slots__ = ("_key",)
+    __slots__ = ("_key", "_keys")
 
-    def __init__(self, key: bytes) -> None:
-        if len(key) < 16:
-            raise ValueError("a cursor key needs at least 16 bytes")
-        self._key = key
+    def __init__(self, key: bytes | Sequence[bytes]) -> None:
+        self._keys = cursor_keys(key)
+        self._key = self._keys[0]
 
-    def _mac(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:_MAC_BYTES]
+    def _mac(self, payload: bytes, key: bytes | None = None) -> bytes:
+        return hmac.new(key or self._key, payload, hashlib.sha256).digest()[:_MAC_BYTES]
 
-    def _tag(self, shape: str) -> str:
+    def _tag(self, shape: str, key: bytes | None = None) -> str:
         """The query's shape as the cursor carries it: keyed, so that a scope value in
         the filter cannot be recovered from a cursor by hashing guesses."""
-        return _b64(hmac.new(self._key, b"shape:" + shape.encode(), hashlib.sha256).digest()[:12])
+        mac = hmac.new(key or self._key, b"shape:" + shape.encode(), hashlib.sha256)
+        return _b64(mac.digest()[:12])
 
     def encode(self, shape: str, order: tuple[Order, ...], row: Mapping[str, Any]) -> str:
         values = [_encode_value(row[o.field]) for o in order]
@@ -119,15 +141,20 @@ class CursorCodec:
             given = _unb64(mac)
         except (ValueError, TypeError):
             raise InvalidCursorError("malformed cursor", model=model) from None
-        if not hmac.compare_digest(given, self._mac(payload)):
+        key = next(
+            (k for k in self._keys if hmac.compare_digest(given, self._mac(payload, k))), None
+        )
+        if key is None:
             raise InvalidCursorError(
-                "cursor signature does not match (modified, or from another store key)", model=model
+                "cursor signature does not match (modified, or signed with a key this store "
+                "does not hold: pass the same cursor_key to every worker)",
+                model=model,
             )
         try:
             version, cursor_shape, values = json.loads(payload)
         except (ValueError, TypeError):
             raise InvalidCursorError("malformed cursor", model=model) from None
-        if version != _VERSION or cursor_shape != self._tag(shape):
+        if version != _VERSION or cursor_shape != self._tag(shape, key):
             raise InvalidCursorError(
                 "cursor belongs to another query (model, order or filter differ)", model=model
             )

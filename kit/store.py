@@ -6,6 +6,7 @@ query hooks, and hands the adapter one canonical operation object.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -29,7 +30,7 @@ from noorm.spec.operations import (
 )
 from noorm.spec.schema import Model, Schema
 
-from .cursor import CursorCodec, after_filter, query_shape, unfixed
+from .cursor import CursorCodec, CursorKey, after_filter, cursor_keys, query_shape, unfixed
 from .hooks import Plugin, QueryEvent, Write, WriteKind
 from .limits import check_batch, check_limit
 from .validate import ModelPlan
@@ -40,6 +41,8 @@ R = TypeVar("R", bound=Mapping[str, Any])
 T = TypeVar("T")
 
 Where = Filter | Mapping[str, Any] | None
+
+logger = logging.getLogger("noorm")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +89,7 @@ class Store:
         *,
         plugins: Sequence[Plugin] = (),
         on_query: Callable[[QueryEvent], None] | None = None,
-        cursor_key: bytes | None = None,
+        cursor_key: CursorKey | Sequence[CursorKey] | None = None,
     ) -> None:
         final = schema if isinstance(schema, Schema) else Schema(schema)
         for plugin in plugins:
@@ -101,7 +104,7 @@ class Store:
             adapter,
             tuple(plugins),
             plans,
-            CursorCodec(cursor_key or secrets.token_bytes(32)),
+            CursorCodec(_ephemeral_key() if cursor_key is None else cursor_keys(cursor_key)),
             on_query,
             scoped,
         )
@@ -373,6 +376,15 @@ class Store:
 
     def _statement(self, op: Operation[Any]) -> str | None:
         return self._shared.adapter.statement(op)
+
+
+def _ephemeral_key() -> bytes:
+    """A random cursor key, for a store whose cursors never leave this process."""
+    logger.info(
+        "Store without cursor_key: its cursors are valid only in this process; pass the "
+        "same cursor_key to every worker for cursors that survive restarts and fan-out"
+    )
+    return secrets.token_bytes(32)
 
 
 def _mapping(plan: ModelPlan, row: object, what: str = "a row") -> dict[str, Any]:

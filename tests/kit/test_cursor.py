@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,7 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from noorm.adapters.memory import MemoryAdapter
 from noorm.adapters.memory.evaluate import matches, sort_key
+from noorm.kit import Store
 from noorm.kit.cursor import CursorCodec, after_filter, query_shape, unfixed
 from noorm.spec import (
     And,
@@ -27,6 +31,7 @@ from noorm.spec import (
     Order,
     StringType,
     TimestampType,
+    ValidationError,
 )
 
 MODEL = Model(
@@ -94,9 +99,62 @@ def test_cursor_round_trip_and_tampering() -> None:
         CursorCodec(b"x" * 32).decode(token, shape, order, FIELDS, model="rows")
 
 
-def test_short_cursor_keys_are_refused() -> None:
-    with pytest.raises(ValueError):
-        CursorCodec(b"short")
+@pytest.mark.parametrize(
+    "key", [b"", b"short", "", "x" * 15, 5, None, [], [b"k" * 32, b"short"], [b"k" * 32, 7]]
+)
+def test_bad_cursor_keys_are_refused(key: Any) -> None:
+    with pytest.raises(ValidationError, match="cursor_key"):
+        CursorCodec(key)
+    with pytest.raises(ValidationError, match="cursor_key"):
+        Store([MODEL], MemoryAdapter(), cursor_key=key if key is not None else b"")
+
+
+def _paged(store: Store) -> str:
+    store.insert_many(MODEL, [{"id": i, "b": True} for i in range(3)])
+    cursor = store.find(MODEL, limit=1).next_cursor
+    assert cursor is not None
+    return cursor
+
+
+def test_a_cursor_works_on_every_store_with_the_same_key() -> None:
+    """Workers share cursor_key, so a cursor from one is valid on another (str or bytes)."""
+    adapter = MemoryAdapter()
+    first = Store([MODEL], adapter, cursor_key="a shared secret of 32 characters")
+    first.bootstrap()
+    cursor = _paged(first)
+    second = Store([MODEL], adapter, cursor_key=b"a shared secret of 32 characters")
+    assert [r["id"] for r in second.find(MODEL, limit=5, cursor=cursor)] == [1, 2]
+    with pytest.raises(InvalidCursorError, match="cursor_key"):
+        Store([MODEL], adapter).find(MODEL, limit=5, cursor=cursor)  # an ephemeral key
+
+
+def test_rotated_keys_accept_old_cursors_and_sign_with_the_new_one() -> None:
+    adapter = MemoryAdapter()
+    old, new = b"o" * 32, b"n" * 32
+    before = Store([MODEL], adapter, cursor_key=old)
+    before.bootstrap()
+    cursor = _paged(before)
+    rotating = Store([MODEL], adapter, cursor_key=[new, old])
+    page = rotating.find(MODEL, limit=1, cursor=cursor)
+    assert [r["id"] for r in page] == [1]
+    assert page.next_cursor is not None
+    after = Store([MODEL], adapter, cursor_key=new)  # old key retired
+    assert [r["id"] for r in after.find(MODEL, limit=5, cursor=page.next_cursor)] == [2]
+    with pytest.raises(InvalidCursorError):
+        after.find(MODEL, limit=5, cursor=cursor)
+
+
+def test_a_cursor_does_not_reveal_the_filter() -> None:
+    """The query shape is keyed: a scope value cannot be recovered by hashing guesses."""
+    store = Store([MODEL], MemoryAdapter(), cursor_key=b"k" * 32)
+    store.bootstrap()
+    store.insert_many(MODEL, [{"id": i, "b": True, "s": "tenant7"} for i in range(3)])
+    cursor = store.find(MODEL, {"s": "tenant7"}, limit=1).next_cursor
+    assert cursor is not None
+    payload = json.loads(base64.urlsafe_b64decode(cursor.split(".")[0] + "=="))
+    for guess in ("tenant7", "tenant6"):
+        digest = query_shape("rows", (Order("id"),), Compare("eq", "s", guess))
+        assert digest not in payload
 
 
 @settings(max_examples=200, deadline=None)
