@@ -1,0 +1,1 @@
+"""no-orm's benchmark suite: ``python -m benchmarks`` (see docs/performance.md)."""
