@@ -80,7 +80,7 @@ CLAUSES: dict[str, str] = {
     "LIM-KEY": "keys and indexes up to 2048 bytes wide work; wider schemas are refused",
     "LIM-ROW": "rows and update values up to 2 MiB work; larger ones are refused",
     "LIM-BATCH": "insert_many up to 10,000 rows, split as needed, still all-or-nothing",
-    "LIM-FILTER": "filters up to 10,000 values, 1,000 conditions, depth 32, 32-key paths",
+    "LIM-FILTER": "filters up to 10,000 values, 1,000 conditions, depth 32, 16-key paths",
     "LIM-READ": "limit up to 1,000,000; order_by up to 16 fields",
 }
 """Every clause id of docs/spec.md, in document order, with a one-line title."""

@@ -79,8 +79,8 @@ MAX_FILTER_CONDITIONS = 1_000
 """Leaf conditions (comparisons, ``in_``, ``is_null``) in one filter."""
 MAX_FILTER_DEPTH = 32
 """Nesting of ``and_``/``or_``/``not_`` in one filter."""
-MAX_PATH_KEYS = 32
-"""Keys of one json path."""
+MAX_PATH_KEYS = 16
+"""Keys of one json path (MariaDB's JSON functions stop at 32 levels of nesting)."""
 MAX_ORDER_FIELDS = 16
 """Fields in one ``order_by`` (the primary-key tie-breakers come on top)."""
 MAX_LIMIT = 1_000_000
