@@ -20,6 +20,7 @@ indexes looked up in ``information_schema``, and MariaDB's JSON warnings as erro
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 import threading
@@ -34,9 +35,12 @@ from noorm.spec.adapter import Capability
 from noorm.spec.errors import BackendError, UnsupportedError
 from noorm.spec.filters import And, Compare, Filter, In, IsNull, Not, Or, Path
 from noorm.spec.operations import (
+    Count,
     Delete,
+    Find,
     Insert,
     Operation,
+    Order,
     Update,
     Upsert,
     UpsertResult,
@@ -44,8 +48,9 @@ from noorm.spec.operations import (
 from noorm.spec.schema import Model, Schema
 from noorm.spec.types import StringType
 
+from ..memory.evaluate import predicate, sort_rows
 from ..sql.adapter import Session, SQLAdapter
-from ..sql.compiler import DDL, Compiled
+from ..sql.compiler import DDL, Compiled, Table
 from .connection import (
     Connection,
     ConnectionFactory,
@@ -56,13 +61,14 @@ from .connection import (
 )
 from .dialect import (
     JSON_CODES,
-    MAX_KEY_BYTES,
     MAX_VARCHAR,
+    SORT_PREFIX,
     JsonUnreadable,
     MariaDBDialect,
     MySQLDialect,
     error_code,
     json_paths_work,
+    long_string,
     one_line,
 )
 
@@ -74,6 +80,7 @@ MIN_VERSIONS = {"mysql": (8, 0, 17), "mariadb": (10, 6)}
 _CONNECTION_LOST = frozenset({0, 1053, 1153, 1927, 2006, 2013, 2014, 2055, 4031})
 _DEADLOCK = 1213  # InnoDB rolled the whole transaction back
 _UPSERT_ATTEMPTS = 4
+_KEYS_PER_STATEMENT = 1_000
 _IDLE_PING_SECONDS = 30.0
 _LOCK_TIMEOUT_SECONDS = 120
 _BOOTSTRAP_LOCK = "CONCAT('noorm-bootstrap-', SHA1(DATABASE()))"  # <= 64 characters
@@ -220,17 +227,20 @@ class MySQLAdapter(SQLAdapter[Connection]):
     def _inspect(self, conn: Connection) -> MySQLDialect:
         try:
             with conn.cursor() as cursor:
-                cursor.execute("SELECT VERSION(), @@max_allowed_packet, DATABASE()")
+                cursor.execute(
+                    "SELECT VERSION(), @@max_allowed_packet, DATABASE(), @@innodb_page_size"
+                )
                 row = cursor.fetchone()
         except pymysql.err.MySQLError as exc:
             raise BackendError(f"cannot query the server: {one_line(exc)}") from exc
         assert row is not None
         version, packet, database = str(row[0]), int(row[1]), str(row[2])
+        page_size = int(row[3])
         flavour, numbers, display = server_flavour(version)
         if numbers < MIN_VERSIONS[flavour]:
             least = ".".join(map(str, MIN_VERSIONS[flavour]))
             raise UnsupportedError(f"{display} is too old; no-orm needs {flavour} {least}")
-        dialect = self.dialects[flavour]()
+        dialect = self.dialects[flavour](page_size=page_size)
         with _PROBED_LOCK:
             probed = _PROBED.get((version, type(dialect)))
             if probed is None:
@@ -240,9 +250,19 @@ class MySQLAdapter(SQLAdapter[Connection]):
         self._database = database
         self.flavour = flavour
         """``"mysql"`` or ``"mariadb"``."""
-        self.max_allowed_packet = packet
-        """The server's packet limit; insert batches are split to stay under it."""
+        self._packet = packet
+        dialect.max_statement_bytes = _statement_budget(packet)
         return dialect
+
+    @property
+    def max_allowed_packet(self) -> int:
+        """The server's packet limit; insert batches are split to stay under it."""
+        return self._packet
+
+    @max_allowed_packet.setter
+    def max_allowed_packet(self, packet: int) -> None:
+        self._packet = packet
+        self.dialect.max_statement_bytes = _statement_budget(packet)
 
     # --- connections ------------------------------------------------------------------------
 
@@ -364,45 +384,111 @@ class MySQLAdapter(SQLAdapter[Connection]):
     def _run(self, session: Session[Connection], op: Operation[Any]) -> Any:
         fields = _path_fields(op) if self.dialect.json_warnings else ()
         if not fields:
-            return super()._run(session, op)
+            return self._dispatch(session, op)
         try:
             if isinstance(op, (Update, Delete)):  # undo the write if a document was unreadable
                 with self._scope(session):
-                    return super()._run(session, op)
-            return super()._run(session, op)
+                    return self._dispatch(session, op)
+            return self._dispatch(session, op)
         except UnsupportedError as exc:
-            if error_code(exc.__cause__) not in JSON_CODES:
+            if error_code(exc.__cause__) not in JSON_CODES or session.broken:
                 raise
-            written = isinstance(op, (Update, Delete, Upsert))
-            raise UnsupportedError(
-                exc.reason + ("; nothing was written" if written else ""),
-                capability=Capability.JSON_PATHS.value,
-                model=op.model.name,
-                field=fields[0] if len(fields) == 1 else None,
-            ) from exc.__cause__
+        return self._evaluated_here(session, op)
 
-    def _insert(self, session: Session[Connection], op: Insert) -> None:
-        """One multi-row INSERT per chunk, chunks small enough for ``max_allowed_packet``."""
+    def _evaluated_here(self, session: Session[Connection], op: Operation[Any]) -> Any:
+        """``op`` with its filter evaluated by the adapter, on every row of the table.
+
+        MariaDB's JSON functions stop at 32 levels of nesting (a document the spec
+        stores, JSON-1, and the one a path of 32 keys reaches); a path filter that meets
+        such a document comes back as a warning or an error. Then the rows are read
+        (locked, for a write) and the filter is decided by the reference evaluator, so
+        the answer is exact; a write then selects the matching rows by key. It costs a
+        read of the whole table, only when such a document is there.
+        """
+        model = op.model
+        table = self.compiler.table(model)
+        if isinstance(op, Upsert):
+            return self._upsert(session, op, evaluate_here=True)
+        if isinstance(op, (Find, Count)):
+            rows = self._every_row(session, table, lock=False)
+            test = predicate(model, op.where)
+            rows = [row for row in rows if test(row)]
+            if isinstance(op, Count):
+                return len(rows)
+            sort_rows(model, rows, op.order)
+            return rows if op.limit is None else rows[: op.limit]
+        if not isinstance(op, (Update, Delete)):  # pragma: no cover - no other filtered ops
+            raise TypeError(f"not a filtered operation: {op!r}")
+        with self._scope(session):
+            test = predicate(model, op.where)
+            keys = [row for row in self._every_row(session, table, lock=True) if test(row)]
+            if isinstance(op, Update) and not op.values:
+                return len(keys)
+            done = 0
+            for start in range(0, len(keys), _KEYS_PER_STATEMENT):
+                where = _key_filter(model, keys[start : start + _KEYS_PER_STATEMENT])
+                done += super()._run(session, dataclasses.replace(op, where=where))
+            return done
+
+    def _every_row(
+        self, session: Session[Connection], table: Table, *, lock: bool
+    ) -> list[dict[str, Any]]:
+        select = Compiled(table.select_head + (" FOR UPDATE" if lock else ""), [])
+        return table.decode(self._query(session, select, table.model.name))
+
+    def _dispatch(self, session: Session[Connection], op: Operation[Any]) -> Any:
+        if isinstance(op, Find):
+            table = self.compiler.table(op.model)
+            order = self.compiler.full_order(table, op.order)
+            if any(long_string(table.field(o.field)) for o in order):
+                return self._find(session, op, order)
+        return super()._run(session, op)
+
+    def _find(
+        self, session: Session[Connection], op: Find, order: tuple[Order, ...]
+    ) -> list[dict[str, Any]]:
+        """A find ordered by strings longer than :data:`SORT_PREFIX`, in exact order.
+
+        The server sorts such a string by its first :data:`SORT_PREFIX` characters
+        (:meth:`MySQLDialect.order_expr`), which orders rows correctly except among rows
+        sharing such a prefix; those are put in order here, by the reference sort. When
+        the page ends inside a run of rows that share a full-length prefix, the run may
+        hold, beyond the page, rows that belong on it: one more query reads the whole run
+        (the rows equal to the last one on every earlier sort field, and starting with
+        its prefix), and the page is cut from the sorted union. Every row outside the
+        union sorts after every row in it, so the result is exactly the reference's.
+        """
         model = op.model.name
-        budget = self.max_allowed_packet * 3 // 4 - 4096
-        chunks = list(self.compiler.insert(op))
-        if len(op.rows) > 1 and any(_size(c.params) > budget for c in chunks):
-            chunks = [c for part in _fit(self, op, budget) for c in self.compiler.insert(part)]
-        if len(chunks) == 1:  # one statement is atomic by itself
-            self._command(session, chunks[0], model)
-        elif chunks:
-            with self._scope(session):
-                for chunk in chunks:
-                    self._command(session, chunk, model)
+        table = self.compiler.table(op.model)
+        rows = table.decode(self._query(session, self.compiler.find(op), model))
+        longs = {o.field for o in order if long_string(table.field(o.field))}
+        if op.limit is not None and rows and len(rows) == op.limit:
+            run = _run_filter(order, longs, rows[-1])
+            if run is not None:
+                where = run if op.where is None else And((op.where, run))
+                more = self.compiler.find(Find(op.model, where, op.order, None))
+                extra = table.decode(self._query(session, more, model))
+                seen = {tuple(r[k] for k in table.key) for r in extra}
+                rows = [r for r in rows if tuple(r[k] for k in table.key) not in seen] + extra
+        if any(
+            isinstance(value, str) and len(value) >= SORT_PREFIX
+            for row in rows
+            for name in longs
+            if (value := row[name]) is not None
+        ):
+            sort_rows(op.model, rows, order)
+            if op.limit is not None:
+                del rows[op.limit :]
+        return rows
 
     def _upsert(
-        self, session: Session[Connection], op: Upsert
+        self, session: Session[Connection], op: Upsert, *, evaluate_here: bool = False
     ) -> UpsertResult[dict[str, Any]] | None:
         """Retried on deadlock when it is its own transaction (nothing else to lose)."""
         attempts = _UPSERT_ATTEMPTS if session.depth == 0 else 1
         for attempt in range(1, attempts + 1):
             try:
-                return self._upsert_once(session, op)
+                return self._upsert_once(session, op, evaluate_here)
             except BackendError as exc:
                 if attempt == attempts or error_code(exc.__cause__) != _DEADLOCK:
                     raise
@@ -410,12 +496,14 @@ class MySQLAdapter(SQLAdapter[Connection]):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _upsert_once(
-        self, session: Session[Connection], op: Upsert
+        self, session: Session[Connection], op: Upsert, evaluate_here: bool = False
     ) -> UpsertResult[dict[str, Any]] | None:
         """Lock the row by key, then INSERT it or UPDATE it within the scope; one unit.
 
         ``INSERT ... ON DUPLICATE KEY UPDATE`` cannot check the scope and also fires on
-        other unique indexes, so the cases are told apart explicitly.
+        other unique indexes, so the cases are told apart explicitly. With
+        ``evaluate_here`` the scope is decided on the locked row by the reference
+        evaluator (see :meth:`_evaluated_here`).
         """
         model = op.model.name
         table = self.compiler.table(op.model)
@@ -426,16 +514,22 @@ class MySQLAdapter(SQLAdapter[Connection]):
             if not found:
                 insert = next(self.compiler.insert(Insert(op.model, (op.row,))))
                 self._command(session, insert, model)  # DuplicateKeyError: another unique index
-                return UpsertResult(table.decode([insert.params])[0], inserted=True)
+                return UpsertResult(table.written(insert.params), inserted=True)
+            where = op.where
+            if evaluate_here and where is not None:
+                if not predicate(op.model, where)(table.decode(found)[0]):
+                    return None  # the existing row is outside the scope: leave it alone
+                where = None
             if op.update:
-                if not self._command(session, self.compiler.upsert_update(op), model):
+                update = self.compiler.upsert_update(dataclasses.replace(op, where=where))
+                if not self._command(session, update, model):
                     return None  # the existing row is outside the scope: leave it alone
                 found = self._query(
                     session, self.compiler.select_key(op.model, op.row, None), model
                 )
-            elif op.where is not None:
+            elif where is not None:
                 found = self._query(
-                    session, self.compiler.select_key(op.model, op.row, op.where), model
+                    session, self.compiler.select_key(op.model, op.row, where), model
                 )
             rows = table.decode(found)
         return UpsertResult(rows[0], inserted=False) if rows else None
@@ -458,7 +552,7 @@ class MySQLAdapter(SQLAdapter[Connection]):
         ``CREATE INDEX IF NOT EXISTS``), and the lock makes look-up and creation one step.
         """
         for model in schema.models:
-            _check_keys(model)
+            _check_keys(model, self.dialect.page_size)
         ddl = self.compiler.ddl(schema)
         with self._free_session(None) as session:
             if dry_run:
@@ -495,8 +589,14 @@ class MySQLAdapter(SQLAdapter[Connection]):
                 self._command(session, Compiled(f"DO RELEASE_LOCK({_BOOTSTRAP_LOCK})", []), None)
 
 
-def _check_keys(model: Model[Any]) -> None:
-    """Refuse, before any DDL, a key or index InnoDB cannot hold (3072 bytes)."""
+def _check_keys(model: Model[Any], page_size: int) -> None:
+    """Refuse, before any DDL, a key or index InnoDB cannot hold.
+
+    The schema keeps every key within 2048 bytes (LIM-KEY), which InnoDB holds on its
+    default 16 KiB pages (3072 bytes); servers with smaller pages hold less (1536 bytes
+    at 8 KiB, 768 at 4 KiB).
+    """
+    limit = _max_key_bytes(page_size)
     keys = [("primary key", tuple(model.primary_key))]
     keys += [(f"index {ix.name!r}", tuple(c.field for c in ix.columns)) for ix in model.indexes]
     for what, names in keys:
@@ -515,13 +615,63 @@ def _check_keys(model: Model[Any]) -> None:
                 total += 4 * t.max_length
             else:
                 total += 8
-        if total > MAX_KEY_BYTES:
+        if total > limit:
             raise UnsupportedError(
                 f"the {what} needs up to {total} bytes; InnoDB index keys hold at most "
-                f"{MAX_KEY_BYTES} (a utf8mb4 character counts 4)",
+                f"{limit} with {page_size // 1024} KiB pages (a utf8mb4 character counts 4)",
                 model=model.name,
                 field=names[-1],
             )
+
+
+def _key_filter(model: Model[Any], rows: Sequence[dict[str, Any]]) -> Filter:
+    """The rows of ``model`` whose primary key is one of those of ``rows``."""
+    key = model.primary_key
+    if len(key) == 1:
+        return In(key[0], tuple(row[key[0]] for row in rows))
+    return Or(tuple(And(tuple(Compare("eq", k, row[k]) for k in key)) for row in rows))
+
+
+def _max_key_bytes(page_size: int) -> int:
+    """InnoDB's longest index key for ``innodb_page_size`` (DYNAMIC rows)."""
+    return 3072 if page_size >= 16384 else 3072 * page_size // 16384
+
+
+def _statement_budget(packet: int) -> int:
+    """Bytes of values one INSERT may carry under ``max_allowed_packet`` (with room for
+    the statement around them)."""
+    return max(packet * 3 // 4 - 4096, 256)
+
+
+def _run_filter(order: tuple[Order, ...], longs: set[str], last: dict[str, Any]) -> Filter | None:
+    """The rows the server may have sorted like ``last``: equal to it on every sort
+    field before its first long string of at least :data:`SORT_PREFIX` characters, and
+    starting with that string's prefix. None when ``last`` has no such string (then the
+    server's order is exact at the page's end)."""
+    terms: list[Filter] = []
+    for item in order:
+        value = last[item.field]
+        if item.field in longs and isinstance(value, str) and len(value) >= SORT_PREFIX:
+            prefix = value[:SORT_PREFIX]
+            terms.append(Compare("gte", item.field, prefix))
+            bound = _successor(prefix)
+            if bound is not None:
+                terms.append(Compare("lt", item.field, bound))
+            return And(tuple(terms))
+        terms.append(IsNull(item.field) if value is None else Compare("eq", item.field, value))
+    return None
+
+
+def _successor(prefix: str) -> str | None:
+    """The least string greater than every string that starts with ``prefix`` (code point
+    order, surrogates skipped); None when there is none (``prefix`` is all U+10FFFF)."""
+    stripped = prefix.rstrip("\U0010ffff")
+    if not stripped:
+        return None
+    code = ord(stripped[-1]) + 1
+    if 0xD800 <= code <= 0xDFFF:
+        code = 0xE000
+    return stripped[:-1] + chr(code)
 
 
 def _path_fields(op: Operation[Any]) -> tuple[str, ...]:
@@ -538,26 +688,3 @@ def _path_fields(op: Operation[Any]) -> tuple[str, ...]:
         elif isinstance(f, (Compare, In, IsNull)) and isinstance(f.ref, Path):
             found.setdefault(f.ref.field)
     return tuple(found)
-
-
-def _size(params: Sequence[Any]) -> int:
-    """An upper bound of the bytes ``params`` take inlined in SQL (utf8mb4, escaped)."""
-    return sum(4 * len(p) + 4 if isinstance(p, str) else 32 for p in params)
-
-
-def _fit(adapter: MySQLAdapter, op: Insert, budget: int) -> Iterator[Insert]:
-    """``op``'s rows in consecutive groups whose inlined values stay within ``budget``."""
-    table = adapter.compiler.table(op.model)
-    group: list[dict[str, Any]] = []
-    used = 0
-    for row in op.rows:
-        values: list[Any] = []
-        table.encode_row(row, values)
-        size = _size(values)
-        if group and used + size > budget:
-            yield Insert(op.model, tuple(group))
-            group, used = [], 0
-        group.append(row)
-        used += size
-    if group:
-        yield Insert(op.model, tuple(group))

@@ -10,7 +10,7 @@ Every connection the adapter uses must
 - have a default database (every statement names tables, never ``db.table``).
 
 Connections opened from a URL also run :data:`SESSION_SETUP` (UTC time zone, a strict
-``sql_mode``, a ``max_sort_length`` that sorts long strings in full). TLS follows PyMySQL's default (used when the server
+``sql_mode``). TLS follows PyMySQL's default (used when the server
 offers it) unless ``ssl_*`` options say more; a server seen without TLS support is
 remembered, so later connections to it skip building a TLS context they could not use
 (PyMySQL loads the system CA store for each one, which costs more than a local handshake).
@@ -50,16 +50,13 @@ ConnectionFactory: TypeAlias = Callable[[], Connection]
 """A zero-argument callable returning a new, open PyMySQL connection."""
 
 SESSION_SETUP = (
-    "SET SESSION time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', "
-    "max_sort_length = GREATEST(@@GLOBAL.max_sort_length, "
-    "LEAST(8388608, @@GLOBAL.sort_buffer_size DIV 128))"
+    "SET SESSION time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'"
 )
 """Run on every connection the adapter opens from a URL (use it as ``init_command`` of
-connections you pass). ``max_sort_length``: MariaDB sorts strings by their first 1024
-bytes only by default, so longer values sharing that prefix would come out in key order
-(STR-4, ORD-1). 1/128 of the sort buffer (16 KiB at MariaDB's default 2 MiB) covers every
-VARCHAR the adapter creates and still lets a sort on several long columns fit in the
-buffer. MySQL 8 ignores the setting for its NO PAD collations, which sort in full."""
+connections you pass). The order of strings does not depend on it: how much of a
+string MariaDB sorts by is set on each statement that sorts strings (``SET STATEMENT
+max_sort_length``, see :mod:`.dialect`), so a connection you pass, or one PyMySQL
+reconnects, sorts exactly like the adapter's own."""
 
 _SCHEMES = frozenset({"mysql", "mariadb", "mysql+pymysql", "mariadb+pymysql"})
 _OPTIONS = {"connect_timeout": float, "read_timeout": float, "write_timeout": float}

@@ -28,13 +28,16 @@ a ``JSON_TYPE`` check of the kind (FLT-JSON-1).
 from __future__ import annotations
 
 import functools
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import pymysql
 
 from noorm.spec.errors import BackendError, DuplicateKeyError, NoOrmError, UnsupportedError
-from noorm.spec.schema import Field
+from noorm.spec.schema import Field, Model
 from noorm.spec.types import (
     BooleanType,
     IntegerType,
@@ -51,7 +54,11 @@ __all__ = [
     "DUPLICATE_CODES",
     "JSON_CODES",
     "MAX_KEY_BYTES",
+    "MAX_ROW_BYTES",
+    "MAX_SORT_LENGTH",
     "MAX_VARCHAR",
+    "SORT_PREFIX",
+    "ColumnPlan",
     "JsonUnreadable",
     "MariaDBCodec",
     "MariaDBDialect",
@@ -63,7 +70,9 @@ __all__ = [
     "json_path",
     "json_paths_work",
     "json_unreadable_reason",
+    "long_string",
     "one_line",
+    "plan_columns",
 ]
 
 DUPLICATE_CODES = frozenset({1022, 1062, 1586})
@@ -72,9 +81,16 @@ JSON_CODES = frozenset(range(4035, 4047))
 """MariaDB's ER_JSON_BAD_CHR .. ER_JSON_ONE_OR_ALL: a document or path it could not read
 (a warning in a SELECT, an error in a strict UPDATE or DELETE)."""
 MAX_KEY_BYTES = 3072
-"""InnoDB's limit on the bytes of one index key (DYNAMIC rows, both servers)."""
+"""InnoDB's limit on the bytes of one index key (DYNAMIC rows, 16 KiB pages, both servers)."""
 MAX_VARCHAR = MAX_KEY_BYTES // 4
 """The longest utf8mb4 string an index can hold, so the longest stored as VARCHAR."""
+SORT_PREFIX = 1024
+"""Characters of a string the server sorts by (see :meth:`MySQLDialect.order_expr`)."""
+MAX_SORT_LENGTH = 4 * SORT_PREFIX
+"""Bytes of each sort key MariaDB compares (``max_sort_length``, set per statement): every
+VARCHAR the adapter creates (<= 768 characters) and every sort prefix, in full."""
+MAX_ROW_BYTES = 65_535
+"""The server's limit on a row's columns, BLOB/TEXT columns counted as their pointers."""
 
 # Keys a path must select exactly (and only): probed once per server version.
 _PROBE_KEYS = (
@@ -166,6 +182,12 @@ def json_paths_work(conn: pymysql.Connection[Any], dialect: MySQLDialect) -> boo
     return not warned and row is not None and [str(v) for v in row] == expected
 
 
+def long_string(field: Field) -> bool:
+    """Whether ``field`` is a string that may be longer than :data:`SORT_PREFIX`."""
+    t = field.type
+    return isinstance(t, StringType) and (t.max_length is None or t.max_length > SORT_PREFIX)
+
+
 def error_code(exc: BaseException | None) -> int | None:
     """The server's (or PyMySQL's) numeric error code, if ``exc`` carries one."""
     args: tuple[Any, ...] = getattr(exc, "args", ())
@@ -194,6 +216,108 @@ def json_unreadable_reason(exc: BaseException) -> str:
         "JSON functions stop at 32 levels of nesting, so a path filter cannot be evaluated "
         "on such a document"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnPlan:
+    """The physical type of each string column of a model, chosen to fit InnoDB's rows.
+
+    ``prefixed`` holds the key or index strings stored as TEXT, whose index entries are
+    then prefixes of ``max_length`` characters: the whole value, since no longer one is
+    ever written.
+    """
+
+    strings: dict[str, str]
+    prefixed: frozenset[str]
+
+
+def _text_type(max_length: int | None) -> str:
+    if max_length is not None and max_length * 4 <= 65_535:
+        return "TEXT"
+    if max_length is not None and max_length * 4 <= 16_777_215:
+        return "MEDIUMTEXT"
+    return "LONGTEXT"
+
+
+_FIXED = {"DOUBLE": 8, "BIGINT": 8, "DATETIME(3)": 7, "BOOLEAN": 1}
+
+
+def _sizes(column: str) -> tuple[int, int, int]:
+    """What one column of SQL type ``column`` costs a row, in bytes: against the server's
+    65,535-byte limit; inside the InnoDB record as ``CREATE TABLE`` counts it; and inside
+    the record at worst when a row is written."""
+    if column.startswith("VARCHAR("):
+        width = 4 * int(column[8:-1])
+        if width <= 255:  # never leaves the record
+            return width + 1, width + 1, width + 1
+        return width + 2, 22, 42
+    if column in _FIXED:
+        return _FIXED[column], _FIXED[column], _FIXED[column]
+    # TEXT, LONGTEXT, JSON: a value of up to 40 bytes stays in the record, a longer one
+    # may move to overflow pages and leave a 20-byte pointer.
+    return 12, 22, 42
+
+
+def plan_columns(model: Model[Any], json_column: str, page_size: int = 16384) -> ColumnPlan:
+    """String column types for ``model`` under InnoDB's row limits.
+
+    The server refuses a table whose columns need more than 65,535 bytes (a VARCHAR
+    counts its full width, a TEXT 9 to 12 bytes), and InnoDB, in strict mode, one whose
+    record could outgrow half a page (8,126 bytes at 16 KiB: a VARCHAR of at most 255
+    bytes stays in the record, a longer one or a TEXT may leave a 20-byte pointer).
+    Writing a row needs more: a value of up to 40 bytes always stays in the record. A
+    string is a VARCHAR when its ``max_length`` is at most :data:`MAX_VARCHAR` and it
+    fits, otherwise TEXT, MEDIUMTEXT or LONGTEXT. Strings that are not keyed give way
+    first, the one that saves most first; keyed ones become TEXT with a prefix index
+    only when the keyed strings alone do not fit (e.g. 255 indexed strings of 20
+    characters).
+    """
+    types: dict[str, str] = {}
+    for f in model.fields:
+        t = f.type
+        if isinstance(t, StringType):
+            n = t.max_length
+            types[f.name] = (
+                f"VARCHAR({n})" if n is not None and n <= MAX_VARCHAR else (_text_type(n))
+            )
+        elif isinstance(t, JsonType):
+            types[f.name] = json_column
+        elif isinstance(t, NumberType):
+            types[f.name] = "DOUBLE"
+        elif isinstance(t, TimestampType):
+            types[f.name] = "DATETIME(3)"
+        elif isinstance(t, BooleanType):
+            types[f.name] = "BOOLEAN"
+        else:
+            types[f.name] = "BIGINT"
+    strings = [f.name for f in model.fields if isinstance(f.type, StringType)]
+    keyed = set(model.primary_key) | {c.field for ix in model.indexes for c in ix.columns}
+    nulls = -(-sum(1 for f in model.fields if f.nullable) // 8)
+    limits = (
+        MAX_ROW_BYTES - 32 - nulls,
+        min(page_size // 2 - 66, 16_383) - 64 - nulls,  # record headers, with a margin
+        min(page_size // 2 - 66, 16_383) - 64 - nulls,
+    )
+    text = _sizes("TEXT")
+    prefixed: set[str] = set()
+    for pool in ([n for n in strings if n not in keyed], [n for n in strings if n in keyed]):
+        while True:
+            sizes = {n: _sizes(types[n]) for n in types}
+            varchars = [n for n in pool if types[n].startswith("VARCHAR(")]
+            best: str | None = None
+            for k in (0, 2, 1):  # the server's limit, then a written row, then CREATE's
+                if sum(size[k] for size in sizes.values()) > limits[k]:
+                    gain = {n: sizes[n][k] - text[k] for n in varchars}
+                    best = max(gain, key=gain.__getitem__, default=None)
+                    if best is not None and gain[best] > 0:
+                        break
+                    best = None
+            if best is None:
+                break
+            types[best] = "TEXT"
+            if best in keyed:
+                prefixed.add(best)
+    return ColumnPlan({n: types[n] for n in strings}, frozenset(prefixed))
 
 
 class MySQLCodec(Codec):
@@ -253,19 +377,88 @@ class MySQLDialect(Dialect):
 
     escape_dash: ClassVar[bool] = False
     """Write a key's leading ``-`` as ``\\u002d`` (see :func:`json_key`)."""
+    path_step: ClassVar[int] = 1_000
+    """Keys per JSON path string: a longer path is read with nested ``JSON_EXTRACT`` calls
+    (MariaDB refuses paths of 32 keys: "Limit of 32 on JSON path depth")."""
 
-    def __init__(self, *, max_params: int = 10_000, json_paths: bool = True) -> None:
-        """``json_paths``: what :func:`json_paths_work` found on this server."""
+    sort_settings: ClassVar[str] = ""
+    """Put before a SELECT that sorts strings: MariaDB sorts only the first
+    ``max_sort_length`` bytes of a string (1024 by default), whatever the session."""
+
+    def __init__(
+        self, *, max_params: int = 65_535, json_paths: bool = True, page_size: int = 16384
+    ) -> None:
+        """``json_paths``: what :func:`json_paths_work` found on this server;
+        ``page_size``: the server's ``innodb_page_size``, which bounds a row's record."""
         super().__init__(MariaDBCodec() if self.escape_dash else MySQLCodec())
         self.nulls_clause = False
         self.max_params = max_params
         self.json_paths = json_paths
+        self.page_size = page_size
         self.table_options = (
             f" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={self.string_collation}"
         )
+        self._plans: dict[int, tuple[Model[Any], ColumnPlan]] = {}
+        self._plans_lock = threading.Lock()
 
     def quote(self, name: str) -> str:
         return "`" + name.replace("`", "``") + "`"
+
+    def plan(self, model: Model[Any]) -> ColumnPlan:
+        """:func:`plan_columns` of ``model``, computed once per Model object."""
+        with self._plans_lock:
+            known = self._plans.get(id(model))
+            if known is not None and known[0] is model:
+                return known[1]
+        plan = plan_columns(model, self.json_column, self.page_size)
+        with self._plans_lock:
+            if len(self._plans) > 256:
+                self._plans.clear()
+            self._plans[id(model)] = (model, plan)
+        return plan
+
+    def columns_sql(self, model: Model[Any]) -> list[str]:
+        strings = self.plan(model).strings
+        return [self.column_sql(f, strings.get(f.name)) for f in model.fields]
+
+    def column_sql(self, field: Field, column_type: str | None = None) -> str:
+        if column_type is None:
+            return super().column_sql(field)
+        column = self.quote(field.name)
+        parts = [column, column_type, f"COLLATE {self.string_collation}"]
+        if not field.nullable:
+            parts.append("NOT NULL")
+        return " ".join(parts)
+
+    def key_part(self, model: Model[Any], name: str) -> str:
+        column = self.quote(name)
+        if name not in self.plan(model).prefixed:
+            return column
+        t = model.field(name).type
+        assert isinstance(t, StringType) and t.max_length is not None
+        return f"{column}({t.max_length})"
+
+    def select_prefix(self, order_fields: Sequence[Field]) -> str:
+        if self.sort_settings and any(isinstance(f.type, StringType) for f in order_fields):
+            return self.sort_settings
+        return ""
+
+    def order_expr(self, column: str, field: Field) -> str:
+        """Strings longer than :data:`SORT_PREFIX` sort by that prefix: sort keys of up to
+        2 MiB would need a sort buffer of 15 of them (MariaDB) or fail. The adapter sorts
+        rows that share such a prefix itself (:meth:`MySQLAdapter._find`)."""
+        if long_string(field):
+            return f"LEFT({column}, {SORT_PREFIX})"
+        return column
+
+    def in_packed(self, kind: str, count: int) -> bool:
+        return True  # PyMySQL writes a tuple as "(v1, v2, ...)": one statement text
+
+    def in_sql(self, expr: str, negated: bool, kind: str, count: int, packed: bool) -> str:
+        return f"{expr} {'NOT IN' if negated else 'IN'} {self.placeholder}"
+
+    def pack_in(self, kind: str, values: list[Any]) -> Any:
+        return tuple(values)
 
     def column_type(self, field: Field) -> str:
         t = field.type
@@ -273,11 +466,7 @@ class MySQLDialect(Dialect):
             n = t.max_length
             if n is not None and n <= MAX_VARCHAR:
                 return f"VARCHAR({n})"
-            if n is not None and n * 4 <= 65_535:
-                return "TEXT"
-            if n is not None and n * 4 <= 16_777_215:
-                return "MEDIUMTEXT"
-            return "LONGTEXT"
+            return _text_type(n)
         if isinstance(t, NumberType):
             return "DOUBLE"
         if isinstance(t, IntegerType):
@@ -310,12 +499,16 @@ class MySQLDialect(Dialect):
                 "exactly itself), so path filters are refused rather than risk another key",
                 capability="json_paths",
             )
-        path = self.json_path(keys)
+        step = self.path_step
+        paths = tuple(self.json_path(keys[i : i + step]) for i in range(0, len(keys), step))
         guarded = kind == "number" and self.guard_number_cast
-        value_params: tuple[Any, ...] = () if kind is None else (path, path) if guarded else (path,)
+        uses = 0 if kind is None else 2 if guarded else 1
+        shape = "path" if len(paths) == 1 else ("path", len(paths))
         if column is None:
-            return JsonAccess("path", "", (path,), "", value_params)
-        extract = f"JSON_EXTRACT({column}, {self.placeholder})"
+            return JsonAccess(shape, "", paths, "", paths * uses)
+        extract = column
+        for _ in paths:
+            extract = f"JSON_EXTRACT({extract}, {self.placeholder})"
         type_sql = f"JSON_TYPE({extract})"
         if kind is None:
             value_sql = ""
@@ -328,7 +521,7 @@ class MySQLDialect(Dialect):
             value_sql = f"CASE WHEN {type_sql} IN ({numbers}) THEN CAST({extract} AS DOUBLE) END"
         else:
             value_sql = f"CAST({extract} AS DOUBLE)"
-        return JsonAccess("path", type_sql, (path,), value_sql, value_params)
+        return JsonAccess(shape, type_sql, paths, value_sql, paths * uses)
 
     def on_conflict_do_nothing(self, key_columns: Any) -> str:
         # INSERT IGNORE / ON DUPLICATE KEY also swallow unique-index collisions on other
@@ -350,6 +543,7 @@ class MariaDBDialect(MySQLDialect):
     """MariaDB 10.6 or later."""
 
     name: ClassVar[str] = "mariadb"
+    sort_settings: ClassVar[str] = f"SET STATEMENT max_sort_length = {MAX_SORT_LENGTH} FOR "
     create_index_if_not_exists: ClassVar[bool] = True
     string_collation: ClassVar[str | None] = "utf8mb4_nopad_bin"
     json_column: ClassVar[str] = "LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
@@ -357,3 +551,4 @@ class MariaDBDialect(MySQLDialect):
     guard_number_cast: ClassVar[bool] = False
     json_warnings: ClassVar[bool] = True
     escape_dash: ClassVar[bool] = True
+    path_step: ClassVar[int] = 16

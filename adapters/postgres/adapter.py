@@ -39,12 +39,12 @@ from psycopg_pool import ConnectionPool
 
 from noorm.spec.adapter import Capability
 from noorm.spec.errors import BackendError, SchemaError
-from noorm.spec.operations import Upsert, UpsertResult
+from noorm.spec.operations import Insert, Upsert, UpsertResult
 from noorm.spec.schema import Schema
 
 from ..sql.adapter import Session, SQLAdapter
 from ..sql.compiler import DDL, Compiled
-from .compiler import PostgresCompiler
+from .compiler import COPY_ROWS, PostgresCompiler
 from .dialect import PostgresDialect, one_line
 
 __all__ = ["CONNECT_TIMEOUT", "PostgresAdapter", "connect_error"]
@@ -57,8 +57,16 @@ _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _INT8 = struct.Struct(">q")
 _IN_TRANSACTION = (TransactionStatus.INTRANS, TransactionStatus.INERROR, TransactionStatus.ACTIVE)
 _UPSERT_ATTEMPTS = 3
-_MISSING = "SELECT n FROM unnest(%s::text[]) AS n WHERE to_regclass(n) IS NULL"
-_SCHEMA_MISSING = "SELECT NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s)"
+_CURRENT_SCHEMA = "SELECT current_schema()"
+_EXISTING = (
+    "SELECT c.relname, c.relkind FROM pg_catalog.pg_class AS c "
+    "JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = %s AND c.relname = ANY(%s::text[])"
+)
+_TABLE_KINDS = frozenset({"r", "p"})
+_INDEX_KINDS = frozenset({"i", "I"})
+_SCHEMA_MISSING = "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = %s)"
+_SYSTEM_SCHEMAS = ("pg_", "information_schema")
 _LOCK = "SELECT pg_advisory_xact_lock(%s)"
 
 
@@ -113,14 +121,17 @@ class PostgresAdapter(SQLAdapter[Connection]):
         connect_timeout: int = CONNECT_TIMEOUT,
         cache_size: int = 512,
     ) -> None:
-        """``schema`` qualifies every table (None: the connection's ``search_path``).
+        """``schema`` qualifies every table and index; None: the connection's
+        ``current_schema()`` (the first existing schema of its ``search_path``), looked up
+        once, here.
 
         ``max_connections`` and ``connect_timeout`` apply to the pool a URL opens.
         """
+        if schema is not None:
+            _check_schema(schema, ValueError)
         dialect = PostgresDialect(schema)
         super().__init__(dialect, cache_size=cache_size)
         self.compiler = PostgresCompiler(dialect, cache_size=cache_size)
-        self.schema = schema
         self._pool: ConnectionPool[Any] | None = None
         self._shared: Session[Connection] | None = None  # a borrowed connection's session
         self._owned = isinstance(target, str)
@@ -139,6 +150,15 @@ class PostgresAdapter(SQLAdapter[Connection]):
         self._lock = threading.Lock()
         self._closed = False
         self._server_version: str | None = None
+        if schema is None:
+            try:
+                schema = self._current_schema()
+            except BaseException:
+                self.close()
+                raise
+            dialect.schema = schema
+        self.schema: str = schema
+        """The schema of every table and index, and the only one bootstrap looks in."""
 
     # --- the Adapter protocol ---------------------------------------------------------------
 
@@ -227,6 +247,25 @@ class PostgresAdapter(SQLAdapter[Connection]):
 
     # --- operations -----------------------------------------------------------------------------
 
+    def _insert(self, session: Session[Connection], op: Insert) -> None:
+        """A batch of :data:`~.compiler.COPY_ROWS` rows or more is one ``COPY``: atomic as
+        one statement, with no parameter limit; smaller ones are multi-row INSERTs."""
+        if len(op.rows) < COPY_ROWS:
+            super()._insert(session, op)
+            return
+        table = self.compiler.table(op.model)
+        cursor = session.conn.cursor()
+        try:
+            with cursor.copy(self.compiler.copy(table)) as copy:
+                for row in op.rows:
+                    values: list[Any] = []
+                    table.encode_row(row, values)
+                    copy.write_row(values)
+        except psycopg.Error as exc:
+            raise self._failed(session, exc, op.model.name) from exc
+        finally:
+            cursor.close()
+
     def _upsert(
         self, session: Session[Connection], op: Upsert
     ) -> UpsertResult[dict[str, Any]] | None:
@@ -254,35 +293,56 @@ class PostgresAdapter(SQLAdapter[Connection]):
             # The conflicting row was deleted between the two statements: insert again.
         raise BackendError("the row kept changing while it was upserted", model=model)
 
+    def _current_schema(self) -> str:
+        """``current_schema()`` of a connection: where unqualified names would be created."""
+        with self._session() as session:
+            rows = self._query(session, Compiled(_CURRENT_SCHEMA, []), None)
+        schema = rows[0][0] if rows else None
+        if not isinstance(schema, str):
+            raise BackendError(
+                "the connection has no current schema (no schema of its search_path exists): "
+                "pass schema=... or set the role's search_path"
+            )
+        _check_schema(schema, BackendError)
+        return schema
+
     def _missing(self, session: Session[Connection], ddl: list[DDL]) -> list[DDL]:
-        """What does not exist yet; inside bootstrap's transaction, under a lock.
+        """What does not exist yet in the adapter's schema; inside bootstrap's
+        transaction, under a lock.
 
         A transaction-scoped advisory lock serializes concurrent bootstraps (BOOT-3): the
         catalog itself would let two ``CREATE TABLE IF NOT EXISTS`` race into a
-        unique_violation on pg_type. The lock ends with the transaction.
+        unique_violation on pg_type. The lock ends with the transaction. Only the
+        adapter's schema is looked at: a relation of the same name elsewhere on the
+        ``search_path`` (``pg_catalog`` comes first) is not one of the adapter's tables.
         """
         d = self.dialect
         if session.depth:
-            key = f"noorm.bootstrap:{self.schema or ''}".encode()
+            key = f"noorm.bootstrap:{self.schema}".encode()
             lock = _INT8.unpack(hashlib.blake2b(key, digest_size=8).digest())[0]
             self._query(session, Compiled(_LOCK, [lock]), None)
         plan = []
-        if self.schema is not None:
-            (missing,) = self._query(session, Compiled(_SCHEMA_MISSING, [self.schema]), None)[0]
-            if missing:
-                create = f"CREATE SCHEMA IF NOT EXISTS {d.quote(self.schema)}"
-                plan.append(DDL(create, ""))
-        names = [self._relation(statement) for statement in ddl]
-        absent = {row[0] for row in self._query(session, Compiled(_MISSING, [names]), None)}
-        plan.extend(s for s, name in zip(ddl, names, strict=True) if name in absent)
+        (missing,) = self._query(session, Compiled(_SCHEMA_MISSING, [self.schema]), None)[0]
+        if missing:
+            create = f"CREATE SCHEMA IF NOT EXISTS {d.schema_name()}"
+            plan.append(DDL(create, ""))
+        names = [d.identifier(s.model if s.index_name is None else s.index_name) for s in ddl]
+        found = self._query(session, Compiled(_EXISTING, [self.schema, names]), None)
+        kinds = {str(name): str(kind) for name, kind in found}
+        for statement, name in zip(ddl, names, strict=True):
+            kind = kinds.get(name)
+            if kind is None:
+                plan.append(statement)
+                continue
+            wanted = _TABLE_KINDS if statement.index_name is None else _INDEX_KINDS
+            if kind not in wanted:
+                what = "table" if statement.index_name is None else "index"
+                raise BackendError(
+                    f"schema {self.schema!r} already holds a relation {name!r} that is not a "
+                    f"{what} (relkind {kind!r}); the {what} cannot be created",
+                    model=statement.model,
+                )
         return plan
-
-    def _relation(self, statement: DDL) -> str:
-        """The qualified name of the table or index ``statement`` creates."""
-        if statement.index_name is None:
-            return self.dialect.table_name(statement.model)
-        index = self.dialect.quote(statement.index_name)
-        return index if self.schema is None else f"{self.dialect.quote(self.schema)}.{index}"
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -348,14 +408,23 @@ def connect_error(url: str, exc: BaseException) -> BackendError:
     return BackendError(f"cannot connect to PostgreSQL at {where} ({who}): {reason}")
 
 
-def _check_relation_names(schema: Schema) -> None:
-    """Refuse names PostgreSQL would silently skip: tables and indexes share one namespace.
+def _check_schema(schema: str, error: type[Exception]) -> None:
+    """Refuse PostgreSQL's own schemas: the adapter's tables never live among its catalogs."""
+    if schema.startswith(_SYSTEM_SCHEMAS):
+        raise error(
+            f"schema {schema!r} is one of PostgreSQL's own; the adapter keeps its tables in "
+            "a schema of yours (pass schema=..., or set the search_path)"
+        )
 
-    ``CREATE ... IF NOT EXISTS`` skips a name taken by *any* relation, so an index named
-    like a table, or like a table's implicit primary-key index ``<table>_pkey``, would
-    never be created (nor would a table named like an earlier table's key index).
+
+def _check_relation_names(schema: Schema) -> None:
+    """Refuse table names PostgreSQL would silently skip: tables and indexes share one
+    namespace, and ``CREATE TABLE IF NOT EXISTS`` skips a name taken by *any* relation.
+
+    A model named like another model's implicit primary-key index ``<table>_pkey`` would
+    never be created. (Index names ending in ``_pkey`` or naming a model are refused by
+    the schema itself, LIM-NAME.)
     """
-    tables = {model.name for model in schema.models}
     pkeys = {f"{model.name[:58]}_pkey": model.name for model in schema.models}
     for model in schema.models:
         if model.name in pkeys:
@@ -364,11 +433,3 @@ def _check_relation_names(schema: Schema) -> None:
                 "in PostgreSQL (tables and indexes share one namespace)",
                 model=model.name,
             )
-        for index in model.indexes:
-            if index.name in tables or index.name in pkeys:
-                what = "a table" if index.name in tables else "a primary-key index"
-                raise SchemaError(
-                    f"index {index.name!r} has the name of {what}; PostgreSQL keeps tables "
-                    "and indexes in one namespace: rename the index",
-                    model=model.name,
-                )

@@ -14,11 +14,16 @@ import copy
 from typing import Any
 
 from noorm.spec.filters import where_from
-from noorm.spec.operations import Operation, Upsert
+from noorm.spec.operations import Insert, Operation, Upsert
 
 from ..sql.compiler import Compiled, Compiler, Table
 
-__all__ = ["PostgresCompiler"]
+__all__ = ["COPY_ROWS", "PostgresCompiler"]
+
+COPY_ROWS = 16
+"""Batches of at least this many rows are sent with ``COPY ... FROM STDIN``: one statement
+whatever the batch (no 65,535-parameter limit), and several times faster than a
+multi-row INSERT (psycopg parses a statement of 40,000 placeholders for half a second)."""
 
 
 def _existing_row(table: Table) -> Table:
@@ -33,7 +38,13 @@ class PostgresCompiler(Compiler):
     def statement(self, op: Operation[Any]) -> str | None:
         if isinstance(op, Upsert):
             return self.upsert(op).sql
+        if isinstance(op, Insert) and len(op.rows) >= COPY_ROWS:
+            return self.copy(self.table(op.model))
         return super().statement(op)
+
+    def copy(self, table: Table) -> str:
+        """``COPY`` of every column of ``table`` from the client (values are data)."""
+        return f"COPY {table.name} ({table.columns}) FROM STDIN"
 
     def upsert(self, op: Upsert) -> Compiled:
         """Insert ``op.row``; on a key conflict update ``op.update`` where ``op.where`` holds.

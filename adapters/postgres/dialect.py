@@ -17,6 +17,7 @@ to +/-2**53 (JSON-1), so an integral number outside that range was a float, and
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, ClassVar
 
 import psycopg
@@ -42,6 +43,22 @@ __all__ = ["SYSTEM_COLUMNS", "PostgresCodec", "PostgresDialect", "one_line"]
 SYSTEM_COLUMNS = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
 """Names PostgreSQL refuses for user columns; they are stored upper-cased instead."""
 
+_ARRAY_TYPES = {
+    "string": "text[]",
+    "number": "float8[]",
+    "integer": "int8[]",
+    "boolean": "bool[]",
+    "timestamp": "timestamptz[]",
+    "json-string": "text[]",
+    "json-number": "jsonb[]",
+    "json-boolean": "jsonb[]",
+}
+"""The array an IN list binds as, by the kind of its values (see :meth:`Dialect.in_packed`)."""
+
+
+_LONG_DIGITS = re.compile(r"[0-9]{16}")
+"""A run of digits as long as the shortest integer beyond 2**53 (9007199254740993)."""
+
 
 def _json_int(text: str) -> int | float:
     value = int(text)
@@ -61,6 +78,8 @@ class PostgresCodec(Codec):
         return value  # the adapter's TIMESTAMPTZ loader already returns aware UTC datetimes
 
     def decode_json(self, value: Any) -> Any:
+        if _LONG_DIGITS.search(value) is None:  # no integer beyond 2**53: the fast parser
+            return json.loads(value)
         return json.loads(value, parse_int=_json_int, parse_float=float)
 
     def encode_json_scalar(self, value: str | float | bool) -> Any:
@@ -69,7 +88,10 @@ class PostgresCodec(Codec):
 
 
 class PostgresDialect(Dialect):
-    """PostgreSQL 12+ (psycopg 3 ``%s`` placeholders); ``schema`` qualifies every table."""
+    """PostgreSQL 12+ (psycopg 3 ``%s`` placeholders); ``schema`` qualifies every table.
+
+    The adapter always sets ``schema`` (to ``current_schema()`` when it is not given).
+    """
 
     name: ClassVar[str] = "postgres"
     placeholder: ClassVar[str] = "%s"
@@ -87,13 +109,31 @@ class PostgresDialect(Dialect):
         self.schema = schema
         self.max_params = 65535  # the protocol's limit (a 16-bit count)
 
-    def quote(self, name: str) -> str:
+    def identifier(self, name: str) -> str:
+        """The name PostgreSQL stores for the portable name ``name`` (the catalog's form)."""
         # A portable identifier is lowercase, so the upper-cased form never collides.
-        return super().quote(name.upper() if name in SYSTEM_COLUMNS else name)
+        return name.upper() if name in SYSTEM_COLUMNS else name
+
+    def quote(self, name: str) -> str:
+        return super().quote(self.identifier(name))
+
+    def schema_name(self) -> str:
+        """The quoted schema (its name as given: schemas are not portable names)."""
+        assert self.schema is not None
+        return super().quote(self.schema)
 
     def table_name(self, model: str) -> str:
+        """``"schema"."model"``: qualified, so the name never resolves through the
+        ``search_path`` (where ``pg_catalog`` and ``pg_temp`` come first)."""
         table = self.quote(model)
-        return table if self.schema is None else f"{super().quote(self.schema)}.{table}"
+        return table if self.schema is None else f"{self.schema_name()}.{table}"
+
+    def in_packed(self, kind: str, count: int) -> bool:
+        return True  # one typed array: one statement text for every length, one parameter
+
+    def in_sql(self, expr: str, negated: bool, kind: str, count: int, packed: bool) -> str:
+        array = f"{self.placeholder}::{_ARRAY_TYPES[kind]}"
+        return f"{expr} <> ALL({array})" if negated else f"{expr} = ANY({array})"
 
     def column_type(self, field: Field) -> str:
         t = field.type

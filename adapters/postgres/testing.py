@@ -38,11 +38,14 @@ CONTAINER_IMAGE = "postgres:16"
 class DroppingPostgresAdapter(PostgresAdapter):
     """A PostgresAdapter that drops its schema when closed (test schemas only)."""
 
+    def __init__(self, target: Any, *, schema: str, **options: Any) -> None:
+        super().__init__(target, schema=schema, **options)
+
     def close(self) -> None:
-        if not self._closed and self.schema is not None:
+        if not self._closed:
             # Best effort: the name is unique, so a leftover schema harms nothing.
             with contextlib.suppress(BackendError, psycopg.Error), self._session() as session:
-                drop = f"DROP SCHEMA IF EXISTS {self.dialect.quote(self.schema)} CASCADE"
+                drop = f"DROP SCHEMA IF EXISTS {self.dialect.schema_name()} CASCADE"
                 session.conn.execute(drop.encode())
         super().close()
 

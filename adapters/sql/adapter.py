@@ -245,7 +245,7 @@ class SQLAdapter(Generic[ConnT]):
         with self._scope(session):
             insert = self.compiler.upsert_insert(op)
             if self._command(session, insert, model):
-                return UpsertResult(table.decode([insert.params])[0], inserted=True)
+                return UpsertResult(table.written(insert.params), inserted=True)
             if op.update:
                 if not self._command(session, self.compiler.upsert_update(op), model):
                     return None  # the existing row is outside the scope: leave it alone

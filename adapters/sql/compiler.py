@@ -10,6 +10,14 @@ placeholders can never drift apart.
 Filter semantics are the spec's two-valued logic (FLT-LOGIC): comparisons with NULL
 are unknown in SQL, AND/OR keep an unknown operand "not true" exactly like false, and
 every NOT goes through :meth:`Dialect.not_sql`, which counts unknown as false.
+
+Filter trees are rendered to stay inside every backend's parser and expression limits
+(LIM-FILTER: 1,000 conditions, 32 levels, plus the kit's scope and cursor filters).
+Nested ``and_``/``or_`` of one kind are one flat list; a list of more than
+:data:`CHAIN` operands becomes a balanced tree of parenthesized chains (a flat chain of
+2,000 is 2,000 levels deep for SQLite, whose limit is 1,000); and within each chain the
+operand that nests deepest comes first, where its opening parenthesis costs the parser
+one stack entry instead of three (SQLite 3.40's parser stack holds about 100).
 """
 
 from __future__ import annotations
@@ -23,7 +31,14 @@ from noorm.spec.errors import ValidationError
 from noorm.spec.filters import And, Compare, Filter, In, IsNull, Not, Or, Path, where_from
 from noorm.spec.operations import Count, Delete, Find, Insert, Operation, Order, Update, Upsert
 from noorm.spec.schema import Field, Model, Schema
-from noorm.spec.types import JsonType
+from noorm.spec.types import (
+    BooleanType,
+    IntegerType,
+    JsonType,
+    NumberType,
+    StringType,
+    TimestampType,
+)
 
 from .dialect import Dialect, JsonKind
 
@@ -33,6 +48,73 @@ Shape = Hashable
 
 _OPERATORS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 _KINDS: tuple[JsonKind, ...] = ("string", "number", "boolean")
+_TYPE_NAMES = {
+    StringType: "string",
+    NumberType: "number",
+    IntegerType: "integer",
+    BooleanType: "boolean",
+    TimestampType: "timestamp",
+    JsonType: "json",
+}
+
+CHAIN = 16
+"""The most operands one flat AND/OR chain holds; longer lists nest balanced chains."""
+DEEP = 6
+"""Operands nesting this deep (in parentheses, see :meth:`Compiler._chain`) go first."""
+
+
+def flatten(f: And | Or) -> list[Filter]:
+    """The operands of ``f`` with nested operators of the same kind spliced in, in order.
+
+    Iterative: ``reduce(or_, conditions)`` may nest thousands of levels deep.
+    """
+    kind = type(f)
+    items = f.items
+    for item in items:
+        if type(item) is kind:
+            break
+    else:
+        return list(items)  # the usual case: nothing to splice
+    out: list[Filter] = []
+    stack: list[Filter] = list(reversed(items))
+    while stack:
+        node = stack.pop()
+        if type(node) is kind:
+            stack.extend(reversed(node.items))
+        else:
+            out.append(node)
+    return out
+
+
+def _levels(count: int) -> int:
+    """Levels of parentheses :func:`_join` nests ``count`` operands in."""
+    levels = 1
+    while count > CHAIN:
+        count = -(-count // CHAIN)
+        levels += 1
+    return levels
+
+
+def _join(sqls: list[str], joiner: str) -> str:
+    """``sqls`` joined into one parenthesized chain, or a balanced tree of chains of at
+    most :data:`CHAIN` operands each (the first operand stays first)."""
+    while len(sqls) > CHAIN:
+        size = -(-len(sqls) // -(-len(sqls) // CHAIN))  # balanced groups of <= CHAIN
+        sqls = [
+            "(" + joiner.join(group) + ")" if len(group) > 1 else group[0]
+            for group in (sqls[i : i + size] for i in range(0, len(sqls), size))
+        ]
+    return "(" + joiner.join(sqls) + ")"
+
+
+def _grouped(f: Filter) -> bool:
+    """Whether ``f`` renders as one parenthesized AND/OR chain."""
+    while isinstance(f, (And, Or)):
+        items = flatten(f)
+        if len(items) != 1:
+            return len(items) > 1
+        f = items[0]
+    return False
 
 
 class Compiled(NamedTuple):
@@ -100,6 +182,8 @@ class Table:
         "qualified",
         "row_encoders",
         "select_head",
+        "strings",
+        "texts",
         "update_head",
     )
 
@@ -124,6 +208,10 @@ class Table:
         self.decoders = tuple(
             (f.name, dec) for f in model.fields if (dec := codec.decoder(f.type)) is not None
         )
+        self.strings = tuple(f.name for f in model.fields if isinstance(f.type, StringType))
+        self.texts = tuple(
+            i for i, f in enumerate(model.fields) if isinstance(f.type, (StringType, JsonType))
+        )
 
     def field(self, name: str) -> Field:
         return self.model.field(name)  # ValidationError naming model and field
@@ -142,6 +230,20 @@ class Table:
         for name, encode in self.row_encoders:
             value = row.get(name)
             into.append(value if value is None or encode is None else encode(value))
+
+    def written(self, params: Sequence[Any]) -> dict[str, Any]:
+        """The canonical row one INSERT's ``params`` wrote, without reading it back.
+
+        Strings bind as they are, so a ``str`` subclass the caller passed (an
+        ``enum.StrEnum`` member) is returned as its plain ``str`` (VAL-3); every other
+        type goes through its decoder, which builds a new plain value.
+        """
+        row = self.decode([params])[0]
+        for name in self.strings:
+            value = row[name]
+            if value is not None and type(value) is not str:
+                row[name] = str.__str__(value)
+        return row
 
     def decode(self, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
         """Driver rows (columns in field order) to canonical dicts."""
@@ -202,16 +304,40 @@ class Compiler:
         raise TypeError(f"not an operation: {op!r}")
 
     def insert(self, op: Insert) -> Iterator[Compiled]:
-        """One multi-row INSERT per chunk; one chunk unless the batch exceeds max_params."""
+        """One multi-row INSERT per chunk, the chunks consecutive and covering every row
+        once; one chunk unless the batch exceeds ``max_params`` or ``max_statement_bytes``."""
         table = self.table(op.model)
-        per_chunk = max(1, self.dialect.max_params // len(table.names))
         rows = op.rows
-        for start in range(0, len(rows), per_chunk):
-            chunk = rows[start : start + per_chunk]
-            params: list[Any] = []
-            for row in chunk:
-                table.encode_row(row, params)
-            yield Compiled(self._insert_sql(table, len(chunk)), params)
+        params: list[Any] = []
+        if len(rows) == 1:
+            table.encode_row(rows[0], params)
+            yield Compiled(self._insert_sql(table, 1), params)
+            return
+        width = len(table.names)
+        per_chunk = max(1, self.dialect.max_params // width)
+        budget = self.dialect.max_statement_bytes
+        for row in rows:
+            table.encode_row(row, params)
+        # An upper bound of every chunk's bytes at once, at C speed (strings and json
+        # texts are in their columns): usually the batch is far from the budget.
+        texts = sum(sum(map(len, filter(None, params[i::width]))) for i in table.texts)
+        if 4 * texts + 32 * len(params) <= budget:
+            step = per_chunk * width
+            for start in range(0, len(params), step):
+                chunk = params[start : start + step]
+                yield Compiled(self._insert_sql(table, len(chunk) // width), chunk)
+            return
+        measure = self.dialect.values_bytes
+        count = used = 0
+        start = 0
+        for end in range(width, len(params) + 1, width):
+            size = measure(params[end - width : end])
+            if count and (count == per_chunk or used + size > budget):
+                yield Compiled(self._insert_sql(table, count), params[start : end - width])
+                start, count, used = end - width, 0, 0
+            used += size
+            count += 1
+        yield Compiled(self._insert_sql(table, count), params[start:])
 
     def find(self, op: Find) -> Compiled:
         table = self.table(op.model)
@@ -224,8 +350,10 @@ class Compiler:
         sql = self.cache.get(key)
         if sql is None:
             params = []
-            text = table.select_head + self._where(table, where, params, render=True)[1]
-            text += self._order(table, op.order)
+            order = self.full_order(table, op.order)
+            text = d.select_prefix([table.field(o.field) for o in order])
+            text += table.select_head + self._where(table, where, params, render=True)[1]
+            text += self._order(table, order)
             if limit is not None:
                 text += f" LIMIT {d.placeholder if d.limit_as_param else int(limit)}"
             sql = self.cache.put(key, text)
@@ -287,8 +415,10 @@ class Compiler:
         out: list[DDL] = []
         for model in schema.models:
             table = d.table_name(model.name)
-            body = [d.column_sql(f) for f in model.fields]
-            body.append(f"PRIMARY KEY ({', '.join(d.quote(k) for k in model.primary_key)})")
+            body = d.columns_sql(model)
+            body.append(
+                f"PRIMARY KEY ({', '.join(d.key_part(model, k) for k in model.primary_key)})"
+            )
             out.append(
                 DDL(
                     f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(body)}){d.table_options}",
@@ -297,12 +427,14 @@ class Compiler:
             )
             for index in model.indexes:
                 columns = ", ".join(
-                    f"{d.quote(c.field)} {'DESC' if c.descending else 'ASC'}" for c in index.columns
+                    f"{d.key_part(model, c.field)} {'DESC' if c.descending else 'ASC'}"
+                    for c in index.columns
                 )
                 unique = "UNIQUE " if index.unique else ""
                 out.append(
                     DDL(
-                        f"CREATE {unique}INDEX{if_not} {d.quote(index.name)} ON {table} ({columns})",
+                        f"CREATE {unique}INDEX{if_not} {d.index_name(index.name)} "
+                        f"ON {d.index_table(model.name)} ({columns})",
                         model.name,
                         index.name,
                     )
@@ -373,9 +505,14 @@ class Compiler:
             )
         return limit
 
+    def full_order(self, table: Table, order: tuple[Order, ...]) -> tuple[Order, ...]:
+        """``order`` followed by the primary-key fields it lacks, ascending (ORD-2)."""
+        named = {item.field for item in order}
+        extra = tuple(Order(name) for name in table.key if name not in named)
+        return order + extra if extra else order
+
     def _order(self, table: Table, order: tuple[Order, ...]) -> str:
-        if not order:
-            return ""
+        d = self.dialect
         terms = []
         for item in order:
             field = table.field(item.field)
@@ -383,10 +520,9 @@ class Compiler:
                 raise ValidationError(
                     "cannot order by a json field", model=table.model.name, field=field.name
                 )
-            terms.append(
-                self.dialect.order_sql(table.column[field.name], item.descending, field.nullable)
-            )
-        return " ORDER BY " + ", ".join(terms)
+            column = d.order_expr(table.column[field.name], field)
+            terms.append(d.order_sql(column, item.descending, field.nullable))
+        return " ORDER BY " + ", ".join(terms) if terms else ""
 
     def _where(
         self, table: Table, where: Filter | None, params: list[Any], *, render: bool
@@ -402,52 +538,63 @@ class Compiler:
         self, table: Table, f: Filter, params: list[Any], render: bool
     ) -> tuple[Shape, str]:
         """Shape of ``f`` and (if ``render``) its SQL; appends its params in SQL order."""
+        shape, sql, _ = self._node(table, f, params, render)
+        return shape, sql
+
+    def _node(
+        self, table: Table, f: Filter, params: list[Any], render: bool
+    ) -> tuple[Shape, str, int]:
+        """:meth:`_filter` plus how deeply the SQL nests parentheses (0 for a condition).
+
+        The nesting is a function of the shape alone, so operands are put in the same
+        order whether or not the SQL is rendered, and params always follow the SQL.
+        """
         d = self.dialect
         if isinstance(f, (And, Or)):
-            if not f.items:
-                return (type(f).__name__,), (d.true_sql if isinstance(f, And) else d.false_sql)
-            parts = [self._filter(table, item, params, render) for item in f.items]
-            shape: Shape = (type(f).__name__, tuple(s for s, _ in parts))
-            if not render:
-                return shape, ""
-            if len(parts) == 1:
-                return shape, parts[0][1]
-            joiner = " AND " if isinstance(f, And) else " OR "
-            return shape, "(" + joiner.join(sql for _, sql in parts) + ")"
+            items = flatten(f)
+            if not items:
+                return (type(f).__name__,), (d.true_sql if isinstance(f, And) else d.false_sql), 0
+            if len(items) == 1:
+                return self._node(table, items[0], params, render)
+            return self._chain(table, f, items, params, render)
         if isinstance(f, Not):
-            inner, sql = self._filter(table, f.item, params, render)
-            return ("Not", inner), d.not_sql(sql) if render else ""
+            inner, sql, nesting = self._node(table, f.item, params, render)
+            sql = d.not_sql(sql, grouped=_grouped(f.item)) if render else ""
+            return ("Not", inner), sql, nesting + 1
         if isinstance(f, Compare):
             if f.value is None:  # NULL-1, as the filter builders spell it
                 if f.op == "eq":
-                    return self._filter(table, IsNull(f.ref), params, render)
+                    return self._node(table, IsNull(f.ref), params, render)
                 if f.op == "ne":
-                    return self._filter(table, Not(IsNull(f.ref)), params, render)
+                    return self._node(table, Not(IsNull(f.ref)), params, render)
                 self._operator(table, f)
                 self._reference(table, f.ref)
-                return ("never",), d.false_sql
+                return ("never",), d.false_sql, 0
             if isinstance(f.ref, Path):
                 return self._json_compare(table, f, f.ref, params, render)
             field = self._scalar_field(table, f.ref, f.op)
             operator = self._operator(table, f)
             params.append(table.encode(field.name, f.value))
             sql = f"{table.column[field.name]} {operator} {d.placeholder}" if render else ""
-            return ("cmp", f.op, field.name), sql
+            return ("cmp", f.op, field.name), sql, 0
         if isinstance(f, In):
             if isinstance(f.ref, Path):
                 return self._json_in(table, f, f.ref, params, render)
             field = self._scalar_field(table, f.ref, "not_in" if f.negated else "in_")
             column = table.column[field.name]
             # NULL never matches (NULL-1); a None kept in the list would make NOT IN unknown.
-            values = [v for v in f.values if v is not None]
-            shape = ("in", field.name, f.negated, len(values))
+            values = [table.encode(field.name, v) for v in f.values if v is not None]
+            kind = _TYPE_NAMES[type(field.type)]
+            packed = bool(values) and d.in_packed(kind, len(values))
+            shape = ("in", field.name, f.negated, -1 if packed else len(values))
             if not values:  # FLT-IN: in_ [] is false, not_in [] is "not NULL"
-                return shape, (f"{column} IS NOT NULL" if f.negated else d.false_sql)
-            params.extend(table.encode(field.name, v) for v in values)
-            if not render:
-                return shape, ""
-            marks = ", ".join([d.placeholder] * len(values))
-            return shape, f"{column} {'NOT IN' if f.negated else 'IN'} ({marks})"
+                return shape, (f"{column} IS NOT NULL" if f.negated else d.false_sql), 0
+            if packed:
+                params.append(d.pack_in(kind, values))
+            else:
+                params.extend(values)
+            sql = d.in_sql(column, f.negated, kind, len(values), packed) if render else ""
+            return shape, sql, 0
         if isinstance(f, IsNull):
             if isinstance(f.ref, Path):
                 field = self._json_field(table, f.ref)
@@ -457,10 +604,59 @@ class Compiler:
                 params.extend(access.type_params)
                 null = d.literal(d.json_types["null"][0])
                 sql = f"COALESCE({access.type_sql}, {null}) = {null}" if render else ""
-                return ("jnull", field.name, access.shape), sql
+                return ("jnull", field.name, access.shape), sql, 0
             field = table.field(f.ref)
-            return ("null", field.name), f"{table.column[field.name]} IS NULL"
+            return ("null", field.name), f"{table.column[field.name]} IS NULL", 0
         raise ValidationError(f"not a filter: {f!r}", model=table.model.name)
+
+    def _chain(
+        self, table: Table, f: And | Or, items: list[Filter], params: list[Any], render: bool
+    ) -> tuple[Shape, str, int]:
+        """An AND/OR of two or more operands.
+
+        When an operand after the first nests :data:`DEEP` levels or more, operands that
+        nest come first, the deepest first, and the plain conditions after them as one
+        group: ``(deepest AND other AND (c1 AND c2 AND ...))``. The deepest operand then
+        costs the parser one stack entry and the expression tree a level or two, however
+        many conditions sit beside it. Shallower filters keep the caller's order.
+        """
+        head = len(params)
+        parts = []
+        ends = []
+        for item in items:
+            parts.append(self._node(table, item, params, render))
+            ends.append(len(params))
+        shape: Shape = (type(f).__name__, tuple([p[0] for p in parts]))
+        deepest = max([p[2] for p in parts[1:]])
+        if deepest < DEEP:  # shallow operands (the usual case): as they come
+            nesting = _levels(len(parts)) + max(parts[0][2], 2 + deepest)
+            if not render:
+                return shape, "", nesting
+            joiner = " AND " if isinstance(f, And) else " OR "
+            return shape, _join([p[1] for p in parts], joiner), nesting
+        nested = [i for i, p in enumerate(parts) if p[2]]
+        nested.sort(key=lambda i: -parts[i][2])  # stable: the deepest first
+        plain = [i for i, p in enumerate(parts) if not p[2]]
+        order = nested + plain
+        if order != list(range(len(parts))):
+            starts = [head, *ends[:-1]]
+            segments = [params[starts[i] : ends[i]] for i in order]
+            del params[head:]
+            for segment in segments:
+                params.extend(segment)
+        # The plain conditions form one operand, parenthesized if there are several.
+        costs = [parts[i][2] for i in nested] + ([1 if len(plain) > 1 else 0] if plain else [])
+        # The first operand opens at the chain's start; any other one after "x AND (".
+        nesting = _levels(len(costs)) + max(costs[0], 2 + costs[1])
+        if not render:
+            return shape, "", nesting
+        joiner = " AND " if isinstance(f, And) else " OR "
+        operands = [parts[i][1] for i in nested]
+        if len(plain) > 1:
+            operands.append(_join([parts[i][1] for i in plain], joiner))
+        else:
+            operands += [parts[i][1] for i in plain]
+        return shape, _join(operands, joiner), nesting
 
     def _reference(self, table: Table, ref: str | Path) -> Field:
         return self._json_field(table, ref) if isinstance(ref, Path) else table.field(ref)
@@ -516,14 +712,14 @@ class Compiler:
 
     def _json_compare(
         self, table: Table, f: Compare, ref: Path, params: list[Any], render: bool
-    ) -> tuple[Shape, str]:
+    ) -> tuple[Shape, str, int]:
         """FLT-JSON-1/2: typed comparison; ``ne`` is "present, non-null and different"."""
         d = self.dialect
         field = self._json_field(table, ref)
         operator = self._operator(table, f)
         kind = self._json_kind(table, field, f.value)
         if kind == "boolean" and f.op not in ("eq", "ne"):
-            return ("never",), d.false_sql  # FLT-JSON-1 orders numbers and strings only
+            return ("never",), d.false_sql, 0  # FLT-JSON-1 orders numbers and strings only
         access = d.json_access(table.qualified[field.name] if render else None, ref.keys, kind)
         scalar = d.codec.encode_json_scalar(f.value)
         shape = ("jcmp", f.op, field.name, kind, access.shape)
@@ -533,21 +729,22 @@ class Compiler:
             params.extend(access.value_params)
             params.append(scalar)
             if not render:
-                return shape, ""
+                return shape, "", 0
             present = self._type_in(access.type_sql, d.json_types["null"], negated=True)
             typed = self._type_in(access.type_sql, d.json_types[kind])
-            return shape, f"({present} AND NOT ({typed} AND {access.value_sql} = {d.placeholder}))"
+            value = f"{access.value_sql} = {d.placeholder}"
+            return shape, f"({present} AND NOT ({typed} AND {value}))", 0
         params.extend(access.type_params)
         params.extend(access.value_params)
         params.append(scalar)
         if not render:
-            return shape, ""
+            return shape, "", 0
         typed = self._type_in(access.type_sql, d.json_types[kind])
-        return shape, f"({typed} AND {access.value_sql} {operator} {d.placeholder})"
+        return shape, f"({typed} AND {access.value_sql} {operator} {d.placeholder})", 0
 
     def _json_in(
         self, table: Table, f: In, ref: Path, params: list[Any], render: bool
-    ) -> tuple[Shape, str]:
+    ) -> tuple[Shape, str, int]:
         """in_ on a path: an OR of typed IN lists, one per JSON kind among the values."""
         d = self.dialect
         field = self._json_field(table, ref)
@@ -573,15 +770,21 @@ class Compiler:
             access = d.json_access(column, ref.keys, kind)
             params.extend(access.type_params)
             params.extend(access.value_params)
-            params.extend(d.codec.encode_json_scalar(v) for v in values)
-            shape_parts.append((kind, len(values), access.shape))
+            scalars = [d.codec.encode_json_scalar(v) for v in values]
+            in_kind = f"json-{kind}"
+            packed = d.in_packed(in_kind, len(scalars))
+            if packed:
+                params.append(d.pack_in(in_kind, scalars))
+            else:
+                params.extend(scalars)
+            shape_parts.append((kind, -1 if packed else len(values), access.shape))
             if render:
-                marks = ", ".join([d.placeholder] * len(values))
                 typed = self._type_in(access.type_sql, d.json_types[kind])
-                groups.append(f"({typed} AND {access.value_sql} IN ({marks}))")
+                listed = d.in_sql(access.value_sql, False, in_kind, len(scalars), packed)
+                groups.append(f"({typed} AND {listed})")
         shape = ("jin", field.name, f.negated, tuple(shape_parts))
         if not render:
-            return shape, ""
+            return shape, "", 0
         if not groups:
             matched = d.false_sql
         elif len(groups) == 1:
@@ -589,5 +792,5 @@ class Compiler:
         else:
             matched = "(" + " OR ".join(groups) + ")"
         if f.negated:
-            return shape, f"({present_sql} AND NOT {matched})"
-        return shape, matched
+            return shape, f"({present_sql} AND NOT {matched})", 0
+        return shape, matched, 0

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from noorm.spec.errors import BackendError, NoOrmError, UnsupportedError
-from noorm.spec.schema import Field
+from noorm.spec.schema import Field, Model
 from noorm.spec.types import StringType
 
 from .codec import Codec
@@ -73,6 +73,10 @@ class Dialect:
     """The backend accepts ``NULLS FIRST`` / ``NULLS LAST``."""
     max_params: int = 999
     """Bound parameters one statement may carry; batch inserts are chunked under it."""
+    max_statement_bytes: int = 64 * 1024 * 1024
+    """An upper bound of the bytes of one batch INSERT's values (see :meth:`values_bytes`);
+    batches are also chunked under it, so a batch of large rows never builds a statement
+    the driver or the server cannot take (MySQL's ``max_allowed_packet``)."""
     table_options: str = ""
     """Appended after ``CREATE TABLE ... ( ... )``, e.g. ``" STRICT"``."""
 
@@ -88,6 +92,14 @@ class Dialect:
     def table_name(self, model: str) -> str:
         """How statements name the table of ``model``: quoted, optionally schema-qualified."""
         return self.quote(model)
+
+    def index_name(self, name: str) -> str:
+        """How ``CREATE INDEX`` names an index (quoted, qualified where the backend wants)."""
+        return self.quote(name)
+
+    def index_table(self, model: str) -> str:
+        """How ``CREATE INDEX ... ON`` names the table of ``model``."""
+        return self.table_name(model)
 
     def literal(self, text: str) -> str:
         """A string literal for the dialect's own constants (JSON type names), never data."""
@@ -113,7 +125,25 @@ class Dialect:
         parts.extend(f"CHECK ({check})" for check in self.column_checks(column, field))
         return " ".join(parts)
 
+    def columns_sql(self, model: Model[Any]) -> list[str]:
+        """The column definitions of ``model``'s table, in field order."""
+        return [self.column_sql(field) for field in model.fields]
+
+    def key_part(self, model: Model[Any], name: str) -> str:
+        """One column of a primary key or index of ``model`` (quoted; a backend may add a
+        prefix length)."""
+        return self.quote(name)
+
     # --- reading --------------------------------------------------------------------------
+
+    def select_prefix(self, order_fields: Sequence[Field]) -> str:
+        """Text put before a SELECT ordered by ``order_fields`` (e.g. statement settings)."""
+        return ""
+
+    def order_expr(self, column: str, field: Field) -> str:
+        """What ORDER BY sorts ``field`` by: the column itself unless a backend sorts a
+        shorter expression (and restores the full order itself)."""
+        return column
 
     def order_sql(self, column: str, descending: bool, nullable: bool) -> str:
         """One ORDER BY item honouring ORD-1 (NULL first ascending, last descending)."""
@@ -126,9 +156,33 @@ class Dialect:
             return f"{column} {direction}"
         return f"({column} IS NULL) {'ASC' if descending else 'DESC'}, {column} {direction}"
 
-    def not_sql(self, predicate: str) -> str:
-        """Two-valued NOT (FLT-LOGIC): an unknown operand counts as false, so NOT is true."""
-        return f"NOT COALESCE({predicate}, {self.false_sql})"
+    def not_sql(self, predicate: str, *, grouped: bool = False) -> str:
+        """Two-valued NOT (FLT-LOGIC): an unknown operand counts as false, so NOT is true.
+
+        ``IS NOT TRUE`` is true for false and for unknown alike; it nests one parenthesis
+        per level, where ``NOT COALESCE(x, FALSE)`` nests a function call in a NOT (SQLite
+        3.40's parser runs out of stack at 22 of those). ``grouped``: ``predicate`` is
+        already enclosed in parentheses.
+        """
+        return f"{predicate if grouped else '(' + predicate + ')'} IS NOT TRUE"
+
+    def in_packed(self, kind: str, count: int) -> bool:
+        """Whether an IN list of ``count`` values of ``kind`` binds as one parameter.
+
+        ``kind`` is the field's logical type name (``"string"``, ``"integer"``, ...) or,
+        on a json path, ``"json-string"``, ``"json-number"`` or ``"json-boolean"``. The
+        answer must depend on nothing else: it is part of the statement's shape.
+        """
+        return False
+
+    def in_sql(self, expr: str, negated: bool, kind: str, count: int, packed: bool) -> str:
+        """``expr [NOT] IN`` the values (``count`` placeholders, or one if ``packed``)."""
+        marks = ", ".join([self.placeholder] * count)
+        return f"{expr} {'NOT IN' if negated else 'IN'} ({marks})"
+
+    def pack_in(self, kind: str, values: list[Any]) -> Any:
+        """The one parameter of a packed IN list (values already encoded)."""
+        return values
 
     def json_access(
         self, column: str | None, keys: tuple[str, ...], kind: JsonKind | None
@@ -144,6 +198,11 @@ class Dialect:
         )
 
     # --- writing --------------------------------------------------------------------------
+
+    def values_bytes(self, values: Sequence[Any]) -> int:
+        """An upper bound of the bytes encoded ``values`` take in a statement: 4 per
+        character of a string (UTF-8, or a literal with escapes), 32 for anything else."""
+        return sum([4 * len(v) + 4 if isinstance(v, str) else 32 for v in values])
 
     def on_conflict_do_nothing(self, key_columns: Sequence[str]) -> str:
         """Suffix of an INSERT that skips a row whose primary key exists (and only that)."""

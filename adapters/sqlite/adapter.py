@@ -33,7 +33,7 @@ from .dialect import SQLiteDialect, json_paths_work
 __all__ = ["SQLiteAdapter"]
 
 _MIN_VERSION = (3, 24, 0)  # INSERT ... ON CONFLICT DO NOTHING
-_EXISTING = "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index')"
+_EXISTING = "SELECT type, name FROM main.sqlite_master WHERE type IN ('table', 'index')"
 
 
 class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
@@ -83,6 +83,7 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
                 max_params=_max_params(conn),
                 json_path_strings=paths,
                 json_path_quotes=paths and json_paths_work(conn, quotes=True),
+                schema="main",
             )
         except BaseException:
             if self._owned:

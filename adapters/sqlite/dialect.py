@@ -34,9 +34,12 @@ from noorm.spec.values import from_epoch_ms, to_epoch_ms
 from ..sql.codec import Codec, dump_json
 from ..sql.dialect import Dialect, JsonAccess, JsonKind
 
-__all__ = ["SQLiteCodec", "SQLiteDialect", "json_path", "json_paths_work"]
+__all__ = ["PACK_IN", "SQLiteCodec", "SQLiteDialect", "json_path", "json_paths_work"]
 
 _DUPLICATE = frozenset({"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"})
+PACK_IN = 64
+"""IN lists longer than this bind as one JSON array read with ``json_each``: one statement
+text for every length, and far under the bound-parameter limit (LIM-FILTER)."""
 
 # Keys the path form must select exactly (and only): probed on every new connection.
 _PROBE_KEYS = (
@@ -123,14 +126,30 @@ class SQLiteDialect(Dialect):
         max_params: int = 32766,
         json_path_strings: bool = True,
         json_path_quotes: bool = False,
+        schema: str | None = None,
     ) -> None:
-        """``json_path_strings``/``json_path_quotes``: what :func:`json_paths_work` found."""
+        """``json_path_strings``/``json_path_quotes``: what :func:`json_paths_work` found;
+        ``schema`` qualifies every table (the adapter uses ``"main"``)."""
         super().__init__(SQLiteCodec())
+        self.schema = schema
         self.table_options = " STRICT" if strict else ""
         self.nulls_clause = nulls_clause
         self.max_params = max_params
         self.json_path_strings = json_path_strings
         self.json_path_quotes = json_path_quotes
+
+    def table_name(self, model: str) -> str:
+        """``"main"."model"``: a temporary table or an attached database's table of the
+        same name never stands in for the adapter's own."""
+        table = self.quote(model)
+        return table if self.schema is None else f"{self.quote(self.schema)}.{table}"
+
+    def index_name(self, name: str) -> str:
+        index = self.quote(name)  # SQLite qualifies the index, and never the ON table
+        return index if self.schema is None else f"{self.quote(self.schema)}.{index}"
+
+    def index_table(self, model: str) -> str:
+        return self.quote(model)
 
     def column_type(self, field: Field) -> str:
         t = field.type
@@ -186,6 +205,20 @@ class SQLiteDialect(Dialect):
         type_sql = f"(SELECT {last}.type FROM {joins} WHERE {match})"  # noqa: S608
         value_sql = f"(SELECT {last}.atom FROM {joins} WHERE {match})"  # noqa: S608
         return JsonAccess(shape, type_sql, keys, value_sql, keys)
+
+    def in_packed(self, kind: str, count: int) -> bool:
+        return count > PACK_IN
+
+    def in_sql(self, expr: str, negated: bool, kind: str, count: int, packed: bool) -> str:
+        if not packed:
+            return super().in_sql(expr, negated, kind, count, packed)
+        # json_each reads the array back as exactly the values bound one by one would be:
+        # TEXT, INTEGER (0/1 booleans and epoch-millisecond timestamps included) and REAL.
+        listed = f"(SELECT value FROM json_each({self.placeholder}))"  # noqa: S608
+        return f"{expr} {'NOT IN' if negated else 'IN'} {listed}"
+
+    def pack_in(self, kind: str, values: list[Any]) -> Any:
+        return dump_json(values)
 
     def classify_error(self, exc: BaseException, model: str | None) -> NoOrmError:
         if isinstance(exc, sqlite3.IntegrityError) and _is_duplicate(exc):

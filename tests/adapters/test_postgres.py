@@ -17,7 +17,7 @@ import shutil
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -34,6 +34,7 @@ from psycopg_pool import ConnectionPool
 import noorm
 from noorm.adapters.postgres import PostgresAdapter
 from noorm.adapters.postgres import testing as pg_testing
+from noorm.adapters.postgres.compiler import COPY_ROWS
 from noorm.spec import (
     ALL,
     Adapter,
@@ -466,19 +467,25 @@ def test_numbers_round_trip_exactly(db: PostgresAdapter) -> None:
     assert rows[0]["i"] == 2**63 - 1 and ids(db, eq("n", 1 / 3)) == [5]
 
 
-def test_system_column_names_are_usable_fields(pool: ConnectionPool[Any], schema: str) -> None:
+def test_models_and_indexes_may_have_system_column_names(
+    pool: ConnectionPool[Any], schema: str
+) -> None:
+    """Fields may not (LIM-NAME); tables and indexes named like them are just names."""
+    with pytest.raises(SchemaError, match="reserved"):
+        Model("m", [Field("xmin", IntegerType())], primary_key=["xmin"])
     odd = Model(
         "xmin",
-        [Field("ctid", IntegerType()), Field("xmax", StringType(5), nullable=True)],
-        primary_key=["ctid"],
-        indexes=[Index("tableoid", ["xmax"])],
+        [Field("id", IntegerType()), Field("v", StringType(5), nullable=True)],
+        primary_key=["id"],
+        indexes=[Index("ctid", ["v"])],
     )
     adapter = PostgresAdapter(pool, schema=schema)
     adapter.bootstrap(Schema([odd]))
-    adapter.execute(Insert(odd, ({"ctid": 1, "xmax": "a"},)))
-    result = adapter.execute(Upsert(odd, {"ctid": 1, "xmax": "b"}, ("xmax",), eq("xmax", "a")))
-    assert result == UpsertResult({"ctid": 1, "xmax": "b"}, inserted=False)
-    assert adapter.execute(Find(odd, eq("xmax", "b"), (Order("ctid"),))) == [result.row]
+    adapter.execute(Insert(odd, ({"id": 1, "v": "a"},)))
+    result = adapter.execute(Upsert(odd, {"id": 1, "v": "b"}, ("v",), eq("v", "a")))
+    assert result == UpsertResult({"id": 1, "v": "b"}, inserted=False)
+    assert adapter.execute(Find(odd, eq("v", "b"), (Order("id"),))) == [result.row]
+    assert adapter.bootstrap(Schema([odd])) == []
 
 
 def _keyed(name: str, *indexes: str) -> Model[Any]:
@@ -491,16 +498,156 @@ def _keyed(name: str, *indexes: str) -> Model[Any]:
 
 
 def test_names_postgres_keeps_in_one_namespace_are_refused(db: PostgresAdapter) -> None:
-    cases = [
-        ([_keyed("m", "t"), _keyed("t")], "m", "has the name of a table"),
-        ([_keyed("m", "m_pkey")], "m", "has the name of a primary-key index"),
-        ([_keyed("m"), _keyed("m_pkey")], "m_pkey", "the primary-key index of model 'm'"),
-    ]
-    for models, model, message in cases:
-        with pytest.raises(SchemaError, match=message) as caught:
-            db.bootstrap(Schema(models), dry_run=True)
-        assert caught.value.model == model
+    # An index named like a model, or like a primary key, is refused by the schema itself.
+    with pytest.raises(SchemaError, match="name of a model"):
+        Schema([_keyed("m", "t"), _keyed("t")])
+    with pytest.raises(SchemaError, match="_pkey"):
+        _keyed("m", "m_pkey")
+    # A model named like another model's primary key is the adapter's to refuse.
+    with pytest.raises(SchemaError, match="the primary-key index of model 'm'") as caught:
+        db.bootstrap(Schema([_keyed("m"), _keyed("m_pkey")]), dry_run=True)
+    assert caught.value.model == "m_pkey"
     assert db.bootstrap(Schema([_keyed("m", "m_id"), _keyed("n", "n_pkeys")])) != []
+
+
+# --- names resolve to the adapter's own tables (LIM-NAME) ----------------------------------------
+
+
+@pytest.fixture
+def schemas() -> Iterator[Callable[[], str]]:
+    """Makes fresh, empty schemas; drops every one afterwards."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"noorm_pgtest_{uuid.uuid4().hex[:12]}"
+        raw(f'CREATE SCHEMA "{name}"')
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        raw(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def on_path(*schemas: str) -> psycopg.Connection[Any]:
+    """An autocommit connection whose search_path is ``schemas``."""
+    return psycopg.connect(URL, autocommit=True, options=f"-c search_path={','.join(schemas)}")
+
+
+def contents(schema: str, table: str) -> list[tuple[Any, ...]]:
+    """The rows of ``schema.table``, read outside any adapter."""
+    query = psycopg.sql.SQL("SELECT * FROM {}.{} ORDER BY 1").format(
+        psycopg.sql.Identifier(schema), psycopg.sql.Identifier(table)
+    )
+    with psycopg.connect(URL, autocommit=True) as conn:
+        return conn.execute(query).fetchall()
+
+
+def renamed(model: Model[Any], name: str) -> Model[Any]:
+    """``model`` under a name the schema would refuse (LIM-NAME), bypassing the check."""
+    model = Model(model.name, model.fields, primary_key=model.primary_key, indexes=model.indexes)
+    model.name = name
+    return model
+
+
+PLAIN = Model(
+    "plain",
+    [Field("id", IntegerType()), Field("rolname", StringType(64), nullable=True)],
+    primary_key=["id"],
+)
+
+
+def test_the_schema_is_current_schema_looked_up_once(
+    schemas: Callable[[], str],
+) -> None:
+    mine = schemas()
+    with on_path("noorm_nowhere", mine, "public") as conn:
+        adapter = PostgresAdapter(conn)
+        assert adapter.schema == mine  # the first schema of the path that exists
+        conn.execute(b"SET search_path = public")  # later changes do not move the tables
+        assert adapter.bootstrap(Schema([PLAIN]))[0].startswith(
+            f'CREATE TABLE IF NOT EXISTS "{mine}"."plain"'
+        )
+        adapter.execute(Insert(PLAIN, ({"id": 1, "rolname": "x"},)))
+        assert contents(mine, "plain") == [(1, "x")]
+        adapter.close()
+
+
+def test_no_current_schema_or_a_system_one_is_refused() -> None:
+    with on_path("noorm_nowhere") as conn, pytest.raises(BackendError, match="no current schema"):
+        PostgresAdapter(conn)
+    for system in ("pg_catalog", "information_schema"):
+        with on_path(system) as conn, pytest.raises(BackendError, match="PostgreSQL's own"):
+            PostgresAdapter(conn)
+    with pytest.raises(ValueError, match="PostgreSQL's own"):
+        PostgresAdapter(URL, schema="pg_catalog")
+
+
+CATALOG_NAMES = ["pg_user", "pg_class", "pg_type", "pg_roles", "pg_settings"]
+INFORMATION_NAMES = ["tables", "columns", "views", "routines", "sql_features", "schemata"]
+
+
+def test_tables_never_resolve_to_the_servers_catalogs(schemas: Callable[[], str]) -> None:
+    """pg_catalog comes first on every search_path, and information_schema may be on it:
+    tables named like their relations (schema check bypassed for the pg_ ones) are the
+    adapter's own, created by bootstrap, empty until written, and written in place."""
+    mine = schemas()
+    names = CATALOG_NAMES + INFORMATION_NAMES
+    with on_path(mine, "information_schema") as conn:
+        adapter = PostgresAdapter(conn)
+        assert adapter.schema == mine
+        models = [renamed(PLAIN, name) for name in names]
+        planned = adapter.bootstrap(Schema(models))
+        assert len(planned) == len(names)
+        assert adapter.bootstrap(Schema(models)) == []
+        for n, model in enumerate(models):
+            assert adapter.execute(Find(model, None, ())) == [], model.name
+            assert adapter.execute(Count(model, None)) == 0, model.name
+            adapter.execute(Insert(model, ({"id": n, "rolname": model.name},)))
+            assert adapter.execute(Find(model, None, ())) == [{"id": n, "rolname": model.name}]
+            result = adapter.execute(Upsert(model, {"id": n, "rolname": "u"}, ("rolname",)))
+            assert result == UpsertResult({"id": n, "rolname": "u"}, inserted=False)
+            assert adapter.execute(Update(model, ALL, {"rolname": "v"})) == 1
+            assert adapter.execute(Delete(model, ALL)) == 1
+        adapter.close()
+    tables = raw(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relkind = 'r'",
+        mine,
+    )
+    assert sorted(t for (t,) in tables) == sorted(names)
+
+
+def test_a_table_of_another_schema_on_the_path_is_not_the_adapters(
+    schemas: Callable[[], str],
+) -> None:
+    mine, other = schemas(), schemas()
+    raw(f'CREATE TABLE "{other}".plain (id bigint PRIMARY KEY, rolname text)')
+    raw(f'CREATE INDEX plain_rolname ON "{other}".plain (rolname)')
+    with on_path(other) as conn:
+        conn.execute(b"INSERT INTO plain VALUES (7, 'theirs')")
+    with_index = Model(
+        "plain", PLAIN.fields, primary_key=["id"], indexes=[Index("plain_rolname", ["rolname"])]
+    )
+    with on_path(mine, other) as conn:
+        adapter = PostgresAdapter(conn)
+        assert len(adapter.bootstrap(Schema([with_index]))) == 2  # the table and its index
+        assert adapter.execute(Find(with_index, None, ())) == []
+        adapter.execute(Insert(with_index, ({"id": 1, "rolname": "mine"},)))
+        adapter.close()
+    assert contents(other, "plain") == [(7, "theirs")]
+    assert contents(mine, "plain") == [(1, "mine")]
+
+
+def test_a_relation_of_another_kind_in_the_schema_is_reported(
+    pool: ConnectionPool[Any], schema: str
+) -> None:
+    raw(f'CREATE VIEW "{schema}".plain AS SELECT 1::bigint AS id, NULL::text AS rolname')
+    adapter = PostgresAdapter(pool, schema=schema)
+    with pytest.raises(BackendError, match="not a table") as caught:
+        adapter.bootstrap(Schema([PLAIN]))
+    assert caught.value.model == "plain"
+    adapter.close()
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -532,18 +679,36 @@ def test_a_batch_is_one_statement_per_chunk_and_all_or_nothing(
         return command(session, compiled, model)
 
     monkeypatch.setattr(db, "_command", recording)
-    db.execute(Insert(DOCS, tuple(doc(k) for k in range(50))))
-    assert len(ran) == 1 and ran[0].count("(%s") == 50
+    db.execute(Insert(DOCS, tuple(doc(k) for k in range(COPY_ROWS - 1))))
+    assert len(ran) == 1 and ran[0].count("(%s") == COPY_ROWS - 1
     db.dialect.max_params = 8 * 4  # four rows per statement
     ran.clear()
     with pytest.raises(DuplicateKeyError):
         db.execute(Insert(DOCS, (*(doc(k) for k in range(100, 110)), doc(0))))
     assert [s for s in ran if s.startswith("INSERT")] == [ran[1], ran[2], ran[3]]
-    assert db.execute(Count(DOCS, None)) == 50
+    assert db.execute(Count(DOCS, None)) == COPY_ROWS - 1
+
+
+def test_larger_batches_are_one_copy(db: PostgresAdapter) -> None:
+    rows = tuple(doc(k, s=str(k), j={"k": k}, t=MIN_TIMESTAMP, n=5e-324) for k in range(COPY_ROWS))
+    insert = Insert(DOCS, rows)
+    columns = ", ".join(f'"{f.name}"' for f in DOCS.fields)
+    assert db.statement(insert) == f'COPY "{db.schema}"."docs" ({columns}) FROM STDIN'
+    db.execute(insert)
+    assert db.execute(Find(DOCS, None, BY_ID)) == list(rows)
+    with pytest.raises(DuplicateKeyError) as caught:
+        db.execute(Insert(DOCS, (*(doc(k) for k in range(100, 100 + COPY_ROWS)), doc(3))))
+    assert caught.value.model == "docs"
+    assert db.execute(Count(DOCS, None)) == COPY_ROWS
+    with db.transaction() as tx:  # a failed COPY inside a savepoint leaves the rest
+        with pytest.raises(DuplicateKeyError), tx.transaction() as inner:
+            inner.execute(Insert(DOCS, (*(doc(k) for k in range(200, 240)), doc(200))))
+        tx.execute(Insert(DOCS, tuple(doc(k) for k in range(300, 340))))
+    assert db.execute(Count(DOCS, None)) == COPY_ROWS + 40
 
 
 def test_large_batches_use_the_protocol_limit(db: PostgresAdapter) -> None:
-    rows = tuple(doc(k, s=str(k), j={"k": k}) for k in range(10_000))  # 80,000 parameters
+    rows = tuple(doc(k, s=str(k), j={"k": k}) for k in range(10_000))  # 80,000 values
     db.execute(Insert(DOCS, rows))
     assert db.execute(Count(DOCS, None)) == 10_000
     with pytest.raises(DuplicateKeyError):
@@ -740,6 +905,80 @@ def test_other_threads_wait_for_a_borrowed_connections_transaction(
         assert reader.is_alive()  # waits for the connection
     reader.join(10)
     assert seen == [[1]]
+
+
+# --- the portable limits (LIM-*) -------------------------------------------------------------------
+
+
+def test_strings_sort_in_full_whatever_their_length(db: PostgresAdapter) -> None:
+    support.check_strings_sort_in_full(db)
+
+
+def test_keys_and_indexes_at_full_width(db: PostgresAdapter) -> None:
+    """B-tree entries hold ~2700 bytes: 512 incompressible astral characters fit."""
+    support.check_keys_at_full_width(db)
+
+
+def test_wide_models(db: PostgresAdapter) -> None:
+    support.check_wide_models(db)
+
+
+def test_rows_of_two_mib(db: PostgresAdapter) -> None:
+    support.check_rows_of_two_mib(db)
+
+
+def test_batches_of_ten_thousand_rows_are_all_or_nothing(db: PostgresAdapter) -> None:
+    support.check_batches_at_the_limit(db)
+
+
+def test_batches_of_several_statements_hold_exactly_their_rows(db: PostgresAdapter) -> None:
+    def split() -> None:
+        db.dialect.max_params = 4 * 3  # three rows per INSERT (batches under COPY_ROWS)
+
+    assert COPY_ROWS > 15
+    support.check_batches_of_several_statements(db, split)
+
+
+def test_filters_at_the_limits(db: PostgresAdapter) -> None:
+    support.check_filters_at_the_limits(db)
+
+
+def test_deep_documents_on_32_key_paths(db: PostgresAdapter) -> None:
+    support.check_deep_documents_on_32_key_paths(db)
+
+
+def test_in_lists_bind_one_typed_array(db: PostgresAdapter) -> None:
+    """Any length is one parameter and one statement text; NULL-1 and FLT-IN still hold."""
+    sql = db.statement(Find(DOCS, in_("i", [1, 2]), BY_ID))
+    assert sql is not None and '"i" = ANY(%s::int8[])' in sql
+    assert db.statement(Find(DOCS, in_("i", list(range(70_000))), BY_ID)) is sql
+    negated = db.statement(Find(DOCS, not_in("s", ["a"]), BY_ID))
+    assert negated is not None and '"s" <> ALL(%s::text[])' in negated
+    rows = (
+        doc(1, s="é", n=5e-324, i=2**63 - 1, b=True, t=MAX_TIMESTAMP, j={"k": 1}),
+        doc(2, s="a", n=0.1, i=-(2**63), b=False, t=MIN_TIMESTAMP, j={"k": "1"}),
+        doc(3, j={"k": True}),
+    )
+    db.execute(Insert(DOCS, rows))
+    assert ids(db, in_("i", [*range(70_000), 2**63 - 1])) == [1]  # beyond 65,535 parameters
+    assert ids(db, in_("i", [None, -(2**63)])) == [2]
+    assert ids(db, not_in("i", [1])) == [1, 2]  # NULL never matches (NULL-1)
+    assert ids(db, in_("n", [5e-324, 0.2])) == [1]
+    assert ids(db, in_("s", ["é", "b"])) == [1]
+    assert ids(db, in_("b", [False])) == [2]
+    assert ids(db, in_("t", [MIN_TIMESTAMP, MAX_TIMESTAMP])) == [1, 2]
+    assert ids(db, in_("s", [])) == [] and ids(db, not_in("s", [])) == [1, 2]  # FLT-IN
+    assert ids(db, in_(path("j", "k"), [1.0, True])) == [1, 3]  # typed: "1" is not 1
+    assert ids(db, in_(path("j", "k"), ["1", *map(str, range(20_000))])) == [2]
+    assert ids(db, not_in(path("j", "k"), [1])) == [2, 3]
+
+
+def test_reads_at_the_limits(db: PostgresAdapter) -> None:
+    support.check_reads_at_the_limits(db)
+
+
+def test_values_come_back_as_plain_types(db: PostgresAdapter) -> None:
+    support.check_values_come_back_as_plain_types(db)
 
 
 # --- bootstrap -----------------------------------------------------------------------------------

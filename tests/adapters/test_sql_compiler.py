@@ -6,12 +6,15 @@ is produced, that it is produced once per shape, and that values never reach it.
 
 from __future__ import annotations
 
+import functools
+import re
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import pytest
 
 from noorm.adapters.sql import Compiler, Dialect, StatementCache
+from noorm.adapters.sql.compiler import CHAIN, DEEP
 from noorm.adapters.sqlite import SQLiteDialect
 from noorm.adapters.sqlite.dialect import json_path
 from noorm.spec import (
@@ -183,9 +186,13 @@ def test_logic_identities(compiler: Compiler) -> None:
     assert where_of(compiler, or_()) == ("FALSE", [])
     assert where_of(compiler, in_("name", [])) == ("FALSE", [])
     assert where_of(compiler, not_in("name", [])) == ('"name" IS NOT NULL', [])
-    assert where_of(compiler, not_(eq("name", "x"))) == ('NOT COALESCE("name" = ?, FALSE)', ["x"])
+    assert where_of(compiler, not_(eq("name", "x"))) == ('("name" = ?) IS NOT TRUE', ["x"])
     assert where_of(compiler, eq("name", None)) == ('"name" IS NULL', [])
-    assert where_of(compiler, ne("name", None)) == ('NOT COALESCE("name" IS NULL, FALSE)', [])
+    assert where_of(compiler, ne("name", None)) == ('("name" IS NULL) IS NOT TRUE', [])
+    assert where_of(compiler, not_(or_(eq("rank", 1), eq("rank", 2)))) == (
+        '("rank" = ? OR "rank" = ?) IS NOT TRUE',  # the group's own parentheses serve
+        [1, 2],
+    )
     assert where_of(compiler, Compare("lt", "name", None)) == ("FALSE", [])
     assert where_of(compiler, In("name", ("a", None), negated=True)) == ('"name" NOT IN (?)', ["a"])
 
@@ -245,6 +252,13 @@ def test_order_and_limit(compiler: Compiler) -> None:
     assert sql.endswith(
         'ORDER BY "name" ASC NULLS FIRST, "score" DESC NULLS LAST, "id" ASC LIMIT ?'
     )
+    # ORD-2: the primary key completes every order, and orders a read without one.
+    assert compiler.find(find(None, order=(Order("name"),))).sql.endswith(
+        'ORDER BY "name" ASC NULLS FIRST, "id" ASC'
+    )
+    assert compiler.find(find(None, order=())).sql.endswith('ORDER BY "id" ASC')
+    pairs = compiler.find(Find(PAIRS, None, (Order("b", True),))).sql
+    assert pairs.endswith('ORDER BY "b" DESC, "a" ASC')
     with pytest.raises(ValidationError):
         compiler.find(find(None, order=(Order("meta"),)))
     for limit in (-1, True, 1.5, "1"):
@@ -298,17 +312,55 @@ def test_keys_with_quotes_use_json_each_with_bound_keys() -> None:
 # --- statements ---------------------------------------------------------------------------------
 
 
+def item(i: int, name: str | None = None) -> dict[str, Any]:
+    return {
+        "id": str(i),
+        "name": name,
+        "score": None,
+        "rank": i,
+        "ok": None,
+        "at": None,
+        "meta": None,
+    }
+
+
 def test_insert_chunks_under_the_parameter_limit() -> None:
     dialect = SQLiteDialect(max_params=14)  # two rows of seven columns per statement
     compiler = Compiler(dialect)
-    rows = tuple(
-        {"id": str(i), "name": None, "score": None, "rank": i, "ok": None, "at": None, "meta": None}
-        for i in range(5)
-    )
+    rows = tuple(item(i) for i in range(5))
     chunks = list(compiler.insert(Insert(ITEMS, rows)))
     assert [len(c.params) for c in chunks] == [14, 14, 7]
     assert chunks[0].sql is chunks[1].sql
     assert chunks[0].sql.count("(?, ?, ?, ?, ?, ?, ?)") == 2
+    assert [p for c in chunks for p in c.params] == [v for r in rows for v in r.values()]
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 7, 100, 1001])
+@pytest.mark.parametrize(("max_params", "max_bytes"), [(7, 10**9), (21, 10**9), (10**6, 2000)])
+def test_insert_chunks_hold_every_row_once_in_order(
+    rows: int, max_params: int, max_bytes: int
+) -> None:
+    """Chunks are consecutive, never overlap, never skip a row, and respect both limits."""
+    dialect = SQLiteDialect(max_params=max_params)
+    dialect.max_statement_bytes = max_bytes
+    compiler = Compiler(dialect)
+    batch = tuple(item(i, "n" * (i % 50)) for i in range(rows))
+    chunks = list(compiler.insert(Insert(ITEMS, batch)))
+    assert [p for c in chunks for p in c.params] == [v for r in batch for v in r.values()]
+    for chunk in chunks:
+        count = len(chunk.params) // 7
+        assert chunk.sql.count("(?, ?, ?, ?, ?, ?, ?)") == count >= 1
+        assert count * 7 <= max(7, max_params)
+        assert count == 1 or dialect.values_bytes(chunk.params) <= max_bytes
+    assert len(chunks) >= max(rows * 7 // max_params, 1)
+
+
+def test_one_huge_row_is_one_chunk_and_bytes_split_batches() -> None:
+    dialect = SQLiteDialect()
+    dialect.max_statement_bytes = 1000
+    compiler = Compiler(dialect)
+    chunks = list(compiler.insert(Insert(ITEMS, (item(0, "x" * 5000), item(1), item(2)))))
+    assert [len(c.params) // 7 for c in chunks] == [1, 2]
 
 
 def test_update_upsert_and_key_selects(compiler: Compiler) -> None:
@@ -411,3 +463,85 @@ def test_base_dialect_has_no_json_paths() -> None:
 def test_and_or_nesting_is_parenthesized(compiler: Compiler) -> None:
     sql, _ = where_of(compiler, Or((And((eq("name", "a"), eq("rank", 1))), eq("rank", 2))))
     assert sql == '(("name" = ? AND "rank" = ?) OR "rank" = ?)'
+
+
+def test_deeply_nested_operands_come_first_and_params_follow(compiler: Compiler) -> None:
+    """An operand nesting DEEP levels or more opens the chain; the plain conditions follow
+    as one group. Shallower filters keep the caller's order."""
+    shallow = And((eq("rank", 1), Or((eq("name", "a"), not_(eq("name", "b")))), eq("rank", 2)))
+    assert where_of(compiler, shallow) == (
+        '("rank" = ? AND ("name" = ? OR ("name" = ?) IS NOT TRUE) AND "rank" = ?)',
+        [1, "a", "b", 2],
+    )
+    deep: Filter = eq("name", "b")
+    for _ in range(DEEP):
+        deep = not_(deep)
+    where = And((eq("rank", 1), Or((eq("name", "a"), deep)), eq("rank", 2)))
+    sql, params = where_of(compiler, where)
+    nots = "(" * DEEP + '"name" = ?' + ") IS NOT TRUE" * DEEP
+    assert sql == f'(({nots} OR "name" = ?) AND ("rank" = ? AND "rank" = ?))'
+    assert params == ["b", "a", 1, 2]
+    # the same shape with other values: the same SQL object, params in the same order
+    other = where_of(compiler, And((eq("rank", 3), Or((eq("name", "c"), deep)), eq("rank", 4))))
+    assert other == (sql, ["b", "c", 3, 4])
+
+
+def test_same_kind_nesting_is_one_flat_list(compiler: Compiler) -> None:
+    nested = functools.reduce(lambda a, b: Or((a, b)), [eq("rank", i) for i in range(3_000)])
+    flat = Or(tuple(eq("rank", i) for i in range(3_000)))
+    assert compiler.count(Count(ITEMS, nested)) == compiler.count(Count(ITEMS, flat))
+    assert where_of(compiler, And((And((eq("rank", 1), eq("rank", 2))), eq("rank", 3)))) == (
+        '("rank" = ? AND "rank" = ? AND "rank" = ?)',
+        [1, 2, 3],
+    )
+    assert where_of(compiler, And((Or((eq("rank", 1),)),))) == ('"rank" = ?', [1])
+
+
+def _chain_lengths(sql: str, joiner: str) -> list[int]:
+    """Operands of every parenthesized group of ``sql`` (conditions hold no parentheses)."""
+    lengths, stack = [], [0]
+    for token in re.findall(r"\(|\)| OR | AND ", sql):
+        if token == "(":
+            stack.append(0)
+        elif token == ")":
+            lengths.append(stack.pop() + 1)
+        elif token == joiner:
+            stack[-1] += 1
+    return lengths
+
+
+def test_long_lists_become_balanced_chains(compiler: Compiler) -> None:
+    """No flat chain longer than CHAIN: SQLite nests a chain of n operands n levels deep."""
+    sql, params = where_of(compiler, Or(tuple(eq("rank", i) for i in range(2_000))))
+    assert params == list(range(2_000))
+    assert max(_chain_lengths(sql, " OR ")) <= CHAIN
+    assert sql.count("(") <= 2_000 // CHAIN * 2
+    assert where_of(compiler, Or(tuple(eq("rank", i) for i in range(CHAIN))))[0].count("(") == 1
+
+
+def test_deep_filters_fit_sqlite_parser_and_depth_limits() -> None:
+    """32 levels of 30 conditions, nested NOTs, inside a scope and a cursor's OR: SQLite
+    3.40 parses them (its parser stack holds about 100 entries, its trees 1,000 levels)."""
+    import sqlite3
+
+    conn = sqlite3.connect(":memory:")
+    compiler = Compiler(SQLiteDialect(json_path_strings=False))
+    conn.execute(compiler.ddl(Schema([ITEMS]))[0].sql.replace(" STRICT", ""))
+
+    def leaf(i: int) -> Filter:
+        return [eq("name", "a"), gt("score", 1.0), in_("rank", [1, 2]), is_null("ok"),
+                eq(path("meta", 'q"', *["a"] * 30), 1)][i % 5]  # fmt: skip
+
+    deep = leaf(0)
+    for level in range(32):
+        items = [leaf(level * 30 + k) for k in range(30)]
+        items.insert(level % 31, deep)
+        deep = And(tuple(items)) if level % 2 else Or(tuple(items))
+    nots = leaf(1)
+    for _ in range(32):
+        nots = not_(nots)
+    cursor = Or(tuple(And((*(eq("rank", k) for k in range(b)), gt("rank", b))) for b in range(32)))
+    for where in (deep, nots):
+        wrapped = And((eq("name", "t"), And((where, cursor))))
+        compiled = compiler.find(Find(ITEMS, wrapped, ORDER, 10))
+        conn.execute(compiled.sql, compiled.params).fetchall()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import re
 import sqlite3
 import threading
 import time
@@ -26,7 +27,7 @@ from hypothesis import strategies as st
 import noorm
 from noorm.adapters.memory import matches
 from noorm.adapters.sqlite import SQLiteAdapter
-from noorm.adapters.sqlite.dialect import json_paths_work
+from noorm.adapters.sqlite.dialect import PACK_IN, json_paths_work
 from noorm.spec import (
     Adapter,
     BackendError,
@@ -600,6 +601,30 @@ def test_a_borrowed_connection(tmp_path: Path) -> None:
     conn.close()
 
 
+def test_tables_are_the_main_databases_own(tmp_path: Path) -> None:
+    """A temporary table, or an attached database's table, of a model's name (SQLite
+    would resolve an unqualified name to them first) is never the adapter's."""
+    conn = sqlite3.connect(tmp_path / "main.sqlite3", isolation_level=None)
+    conn.execute("CREATE TEMP TABLE users (id TEXT PRIMARY KEY, tenant, email, n)")
+    conn.execute("INSERT INTO temp.users VALUES ('temp', 't1', 'temp@x', 1)")
+    conn.execute(f"ATTACH DATABASE '{tmp_path / 'other.sqlite3'}' AS other")
+    conn.execute("CREATE TABLE other.docs (id INTEGER PRIMARY KEY)")
+    conn.execute("INSERT INTO other.docs VALUES (42)")
+    adapter = SQLiteAdapter(conn)
+    planned = adapter.bootstrap(SCHEMA)
+    assert len(planned) == 4 and planned[0].startswith('CREATE TABLE IF NOT EXISTS "main"."docs"')
+    assert adapter.execute(Find(USERS, None, BY_ID)) == []
+    adapter.execute(Insert(USERS, (user("a"),)))
+    adapter.execute(Upsert(USERS, user("a", n=5), ("n",)))
+    assert adapter.execute(Find(USERS, None, BY_ID)) == [user("a", n=5)]
+    assert ids(adapter, None) == []
+    assert conn.execute("SELECT id, n FROM temp.users").fetchall() == [("temp", 1)]
+    assert conn.execute("SELECT id FROM other.docs").fetchall() == [(42,)]
+    assert adapter.bootstrap(SCHEMA) == []
+    adapter.close()
+    conn.close()
+
+
 def test_unsuitable_connections_are_refused(tmp_path: Path) -> None:
     legacy = sqlite3.connect(tmp_path / "a.sqlite3")
     with pytest.raises(ValueError, match="isolation_level=None"):
@@ -627,6 +652,125 @@ def test_close(tmp_path: Path) -> None:
     memory.execute(Insert(USERS, (user("a"),)))
     assert memory.execute(Count(USERS, None)) == 1
     memory.close()
+
+
+# --- the portable limits (LIM-*) -------------------------------------------------------------------
+
+
+def test_strings_sort_in_full_whatever_their_length(db: SQLiteAdapter) -> None:
+    support.check_strings_sort_in_full(db)
+
+
+def test_keys_and_indexes_at_full_width(db: SQLiteAdapter) -> None:
+    support.check_keys_at_full_width(db)
+
+
+def test_wide_models(db: SQLiteAdapter) -> None:
+    support.check_wide_models(db)
+
+
+def test_rows_of_two_mib(db: SQLiteAdapter) -> None:
+    support.check_rows_of_two_mib(db)
+
+
+def test_batches_of_ten_thousand_rows_are_all_or_nothing(db: SQLiteAdapter) -> None:
+    support.check_batches_at_the_limit(db)
+
+
+@pytest.mark.parametrize("limit", ["parameters", "bytes"])
+def test_batches_of_several_statements_hold_exactly_their_rows(
+    db: SQLiteAdapter, limit: str
+) -> None:
+    def split() -> None:
+        if limit == "parameters":
+            db.dialect.max_params = 4 * 4 - 1  # three rows of four columns per statement
+        else:
+            db.dialect.max_statement_bytes = 3 * 180  # a row counts 160 to 180 bytes
+
+    seen: list[str] = []
+    db._conn.set_trace_callback(seen.append)
+    support.check_batches_of_several_statements(db, split)
+    db._conn.set_trace_callback(None)
+    rows = [len(re.findall(r"\(\d+, 'e", sql)) for sql in seen if sql.startswith("INSERT")]
+    assert len(rows) > 20 and max(rows) == 3
+
+
+def test_filters_at_the_limits(jdb: SQLiteAdapter) -> None:
+    support.check_filters_at_the_limits(jdb)
+
+
+def test_deep_documents_on_32_key_paths(jdb: SQLiteAdapter) -> None:
+    support.check_deep_documents_on_32_key_paths(jdb)
+
+
+def test_long_in_lists_bind_one_json_array(db: SQLiteAdapter) -> None:
+    """Up to PACK_IN values bind one by one; longer lists as one array, one statement text."""
+    short = db.statement(Find(DOCS, in_("i", list(range(PACK_IN))), BY_ID))
+    assert short is not None and short.count("?") == PACK_IN
+    long = db.statement(Find(DOCS, in_("i", list(range(PACK_IN + 1))), BY_ID))
+    assert long is not None and "json_each(?)" in long and long.count("?") == 1
+    assert db.statement(Find(DOCS, in_("i", list(range(9_999))), BY_ID)) is long
+    rows = (doc(1, n=5e-324, s="é", b=True), doc(2, n=0.1, s='x"y', b=False), doc(3, i=2**63 - 1))
+    db.execute(Insert(DOCS, rows))
+    pad = list(range(-PACK_IN, 0))
+    assert ids(db, in_("n", [*map(float, pad), 5e-324, 0.1])) == [1, 2]
+    assert ids(db, in_("s", [*map(str, pad), 'x"y', "é"])) == [1, 2]
+    assert ids(db, in_("b", [True] * (PACK_IN + 1))) == [1]
+    assert ids(db, in_("i", [*pad, 2**63 - 1, -(2**63)])) == [3]
+    assert ids(db, not_in("n", [*map(float, pad), 0.1])) == [1]
+
+
+def test_reads_at_the_limits(db: SQLiteAdapter) -> None:
+    support.check_reads_at_the_limits(db)
+
+
+def test_values_come_back_as_plain_types(db: SQLiteAdapter) -> None:
+    support.check_values_come_back_as_plain_types(db)
+
+
+def test_writes_and_bootstrap_take_the_write_lock_at_begin(tmp_path: Path) -> None:
+    """``BEGIN IMMEDIATE``: a transaction holds the write lock before its first read.
+
+    A deferred ``BEGIN`` would read first and ask for the lock at its first write;
+    a writer that read something another writer then changed can only fail
+    (SQLITE_BUSY without waiting: the two would deadlock). Checked from a second
+    connection at the moment the adapter reads: a write lock taken there must fail.
+    """
+    file = tmp_path / "locks.sqlite3"
+    conn = sqlite3.connect(file, isolation_level=None, check_same_thread=False)
+    adapter = SQLiteAdapter(conn)
+    other = sqlite3.connect(file, isolation_level=None, timeout=0)
+    held: list[tuple[str, bool]] = []
+
+    def probe(sql: str) -> None:
+        if sql.startswith(("SELECT", "INSERT", "CREATE")):
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.execute("ROLLBACK")
+                held.append((sql.split()[0], False))
+            except sqlite3.OperationalError as exc:
+                assert "locked" in str(exc)
+                held.append((sql.split()[0], True))
+
+    conn.set_trace_callback(probe)
+    assert adapter.bootstrap(SCHEMA)  # reads what exists, then creates: all under the lock
+    assert held and all(locked for _, locked in held)
+    assert {kind for kind, _ in held} == {"SELECT", "CREATE"}
+    held.clear()
+    with adapter.transaction() as tx:
+        tx.execute(Count(USERS, None))  # a read first...
+        tx.execute(Insert(USERS, (user("a"),)))  # ...then a write
+    assert [kind for kind, _ in held] == ["SELECT", "INSERT"] and all(locked for _, locked in held)
+    held.clear()
+    adapter.execute(Upsert(USERS, user("a", n=1), ("n",)))
+    assert held and all(locked for _, locked in held)
+    held.clear()
+    adapter.execute(Count(USERS, None))  # a read on its own takes no lock
+    assert held == [("SELECT", False)]
+    conn.set_trace_callback(None)
+    adapter.close()
+    other.close()
+    conn.close()
 
 
 # --- against the reference, on generated data ----------------------------------------------------------
