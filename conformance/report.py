@@ -1,17 +1,21 @@
 """Test outcomes per spec clause, the certification verdict, and the JSON report.
 
-Certification is strict: an adapter is certified only when no test failed, every
-skip is a declared missing capability on a non-core clause, and every clause of the
-spec was exercised (a run narrowed with ``-k`` reports its clauses but certifies
-nothing).
+Certification is strict: an adapter is certified only when every test of the suite
+ran, none failed, every skip is a declared missing capability on a non-core clause,
+and the probe found nothing wrong. Whatever stands in the way is listed, one line per
+problem, in the report's ``why_not_certified``, so that a narrowed run (``-k``,
+``--deselect``, an ignored module, ``-x``) is reported as what it is.
 """
 
 from __future__ import annotations
 
 import json
+import platform
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,16 +24,23 @@ from noorm.spec import SPEC_VERSION
 from .clauses import CLAUSE_CAPABILITIES, CLAUSES, is_core
 
 __all__ = [
+    "OUTCOMES",
     "AdapterInfo",
     "Outcome",
     "TestResult",
     "build_report",
     "clause_outcomes",
     "is_certified",
+    "versions",
+    "why_not_certified",
     "write_report",
 ]
 
-Outcome = Literal["passed", "failed", "skipped"]
+Outcome = Literal["passed", "failed", "skipped", "not_run"]
+OUTCOMES: tuple[Outcome, ...] = ("passed", "failed", "skipped", "not_run")
+
+_LISTED = 10
+"""At most this many tests or clauses are named in one line of ``why_not_certified``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +52,10 @@ class AdapterInfo:
     version: str
     server_version: str
     capabilities: frozenset[str]
+    driver: str | None = None
+    """The driver and its version (e.g. ``psycopg 3.2.1``); None for in-process adapters."""
+    problems: tuple[str, ...] = ()
+    """What the probe found wrong with the adapter itself (each one blocks certification)."""
 
 
 @dataclass(slots=True)
@@ -56,14 +71,20 @@ class TestResult:
     capability_skip: bool = False
     """Skipped because the adapter lacks a capability the test declares."""
     duration: float = 0.0
+    blamed: tuple[str, ...] = ()
+    """The clauses a failure belongs to, when the test worked that out; () means all."""
 
     def record(self, outcome: Outcome, reason: str | None, duration: float) -> None:
         """Fold one phase in: a failure anywhere wins, then a skip, then a pass."""
         self.duration += duration
-        rank = {"passed": 0, "skipped": 1, "failed": 2}
+        rank = {"passed": 0, "not_run": 0, "skipped": 1, "failed": 2}
         if rank[outcome] > rank[self.outcome]:
             self.outcome = outcome
             self.reason = reason
+
+    def counts_for(self, clause: str) -> bool:
+        """Whether this result tells about ``clause``: not a failure blamed on another one."""
+        return self.outcome != "failed" or not self.blamed or clause in self.blamed
 
     @property
     def acceptable_skip(self) -> bool:
@@ -74,8 +95,11 @@ class TestResult:
 def clause_outcomes(results: Iterable[TestResult]) -> dict[str, dict[str, Any]]:
     """Per clause of the spec: the combined outcome of its tests, with counts and reasons.
 
-    A clause failed if any of its tests failed; it is skipped if every test was skipped;
-    passed if at least one test passed and none failed; ``not_run`` if no test ran.
+    A clause ``failed`` if any of its tests failed on it; it is ``not_run`` if none of
+    its tests ran; ``incomplete`` if only some did, or if a test of it failed on another
+    clause (see :attr:`TestResult.blamed`) and so never finished checking this one;
+    ``skipped`` if every test was skipped; ``passed`` if at least one test passed and
+    none failed.
     """
     by_clause: dict[str, list[TestResult]] = {c: [] for c in CLAUSES}
     for result in results:
@@ -83,13 +107,21 @@ def clause_outcomes(results: Iterable[TestResult]) -> dict[str, dict[str, Any]]:
             by_clause.setdefault(clause, []).append(result)
     out: dict[str, dict[str, Any]] = {}
     for clause, tests in by_clause.items():
-        counts = {o: sum(t.outcome == o for t in tests) for o in ("passed", "failed", "skipped")}
+        counted = [t for t in tests if t.counts_for(clause)]
+        elsewhere = len(tests) - len(counted)
+        counts: dict[str, int] = {o: sum(t.outcome == o for t in counted) for o in OUTCOMES}
         if counts["failed"]:
             outcome = "failed"
-            reasons = [t.nodeid for t in tests if t.outcome == "failed"]
-        elif not tests:
+            reasons = [f"{t.nodeid}: {t.reason}" for t in counted if t.outcome == "failed"]
+        elif counts["not_run"] == len(tests):
             outcome = "not_run"
-            reasons = ["no test of this clause ran"]
+            reasons = sorted({t.reason or "" for t in tests} - {""}) or ["no test of it ran"]
+        elif counts["not_run"] or elsewhere:
+            outcome = "incomplete"
+            reasons = [f"{elsewhere} test(s) failed on another clause"] if elsewhere else []
+            if counts["not_run"]:
+                reasons.append(f"{counts['not_run']} of {len(tests)} tests did not run")
+                reasons += sorted({t.reason or "" for t in tests if t.outcome == "not_run"} - {""})
         elif counts["passed"] == 0:
             outcome = "skipped"
             reasons = sorted({t.reason or "skipped" for t in tests})
@@ -111,32 +143,96 @@ def clause_outcomes(results: Iterable[TestResult]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def is_certified(results: Sequence[TestResult]) -> bool:
-    """Nothing failed, every skip is acceptable, and every clause of the spec was run."""
+def why_not_certified(results: Sequence[TestResult], problems: Iterable[str] = ()) -> list[str]:
+    """Everything that stands between this run and certification; empty when certified.
+
+    ``problems`` come first (the probe's findings, modules that could not be
+    collected); then each failed clause with its first failure, the tests that did not
+    run grouped by why, the skips certification does not accept, and the clauses no
+    test exercised.
+    """
+    why = list(problems)
     if not results:
-        return False
-    if any(r.outcome == "failed" for r in results):
-        return False
-    if any(r.outcome == "skipped" and not r.acceptable_skip for r in results):
-        return False
-    return all(v["outcome"] != "not_run" for v in clause_outcomes(results).values())
+        why.append("no test of the suite ran")
+    clauses = clause_outcomes(results)
+    for clause, entry in clauses.items():
+        if entry["outcome"] == "failed":
+            first = next(
+                r
+                for r in results
+                if r.outcome == "failed" and clause in r.clauses and r.counts_for(clause)
+            )
+            why.append(
+                f"{clause} failed ({entry['failed']} test(s)): {first.nodeid}: {first.reason}"
+            )
+    missing = Counter(r.reason or "not run" for r in results if r.outcome == "not_run")
+    why += [f"{count} test(s) not run: {reason}" for reason, count in missing.items()]
+    bad_skips = [r for r in results if r.outcome == "skipped" and not r.acceptable_skip]
+    why += [
+        f"{r.nodeid} was skipped ({r.reason}): only a declared missing capability may skip "
+        "a test, and never one of a core clause"
+        for r in bad_skips[:_LISTED]
+    ]
+    if len(bad_skips) > _LISTED:
+        why.append(f"... and {len(bad_skips) - _LISTED} more unacceptable skip(s)")
+    unrun = [c for c, v in clauses.items() if v["outcome"] == "not_run"]
+    if unrun:
+        listed = ", ".join(unrun[:_LISTED]) + (" ..." if len(unrun) > _LISTED else "")
+        why.append(f"{len(unrun)} clause(s) had no test run: {listed}")
+    return why
+
+
+def is_certified(results: Sequence[TestResult], problems: Iterable[str] = ()) -> bool:
+    """Nothing failed, everything ran, every skip is acceptable, nothing else is wrong."""
+    return not why_not_certified(results, problems)
+
+
+def versions(driver: str | None) -> dict[str, str | None]:
+    """The versions a report is valid for: no-orm, Python, pytest and the adapter's driver."""
+    import pytest
+
+    try:
+        noorm_version = metadata.version("no-orm")
+    except metadata.PackageNotFoundError:  # run from a source tree
+        import noorm
+
+        noorm_version = noorm.__version__
+    return {
+        "no-orm": noorm_version,
+        "python": platform.python_version(),
+        "pytest": pytest.__version__,
+        "driver": driver,
+    }
 
 
 def build_report(
-    adapter: AdapterInfo, results: Sequence[TestResult], *, started: float, finished: float
+    adapter: AdapterInfo,
+    results: Sequence[TestResult],
+    *,
+    started: float,
+    finished: float,
+    selection: Mapping[str, Any] | None = None,
+    problems: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The certification report, as JSON-ready data."""
+    """The certification report, as JSON-ready data.
+
+    ``selection`` records the options that chose the tests (``-k``, ``--deselect`` ...);
+    ``problems`` are findings outside the test results, such as a suite module that
+    could not be collected.
+    """
+    why = why_not_certified(results, [*adapter.problems, *problems])
     return {
         "adapter": adapter.name,
         "adapter_version": adapter.version,
         "server_version": adapter.server_version,
         "factory": adapter.factory,
         "spec_version": SPEC_VERSION,
+        "versions": versions(adapter.driver),
         "capabilities": sorted(adapter.capabilities),
-        "certified": is_certified(results),
-        "summary": {
-            o: sum(r.outcome == o for r in results) for o in ("passed", "failed", "skipped")
-        },
+        "certified": not why,
+        "why_not_certified": why,
+        "selection": dict(selection or {}),
+        "summary": {o: sum(r.outcome == o for r in results) for o in OUTCOMES},
         "clauses": clause_outcomes(results),
         "results": [
             {
@@ -145,6 +241,7 @@ def build_report(
                 "clauses": list(r.clauses),
                 "outcome": r.outcome,
                 **({"reason": r.reason} if r.reason else {}),
+                **({"blamed": list(r.blamed)} if r.blamed and r.outcome == "failed" else {}),
                 "duration": round(r.duration, 6),
             }
             for r in results

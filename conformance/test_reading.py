@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from noorm.kit import Store
-from noorm.spec import ALL, asc, desc, eq, gt, in_, is_null, lt, ne, not_
+from noorm.spec import ALL, Adapter, Find, Order, Row, asc, desc, eq, gt, in_, is_null, lt, ne, not_
 
+from . import oracle
 from .checks import ids, rejected
 from .models import ITEMS, PAIRS, item
 
@@ -46,21 +47,54 @@ ORDERED: dict[str, list[Any]] = {
 }
 
 
-@pytest.mark.clause("ORD-1", "STR-4")
+def _insert_shuffled(store: Store, field: str, nulls: int) -> list[Row]:
+    """Rows holding ORDERED[field] (and ``nulls`` NULLs), inserted in an unrelated order.
+
+    Returns them as stored (read back): an order is judged on the values the adapter
+    holds, so that one it stores imperfectly fails that value's clause, not ORD-1.
+    """
+    values = ORDERED[field]
+    rows = [item(f"r{k:02}", **{field: v}) for k, v in enumerate(values)]
+    rows += [item(f"n{k}") for k in range(nulls)]
+    store.insert_many(ITEMS, list(reversed(rows)))
+    stored = store.find(ITEMS, ALL).rows
+    assert sorted(ids(stored)) == sorted(ids(rows))
+    return stored
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        pytest.param(f, marks=pytest.mark.clause("STR-4" if f in ("s", "short") else "ORD-1"))
+        for f in ORDERED
+    ],
+)
+def test_values_sort_in_the_spec_order_both_ways(store: Store, field: str) -> None:
+    """Numbers, booleans and instants by value (ORD-1), strings by code point (STR-4).
+
+    Every value is distinct, so the key never decides (ORD-2); the expected order is
+    the oracle's, which for values stored exactly is the order of ORDERED[field].
+    """
+    stored = _insert_shuffled(store, field, nulls=0)
+    for order in (asc(field), desc(field)):
+        expected = ids(oracle.sort_rows(stored, [order], ["id"]))
+        assert ids(store.find(ITEMS, order_by=order)) == expected, order
+    assert ids(store.find(ITEMS, order_by=field)) == ids(store.find(ITEMS, order_by=asc(field)))
+
+
+@pytest.mark.clause("ORD-1")
 @pytest.mark.parametrize("field", list(ORDERED))
 def test_null_sorts_first_ascending_and_last_descending(store: Store, field: str) -> None:
     values = ORDERED[field]
-    # Insert in an order unrelated to the values (reverse, interleaved with NULLs).
-    rows = [item(f"r{k:02}", **{field: v}) for k, v in enumerate(values)]
-    rows += [item("n1"), item("n2")]
-    store.insert_many(ITEMS, list(reversed(rows)))
+    _insert_shuffled(store, field, nulls=2)
     ascending = store.find(ITEMS, order_by=asc(field)).rows
-    assert [r[field] for r in ascending] == [None, None, *values]
-    assert ids(ascending)[:2] == ["n1", "n2"]
+    assert [r[field] is None for r in ascending] == [True] * 2 + [False] * len(values)
+    assert sorted(ids(ascending)[:2]) == ["n0", "n1"]
     descending = store.find(ITEMS, order_by=desc(field)).rows
-    assert [r[field] for r in descending] == [*reversed(values), None, None]
-    assert ids(descending)[-2:] == ["n1", "n2"]  # ties: primary key ascending (ORD-2)
-    assert [r[field] for r in store.find(ITEMS, order_by=field)] == [None, None, *values]
+    assert [r[field] is None for r in descending] == [False] * len(values) + [True] * 2
+    assert [r[field] is None for r in store.find(ITEMS, order_by=field)] == [
+        r[field] is None for r in ascending
+    ]
 
 
 @pytest.mark.clause("STR-4")
@@ -68,76 +102,32 @@ def test_string_comparison_is_by_code_point_not_collation(store: Store) -> None:
     store.insert_many(
         ITEMS, [item(v, s=v) for v in ["B", "a", "b", "é", "\uffff", "😀", "ä", "A", "Z"]]
     )
-    assert ids(store.find(ITEMS, order_by="s")) == [
-        "A",
-        "B",
-        "Z",
-        "a",
-        "b",
-        "ä",
-        "é",
-        "\uffff",
-        "😀",
-    ]
-    assert ids(store.find(ITEMS, lt("s", "a"), order_by="s")) == ["A", "B", "Z"]
-    assert ids(store.find(ITEMS, gt("s", "b"), order_by="s")) == ["ä", "é", "\uffff", "😀"]
-    assert ids(store.find(ITEMS, gt("s", "\uffff"), order_by="s")) == ["😀"]
+    by_code_point = ["A", "B", "Z", "a", "b", "ä", "é", "\uffff", "😀"]
+    assert ids(store.find(ITEMS, order_by="s")) == by_code_point
+    assert ids(store.find(ITEMS, order_by="id")) == by_code_point
+    assert sorted(ids(store.find(ITEMS, lt("s", "a")))) == ["A", "B", "Z"]
+    assert sorted(ids(store.find(ITEMS, gt("s", "b")))) == ["ä", "é", "\uffff", "😀"]
+    assert ids(store.find(ITEMS, gt("s", "\uffff"))) == ["😀"]
     assert ids(store.find(ITEMS, eq("s", "A"))) == ["A"]
-    assert ids(store.find(ITEMS, order_by="id")) == [
-        "A",
-        "B",
-        "Z",
-        "a",
-        "b",
-        "ä",
-        "é",
-        "\uffff",
-        "😀",
-    ]
 
 
-@pytest.mark.clause("ORD-1", "ORD-2")
+@pytest.mark.clause("ORD-1")
 def test_mixed_directions(store: Store) -> None:
+    """No two rows tie on any of these orders, so the key (ORD-2) never decides."""
     rows = [
         item("a", b=True, i=1, s="x"),
         item("b", b=True, i=2, s="x"),
         item("c", b=False, i=2, s="y"),
         item("d", b=None, i=3, s="y"),
         item("e", b=True, i=None, s="x"),
-        item("f", b=False, i=2, s=None),
-        item("g", b=True, i=2, s="x"),
+        item("f", b=False, i=4, s=None),
+        item("g", b=True, i=5, s="w"),
     ]
     store.insert_many(ITEMS, rows)
-    assert ids(store.find(ITEMS, order_by=[asc("b"), desc("i")])) == [
-        "d",
-        "c",
-        "f",
-        "b",
-        "g",
-        "a",
-        "e",
-    ]
-    assert ids(store.find(ITEMS, order_by=[desc("b"), asc("i")])) == [
-        "e",
-        "a",
-        "b",
-        "g",
-        "c",
-        "f",
-        "d",
-    ]
-    assert ids(store.find(ITEMS, order_by=[desc("s"), desc("i"), asc("b")])) == [
-        "d", "c", "b", "g", "a", "e", "f",
-    ]  # fmt: skip
-    assert ids(store.find(ITEMS, order_by=[asc("i"), desc("id")])) == [
-        "e",
-        "a",
-        "g",
-        "f",
-        "c",
-        "b",
-        "d",
-    ]
+    assert ids(store.find(ITEMS, order_by=[asc("b"), desc("i")])) == list("dfcgbae")
+    assert ids(store.find(ITEMS, order_by=[desc("b"), asc("i")])) == list("eabgcfd")
+    assert ids(store.find(ITEMS, order_by=[desc("s"), desc("i"), asc("b")])) == list("dcbaegf")
+    assert ids(store.find(ITEMS, order_by=[asc("i"), desc("id")])) == list("eacbdfg")
 
 
 @pytest.mark.clause("ORD-2")
@@ -153,7 +143,7 @@ def test_ties_are_broken_by_the_primary_key_ascending(store: Store) -> None:
     assert ids(store.find(ITEMS, order_by="i", limit=5)) == expected[:5]
 
 
-@pytest.mark.clause("ORD-2", "OP-GET")
+@pytest.mark.clause("ORD-2")
 def test_a_composite_primary_key_orders_field_by_field(store: Store) -> None:
     pairs = [(2, "a"), (1, "b"), (10, "a"), (1, "a"), (-5, "z"), (2, "B"), (1, "é")]
     store.insert_many(PAIRS, [{"a": a, "b": b} for a, b in pairs])
@@ -165,8 +155,15 @@ def test_a_composite_primary_key_orders_field_by_field(store: Store) -> None:
     assert [(r["a"], r["b"]) for r in store.find(PAIRS, order_by=desc("b"))] == sorted(
         by_a, key=lambda p: p[1], reverse=True
     )
+
+
+@pytest.mark.clause("OP-GET")
+def test_get_by_a_composite_primary_key(store: Store) -> None:
+    pairs = [(2, "a"), (1, "b"), (10, "a"), (1, "a"), (1, "é")]
+    store.insert_many(PAIRS, [{"a": a, "b": b} for a, b in pairs])
     assert store.get(PAIRS, {"a": 1, "b": "é"}) == {"a": 1, "b": "é", "v": None}
     assert store.get(PAIRS, {"a": 1, "b": "e"}) is None
+    assert store.get(PAIRS, {"a": 2, "b": "b"}) is None
     assert store.get(PAIRS, {"b": "a", "a": 10}) == {"a": 10, "b": "a", "v": None}
 
 
@@ -191,25 +188,37 @@ def test_get_returns_the_whole_row_or_none(store: Store) -> None:
 
 @pytest.mark.clause("OP-FIND")
 def test_find_returns_a_page_whose_cursor_is_none_when_no_row_follows(store: Store) -> None:
+    """Pages are compared with the unlimited read: which order that is, is ORD-*'s business."""
     assert store.find(ITEMS).rows == [] and store.find(ITEMS).next_cursor is None
     store.insert_many(ITEMS, [item(f"r{k}", i=k) for k in range(5)])
-    page = store.find(ITEMS, order_by="i")
-    assert ids(page) == ["r0", "r1", "r2", "r3", "r4"] and page.next_cursor is None
-    page = store.find(ITEMS, order_by="i", limit=5)
-    assert len(page.rows) == 5 and page.next_cursor is None
-    page = store.find(ITEMS, order_by="i", limit=6)
-    assert len(page.rows) == 5 and page.next_cursor is None
-    page = store.find(ITEMS, order_by="i", limit=4)
-    assert ids(page) == ["r0", "r1", "r2", "r3"] and page.next_cursor is not None
-    page = store.find(ITEMS, gt("i", 1), order_by=desc("i"), limit=2)
-    assert ids(page) == ["r4", "r3"] and page.next_cursor is not None
-    page = store.find(ITEMS, gt("i", 2), order_by=desc("i"), limit=2)
-    assert ids(page) == ["r4", "r3"] and page.next_cursor is None
-    page = store.find(ITEMS, limit=1)
-    assert ids(page) == ["r0"] and page.next_cursor is not None
+    for where, order, count in ((None, "i", 5), (gt("i", 1), desc("i"), 3), (None, "id", 5)):
+        every = store.find(ITEMS, where, order_by=order)
+        assert len(every.rows) == count and every.next_cursor is None
+        assert {r["id"]: r for r in every} == {
+            f"r{k}": dict.fromkeys(f.name for f in ITEMS.fields) | {"id": f"r{k}", "i": k}
+            for k in range(5 - count, 5)
+        }
+        for limit in range(1, count + 2):
+            page = store.find(ITEMS, where, order_by=order, limit=limit)
+            assert page.rows == every.rows[:limit], (where, order, limit)
+            assert (page.next_cursor is not None) == (limit < count), (where, order, limit)
     bad: Any
     for bad in (0, -1, True, 1.5):
         rejected(partial(store.find, ITEMS, limit=bad), model="items", field=None)
+
+
+@pytest.mark.clause("OP-FIND")
+def test_the_adapter_itself_honours_the_limit_of_a_find(store: Store, adapter: Adapter) -> None:
+    """The kit asks for ``limit + 1`` rows and trims; only a direct call shows the adapter's."""
+    store.insert_many(ITEMS, [item(f"r{k}", i=k % 3) for k in range(7)])
+    for where in (None, eq("i", 1)):
+        for order in ((Order("id"),), (Order("i", descending=True), Order("id"))):
+            every = adapter.execute(Find(ITEMS, where, order, None))
+            assert len(every) == (7 if where is None else 2)
+            for limit in (1, 2, 6, 7, 8):
+                # Whatever order the adapter reads in, a limit keeps exactly its first rows.
+                got = adapter.execute(Find(ITEMS, where, order, limit))
+                assert got == every[:limit], (where, order, limit)
 
 
 @pytest.mark.clause("OP-COUNT")
@@ -232,13 +241,24 @@ def test_count_returns_the_number_of_matching_rows(store: Store) -> None:
     assert store.count(ITEMS, {"i": 0}) == len([k for k in range(250) if k % 3 and k % 7 == 0])
 
 
-@pytest.mark.clause("STR-4", "PAGE-1")
-def test_long_strings_sharing_a_prefix_order_and_page_by_every_character(store: Store) -> None:
-    prefix = "x" * 3000  # past sort-key truncation limits (MariaDB's max_sort_length: 1024 bytes)
-    tails = ["b", "a", "é", "A", "c"]
-    store.insert_many(ITEMS, [item(f"r{i}", s=prefix + t) for i, t in enumerate(tails)])
-    expected = [f"r{tails.index(t)}" for t in sorted(tails)]
+LONG_PREFIX = "x" * 3000
+"""Past sort-key truncation limits (MariaDB's max_sort_length: 1024 bytes)."""
+LONG_TAILS = ["b", "a", "é", "A", "c"]
+
+
+@pytest.mark.clause("STR-4")
+def test_long_strings_sharing_a_prefix_order_by_every_character(store: Store) -> None:
+    store.insert_many(ITEMS, [item(f"r{i}", s=LONG_PREFIX + t) for i, t in enumerate(LONG_TAILS)])
+    expected = [f"r{LONG_TAILS.index(t)}" for t in sorted(LONG_TAILS)]
     assert ids(store.find(ITEMS, order_by="s")) == expected
+    assert ids(store.find(ITEMS, order_by=desc("s"))) == expected[::-1]
+
+
+@pytest.mark.clause("PAGE-1")
+def test_long_strings_sharing_a_prefix_page_by_every_character(store: Store) -> None:
+    """The keyset cursor holds the whole string: pages follow the unpaged read exactly."""
+    store.insert_many(ITEMS, [item(f"r{i}", s=LONG_PREFIX + t) for i, t in enumerate(LONG_TAILS)])
+    expected = ids(store.find(ITEMS, order_by="s"))
     seen: list[str] = []
     cursor = None
     while True:
@@ -247,4 +267,5 @@ def test_long_strings_sharing_a_prefix_order_and_page_by_every_character(store: 
         cursor = page.next_cursor
         if cursor is None:
             break
+    assert sorted(expected) == [f"r{i}" for i in range(len(LONG_TAILS))]
     assert seen == expected

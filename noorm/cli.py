@@ -75,7 +75,12 @@ def _add_certify(commands: Any) -> None:
     )
     parser.add_argument("--url", help="the server URL, for targets that need one")
     parser.add_argument("--report", metavar="PATH", help="also write the JSON report to PATH")
-    parser.add_argument("-k", metavar="EXPR", dest="keyword", help="only run matching tests")
+    parser.add_argument(
+        "-k",
+        metavar="EXPR",
+        dest="keyword",
+        help="only run matching tests (a narrowed run is never certified)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="less pytest output")
     parser.set_defaults(command=certify)
 
@@ -164,25 +169,37 @@ def _empty_config(directory: Path) -> Path:
     return path
 
 
+_WHY_SHOWN = 20
+"""At most this many reasons are printed under the clause table (the report has them all)."""
+
+
 def print_clauses(report: dict[str, Any]) -> None:
     """One line per spec clause: id, outcome, title (and the reason when not passed)."""
     clauses: dict[str, dict[str, Any]] = report.get("clauses", {})
     width = max((len(c) for c in clauses), default=8)
     print()
-    print(f"{'clause':<{width}}  {'outcome':<8}  title")
-    print(f"{'-' * width}  {'-' * 8}  {'-' * 40}")
+    print(f"{'clause':<{width}}  {'outcome':<10}  title")
+    print(f"{'-' * width}  {'-' * 10}  {'-' * 40}")
     for clause, entry in clauses.items():
-        line = f"{clause:<{width}}  {entry['outcome']:<8}  {entry.get('title', '')}"
+        line = f"{clause:<{width}}  {entry['outcome']:<10}  {entry.get('title', '')}"
         if entry["outcome"] != "passed" and entry.get("reason"):
             line += f"  [{_shorten(str(entry['reason']), 90)}]"
         print(line)
     print()
+    why: list[str] = report.get("why_not_certified", [])
+    if why:
+        print("why not certified:")
+        for reason in why[:_WHY_SHOWN]:
+            print(f"  - {_shorten(reason, 160)}")
+        if len(why) > _WHY_SHOWN:
+            print(f"  ... and {len(why) - _WHY_SHOWN} more (see the report)")
+        print()
 
 
 def verdict(report: dict[str, Any]) -> str:
     """The one-line verdict."""
-    clauses = report.get("clauses", {}).values()
-    count = {o: sum(c["outcome"] == o for c in clauses) for o in ("passed", "skipped")}
+    clauses: dict[str, dict[str, Any]] = report.get("clauses", {})
+    count = {o: sum(c["outcome"] == o for c in clauses.values()) for o in ("passed", "skipped")}
     adapter = f"{report.get('adapter')} {report.get('adapter_version')}"
     on = f"on {report.get('server_version')}"
     spec = f"no-orm spec {report.get('spec_version')}"
@@ -191,15 +208,18 @@ def verdict(report: dict[str, Any]) -> str:
             f"CERTIFIED: {adapter} {on} conforms to {spec} ({count['passed']} clauses "
             f"passed, {count['skipped']} skipped for missing capabilities)"
         )
-    failed = [c for c, v in report.get("clauses", {}).items() if v["outcome"] == "failed"]
-    not_run = [c for c, v in report.get("clauses", {}).items() if v["outcome"] == "not_run"]
+    failed = [c for c, v in clauses.items() if v["outcome"] == "failed"]
+    not_run = [c for c, v in clauses.items() if v["outcome"] == "not_run"]
+    missing = report.get("summary", {}).get("not_run", 0)
     why = []
     if failed:
         why.append(f"failed: {', '.join(failed)}")
+    if missing:
+        why.append(f"{missing} test(s) of the suite not run")
     if not_run:
         why.append(f"not run: {len(not_run)} clause(s)")
     if not why:
-        why.append("a test was skipped for a reason other than a missing capability")
+        why.append(_shorten(next(iter(report.get("why_not_certified", [])), "see the report"), 120))
     return f"NOT CERTIFIED: {adapter} {on} against {spec} ({'; '.join(why)})"
 
 

@@ -13,8 +13,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
+from hypothesis import Phase, settings
+
 from noorm.adapters.memory import MemoryAdapter
 from noorm.spec import (
+    ALL,
     Adapter,
     And,
     Capability,
@@ -30,6 +33,8 @@ from noorm.spec import (
     Not,
     Operation,
     Or,
+    Order,
+    Path,
     Schema,
     UnsupportedError,
     Update,
@@ -38,11 +43,15 @@ from noorm.spec import (
 
 __all__ = [
     "BROKEN",
+    "drops_limit",
     "empty_in_matches_all",
     "loses_milliseconds",
     "ne_matches_null",
     "no_capabilities",
+    "no_server_version",
     "nulls_last",
+    "path_filters_match_all",
+    "reverses_order",
     "unscoped_delete",
 ]
 
@@ -63,6 +72,17 @@ class _Executor:
         return self._broken.wrap_transaction(self._inner)
 
 
+def _no_shrinking() -> None:
+    """Property tests fail on a broken adapter by design; shrinking only costs minutes.
+
+    The first factory call (the plugin's probe) runs before the suite's modules are
+    imported, so their ``settings(...)`` inherit these phases.
+    """
+    phases = [Phase.explicit, Phase.reuse, Phase.generate]
+    settings.register_profile("noorm-broken", phases=phases)
+    settings.load_profile("noorm-broken")
+
+
 class Broken:
     """A memory adapter with one rule broken; subclasses override :meth:`run`."""
 
@@ -70,6 +90,7 @@ class Broken:
     version = "0.0.0"
 
     def __init__(self) -> None:
+        _no_shrinking()
         self._inner = MemoryAdapter()
         self.capabilities: frozenset[Capability] = self._inner.capabilities
 
@@ -146,15 +167,20 @@ class NullsLast(Broken):
 
 
 class UnscopedDelete(Broken):
-    """Drops the first part of a top-level And on Delete, as if the scope hook were skipped."""
+    """Deletes drop the tenant condition, as if the scope hook were skipped: breaks HOOK-QUERY."""
 
     name = "broken-unscoped-delete"
 
     def run(self, inner: Executor, op: Operation[T]) -> T:
-        if isinstance(op, Delete) and isinstance(op.where, And) and len(op.where.items) > 1:
-            rest = op.where.items[1:]
-            op = cast(Operation[T], replace(op, where=rest[0] if len(rest) == 1 else And(rest)))
+        if isinstance(op, Delete) and isinstance(op.where, And):
+            kept = tuple(f for f in op.where.items if not _is_scope(f))
+            op = cast(Operation[T], replace(op, where=And(kept)))
         return inner.execute(op)
+
+
+def _is_scope(where: Filter) -> bool:
+    """Whether ``where`` is the condition TenantScope adds (``tenant_id = <tenant>``)."""
+    return isinstance(where, Compare) and where.ref == "tenant_id"
 
 
 def _floor_seconds(value: Any) -> Any:
@@ -207,8 +233,59 @@ class EmptyInMatchesAll(Broken):
         return inner.execute(_map_where(op, leaf))
 
 
+class ReversesOrder(Broken):
+    """Swaps ASC and DESC, so every ordered find comes back reversed: breaks ORD-1/ORD-2."""
+
+    name = "broken-reverses-order"
+
+    def run(self, inner: Executor, op: Operation[T]) -> T:
+        if isinstance(op, Find):
+            flipped = tuple(Order(o.field, not o.descending) for o in op.order)
+            op = cast(Operation[T], replace(op, order=flipped))
+        return inner.execute(op)
+
+
+class DropsLimit(Broken):
+    """Ignores ``Find.limit`` and returns every matching row: breaks OP-FIND."""
+
+    name = "broken-drops-limit"
+
+    def run(self, inner: Executor, op: Operation[T]) -> T:
+        if isinstance(op, Find):
+            op = cast(Operation[T], replace(op, limit=None))
+        return inner.execute(op)
+
+
+def _has_path(where: Filter | None) -> bool:
+    found = False
+
+    def leaf(f: Filter) -> Filter:
+        nonlocal found
+        found = found or isinstance(getattr(f, "ref", None), Path)
+        return f
+
+    _map_filter(where, leaf)
+    return found
+
+
+class PathFiltersMatchAll(Broken):
+    """Lacks json_paths yet answers path filters, each as true: breaks CAP-1."""
+
+    name = "broken-path-filters-match-all"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.capabilities = frozenset(Capability) - {Capability.JSON_PATHS}
+
+    def run(self, inner: Executor, op: Operation[T]) -> T:
+        def leaf(f: Filter) -> Filter:
+            return ALL if isinstance(getattr(f, "ref", None), Path) else f
+
+        return inner.execute(_map_where(op, leaf))
+
+
 class NoCapabilities(Broken):
-    """Not broken: a correct adapter that declares no capability and refuses transactions."""
+    """Not broken: a correct adapter that declares no capability and refuses what needs one."""
 
     name = "no-capabilities"
 
@@ -216,39 +293,66 @@ class NoCapabilities(Broken):
         super().__init__()
         self.capabilities = frozenset()
 
+    def run(self, inner: Executor, op: Operation[T]) -> T:
+        if _has_path(getattr(op, "where", None)):
+            raise UnsupportedError(
+                "no json path filters here", capability="json_paths", model=op.model.name
+            )
+        return inner.execute(op)
+
     def transaction(self) -> AbstractContextManager[Executor]:
         raise UnsupportedError("no transactions here", capability="transactions")
 
 
-def no_capabilities() -> Adapter:
-    return NoCapabilities()
+class _Factory:
+    """A fresh broken adapter per call; ``same_database`` shares it, as the memory one does."""
+
+    def __init__(self, kind: type[Broken]) -> None:
+        self.kind = kind
+
+    def __call__(self) -> Adapter:
+        return self.kind()
+
+    def same_database(self, adapter: Adapter) -> Adapter:
+        return adapter
 
 
-def nulls_last() -> Adapter:
-    return NullsLast()
+no_capabilities = _Factory(NoCapabilities)
+nulls_last = _Factory(NullsLast)
+reverses_order = _Factory(ReversesOrder)
+unscoped_delete = _Factory(UnscopedDelete)
+loses_milliseconds = _Factory(LosesMilliseconds)
+ne_matches_null = _Factory(NeMatchesNull)
+empty_in_matches_all = _Factory(EmptyInMatchesAll)
+drops_limit = _Factory(DropsLimit)
+path_filters_match_all = _Factory(PathFiltersMatchAll)
 
 
-def unscoped_delete() -> Adapter:
-    return UnscopedDelete()
+class NoServerVersion(Broken):
+    """Says nothing about its backend: ``server_version()`` returns an empty string."""
+
+    name = "broken-no-server-version"
+
+    def server_version(self) -> str:
+        return ""
 
 
-def loses_milliseconds() -> Adapter:
-    return LosesMilliseconds()
+no_server_version = _Factory(NoServerVersion)
 
 
-def ne_matches_null() -> Adapter:
-    return NeMatchesNull()
+ORDERED_READS = frozenset({"PAGE-1", "PAGE-2", "PAGE-3"})
+"""Keyset pages and ``after=`` follow the read's order: an order bug breaks them too."""
 
-
-def empty_in_matches_all() -> Adapter:
-    return EmptyInMatchesAll()
-
-
-BROKEN: dict[str, tuple[str, list[str]]] = {
-    "nulls_last": ("ORD-1", ["test_reading", "test_pagination"]),
-    "unscoped_delete": ("HOOK-QUERY", ["test_hooks"]),
-    "loses_milliseconds": ("TS-2", ["test_values"]),
-    "ne_matches_null": ("NULL-1", ["test_filters"]),
-    "empty_in_matches_all": ("FLT-IN", ["test_filters"]),
+BROKEN: dict[str, frozenset[str]] = {
+    "nulls_last": frozenset({"ORD-1"}) | ORDERED_READS,
+    # Reversed reads break directions (ORD-1), key tie-breaks (ORD-2) and string order (STR-4).
+    "reverses_order": frozenset({"ORD-1", "ORD-2", "STR-4"}) | ORDERED_READS,
+    "unscoped_delete": frozenset({"HOOK-QUERY"}),
+    "loses_milliseconds": frozenset({"TS-2"}),
+    # The same rule for a json path that is missing or null is FLT-JSON-2.
+    "ne_matches_null": frozenset({"NULL-1", "FLT-JSON-2"}),
+    "empty_in_matches_all": frozenset({"FLT-IN"}),
+    "drops_limit": frozenset({"OP-FIND"}),
+    "path_filters_match_all": frozenset({"CAP-1"}),
 }
-"""factory name -> (the clause it breaks, the suite modules that suffice to show it)."""
+"""Factory name -> exactly the clauses certification must fail, and no other."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,8 @@ from noorm.conformance.targets import TARGETS
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def noorm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def noorm(*args: str, cwd: Path, **environ: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **environ}
     return subprocess.run(
         [sys.executable, "-m", "noorm", *args],
         cwd=cwd,
@@ -53,9 +54,19 @@ def test_certify_prints_every_clause_and_a_verdict_matching_the_report(
 
 def test_a_narrowed_run_is_never_certified(tmp_path: Path) -> None:
     run = noorm("certify", "sqlite", "-q", "-k", "hierarchy", cwd=tmp_path)
-    assert run.returncode != 0
+    assert run.returncode == 1
     assert "NOT CERTIFIED: sqlite" in run.stdout and "not run:" in run.stdout
-    assert "ERR-1        passed" in run.stdout
+    assert re.search(r"^ERR-1 +incomplete ", run.stdout, re.MULTILINE), run.stdout
+    assert re.search(
+        r"^  - \d+ test\(s\) not run: deselected \(-k 'hierarchy'\)$", run.stdout, re.M
+    )
+
+
+def test_narrowing_through_pytest_addopts_is_caught_too(tmp_path: Path) -> None:
+    run = noorm("certify", "memory", "-q", cwd=tmp_path, PYTEST_ADDOPTS="-k hierarchy")
+    assert run.returncode == 1
+    assert "NOT CERTIFIED: memory" in run.stdout
+    assert "not run: deselected (-k 'hierarchy')" in run.stdout
 
 
 def test_a_custom_factory_from_the_working_directory(tmp_path: Path) -> None:
@@ -63,7 +74,7 @@ def test_a_custom_factory_from_the_working_directory(tmp_path: Path) -> None:
         "from noorm.adapters.memory import MemoryAdapter\n\ndef make():\n    return MemoryAdapter()\n"
     )
     run = noorm("certify", "--factory", "myfactory:make", "-q", "-k", "hierarchy", cwd=tmp_path)
-    assert "ERR-1        passed" in run.stdout, run.stdout + run.stderr
+    assert re.search(r"^ERR-1 +incomplete ", run.stdout, re.MULTILINE), run.stdout + run.stderr
 
 
 @pytest.mark.parametrize(
