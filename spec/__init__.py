@@ -1,6 +1,6 @@
 """noorm.spec: the contract. Canonical schema, value rules, operations, errors, adapters."""
 
-from .adapter import Adapter, Capability, Executor
+from .adapter import Adapter, Capability, Executor, check_capabilities, require_capability
 from .errors import (
     BackendError,
     DuplicateKeyError,
@@ -115,6 +115,7 @@ __all__ = [
     "ValidationError",
     "and_",
     "asc",
+    "check_capabilities",
     "desc",
     "eq",
     "gt",
@@ -130,6 +131,7 @@ __all__ = [
     "not_in",
     "or_",
     "path",
+    "require_capability",
     "schema_from_json",
     "schema_to_json",
 ]

@@ -11,10 +11,12 @@ from contextlib import AbstractContextManager
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from .errors import UnsupportedError
+from .filters import uses_paths
 from .operations import Operation
 from .schema import Schema
 
-__all__ = ["Adapter", "Capability", "Executor"]
+__all__ = ["Adapter", "Capability", "Executor", "check_capabilities", "require_capability"]
 
 T = TypeVar("T")
 
@@ -73,3 +75,24 @@ class Adapter(Executor, Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def require_capability(
+    capabilities: frozenset[Capability], capability: Capability, *, model: str | None = None
+) -> None:
+    """CAP-1: refuse, with UnsupportedError naming it, what needs an undeclared capability."""
+    if capability not in capabilities:
+        raise UnsupportedError(
+            f"the adapter does not declare the {capability.value} capability (CAP-1)",
+            capability=capability.value,
+            model=model,
+        )
+
+
+def check_capabilities(capabilities: frozenset[Capability], op: Operation[Any]) -> None:
+    """CAP-1 for ``execute``: an operation whose filter compares a json path needs
+    ``json_paths``. Cheap when the capability is declared: the filter is not walked."""
+    if Capability.JSON_PATHS not in capabilities:
+        where = getattr(op, "where", None)
+        if where is not None and uses_paths(where):
+            require_capability(capabilities, Capability.JSON_PATHS, model=op.model.name)

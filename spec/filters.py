@@ -36,6 +36,7 @@ __all__ = [
     "not_in",
     "or_",
     "path",
+    "uses_paths",
     "where_from",
 ]
 
@@ -173,3 +174,17 @@ def where_from(where: Filter | Mapping[str, Any] | None) -> Filter | None:
         items = tuple(eq(k, v) for k, v in where.items())
         return items[0] if len(items) == 1 else And(items)
     raise TypeError(f"expected a filter or a mapping, got {type(where).__name__}")
+
+
+def uses_paths(where: Filter) -> bool:
+    """Whether any condition of ``where`` compares a json path (walked without recursion)."""
+    stack: list[Filter] = [where]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, And | Or):
+            stack.extend(node.items)
+        elif isinstance(node, Not):
+            stack.append(node.item)
+        elif isinstance(node.ref, Path):
+            return True
+    return False

@@ -34,6 +34,8 @@ from noorm.spec import (
     Upsert,
     UpsertResult,
     ValidationError,
+    check_capabilities,
+    require_capability,
 )
 
 from .evaluate import pinned_key, predicate, sort_rows
@@ -150,6 +152,7 @@ class MemoryAdapter:
 
     @contextmanager
     def _transaction(self) -> Iterator[MemoryTransaction]:
+        require_capability(self.capabilities, Capability.TRANSACTIONS)
         with self._lock:
             if self._tx_thread is not None:
                 raise BackendError(
@@ -192,6 +195,7 @@ class MemoryAdapter:
 
     def _run(self, op: Operation[T]) -> T:
         self._check_open()
+        check_capabilities(self.capabilities, op)
         mark = len(self._log)
         try:
             return cast("T", self._dispatch(op))
@@ -326,6 +330,7 @@ class MemoryTransaction:
     def transaction(self) -> AbstractContextManager[MemoryTransaction]:
         """A savepoint: an exception inside rolls back only its block (TX-2)."""
         self._check()
+        require_capability(self._adapter.capabilities, Capability.SAVEPOINTS)
         return self._adapter._savepoint(self)
 
     def _check(self, op: Operation[Any] | None = None) -> None:

@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 from noorm import __version__
-from noorm.spec.adapter import Capability, Executor
+from noorm.spec.adapter import Capability, Executor, check_capabilities, require_capability
 from noorm.spec.errors import BackendError, NoOrmError
 from noorm.spec.operations import (
     Count,
@@ -96,6 +96,7 @@ class Transaction(Generic[ConnT]):
     @contextmanager
     def transaction(self) -> Iterator[Executor]:
         self._check(None)
+        require_capability(self._adapter.capabilities, Capability.SAVEPOINTS)
         with self._session.lock, self._adapter._scope(self._session) as tx:
             yield tx
 
@@ -169,6 +170,7 @@ class SQLAdapter(Generic[ConnT]):
     @contextmanager
     def transaction(self) -> Iterator[Executor]:
         """BEGIN ... COMMIT, or ROLLBACK when the block raises; ``tx.transaction()`` nests."""
+        require_capability(self.capabilities, Capability.TRANSACTIONS)
         with self._free_session(None) as session, self._scope(session) as tx:
             yield tx
 
@@ -207,6 +209,7 @@ class SQLAdapter(Generic[ConnT]):
     # --- running operations -------------------------------------------------------------------
 
     def _run(self, session: Session[ConnT], op: Operation[Any]) -> Any:
+        check_capabilities(self.capabilities, op)
         model = op.model.name
         if isinstance(op, Find):
             table = self.compiler.table(op.model)
