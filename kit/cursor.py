@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from noorm.spec.errors import InvalidCursorError, ValidationError
-from noorm.spec.filters import And, Compare, Filter, IsNull, Not, Or
+from noorm.spec.filters import And, Compare, Filter, IsNull, Not, Or, fixed_fields
 from noorm.spec.operations import Order
 from noorm.spec.schema import Field
 from noorm.spec.types import BooleanType, IntegerType, NumberType, StringType, TimestampType
@@ -173,22 +173,7 @@ def unfixed(order: tuple[Order, ...], where: Filter | None) -> tuple[Order, ...]
     a backend read the index ``(fixed, sort...)`` in order, and keeps it out of the
     keyset predicate. The order stays total over the rows the filter can match.
     """
-    if where is None:
-        return order
-    fixed: set[str] = set()
-    stack: list[Filter] = [where]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, And):
-            stack.extend(node.items)
-        elif (
-            isinstance(node, Compare | IsNull)
-            and isinstance(node.ref, str)
-            and (isinstance(node, IsNull) or node.op == "eq")
-        ):
-            fixed.add(node.ref)
-    if not fixed:
-        return order
+    fixed = fixed_fields(where)
     kept = tuple(o for o in order if o.field not in fixed)
     return kept or order
 

@@ -25,6 +25,7 @@ __all__ = [
     "Ref",
     "and_",
     "eq",
+    "fixed_fields",
     "gt",
     "gte",
     "in_",
@@ -188,3 +189,25 @@ def uses_paths(where: Filter) -> bool:
         elif isinstance(node.ref, Path):
             return True
     return False
+
+
+def fixed_fields(where: Filter | None) -> frozenset[str]:
+    """The fields ``where`` pins to one value: ``eq`` or ``is_null`` in its top-level AND.
+
+    Every matching row has the same value there, so ordering by such a field changes
+    nothing; leaving it out of ORDER BY lets a backend read an index ``(fixed, ...)``
+    in order.
+    """
+    fixed: set[str] = set()
+    stack: list[Filter] = [] if where is None else [where]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, And):
+            stack.extend(node.items)
+        elif (
+            isinstance(node, Compare | IsNull)
+            and isinstance(node.ref, str)
+            and (isinstance(node, IsNull) or node.op == "eq")
+        ):
+            fixed.add(node.ref)
+    return frozenset(fixed)

@@ -439,7 +439,7 @@ class MySQLAdapter(SQLAdapter[Connection]):
     def _dispatch(self, session: Session[Connection], op: Operation[Any]) -> Any:
         if isinstance(op, Find):
             table = self.compiler.table(op.model)
-            order = self.compiler.full_order(table, op.order)
+            order = self.compiler.full_order(table, op.order, op.where)
             if any(long_string(table.field(o.field)) for o in order):
                 return self._find(session, op, order)
         return super()._run(session, op)

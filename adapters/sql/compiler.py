@@ -28,7 +28,18 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from noorm.spec.errors import ValidationError
-from noorm.spec.filters import And, Compare, Filter, In, IsNull, Not, Or, Path, where_from
+from noorm.spec.filters import (
+    And,
+    Compare,
+    Filter,
+    In,
+    IsNull,
+    Not,
+    Or,
+    Path,
+    fixed_fields,
+    where_from,
+)
 from noorm.spec.operations import Count, Delete, Find, Insert, Operation, Order, Update, Upsert
 from noorm.spec.schema import Field, Model, Schema
 from noorm.spec.types import (
@@ -350,7 +361,7 @@ class Compiler:
         sql = self.cache.get(key)
         if sql is None:
             params = []
-            order = self.full_order(table, op.order)
+            order = self.full_order(table, op.order, where)
             text = d.select_prefix([table.field(o.field) for o in order])
             text += table.select_head + self._where(table, where, params, render=True)[1]
             text += self._order(table, order)
@@ -505,9 +516,15 @@ class Compiler:
             )
         return limit
 
-    def full_order(self, table: Table, order: tuple[Order, ...]) -> tuple[Order, ...]:
-        """``order`` followed by the primary-key fields it lacks, ascending (ORD-2)."""
-        named = {item.field for item in order}
+    def full_order(
+        self, table: Table, order: tuple[Order, ...], where: Filter | None = None
+    ) -> tuple[Order, ...]:
+        """``order`` followed by the primary-key fields it lacks, ascending (ORD-2).
+
+        Key fields ``where`` pins with an equality are left out: they order nothing, and
+        in ORDER BY they keep MariaDB from reading an index ``(key, sort...)`` in order.
+        """
+        named = {item.field for item in order} | fixed_fields(where)
         extra = tuple(Order(name) for name in table.key if name not in named)
         return order + extra if extra else order
 
