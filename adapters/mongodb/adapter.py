@@ -4,12 +4,21 @@ Without multi-document transactions (FerretDB, standalone servers) every operati
 made as atomic as single-document writes allow, and the residual races are documented
 in docs/backends/mongodb.md:
 
-- an insert batch is checked for existing keys first and, if the server still refuses
-  part of it (a race, or a unique index), the part it wrote is deleted again (OP-INS);
+- an insert batch is checked for keys and unique values it repeats itself, then sent in
+  ordered statements; when the server refuses a row, exactly the rows this call wrote
+  (the ones before it) are deleted again (OP-INS, LIM-BATCH);
 - an upsert is an ``insert_one`` and, on a key collision, a ``find_one_and_update``
   filtered by the key *and* the scope, so a row of another scope is never touched;
-- an update that sets a column of a unique index restores the rows it changed when
-  the server reports a collision half-way (update_many is not atomic).
+- an update that sets a column of a unique index refuses what would collide among the
+  rows it matches before writing, and restores the rows it changed when the server
+  reports a collision half-way (update_many is not atomic);
+- no collection is ever created implicitly: an operation on a collection bootstrap()
+  has not created raises BackendError (BOOT-4).
+
+FerretDB v1 holds one PostgreSQL connection per ``multi: false`` statement of an
+``update`` command until the whole command ends; a command of more such statements than
+its pool (50) has connections waits forever and wedges the server for every client. So
+every update this adapter sends is ``multi: true`` (``update_many``, ``UpdateMany``).
 
 With transactions (a replica set or sharded cluster that is not FerretDB) the same
 operations run inside the session's transaction instead, where none of that is needed.
@@ -23,8 +32,10 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext, supp
 from datetime import UTC
 from typing import Any, TypeAlias, TypeVar, cast
 
+import bson
 from bson.codec_options import CodecOptions
-from pymongo import MongoClient, ReturnDocument, UpdateOne
+from bson.raw_bson import RawBSONDocument
+from pymongo import MongoClient, ReturnDocument, UpdateMany
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -38,6 +49,7 @@ from noorm.spec import (
     Delete,
     DuplicateKeyError,
     Find,
+    Index,
     Insert,
     Model,
     Operation,
@@ -48,8 +60,8 @@ from noorm.spec import (
     UpsertResult,
 )
 
-from .codec import Codec
-from .errors import driver_errors, is_duplicate, translate
+from .codec import JSON, Codec
+from .errors import DRIVER_ERRORS, driver_errors, is_duplicate, translate
 from .indexes import describe_collection, index_plans
 from .mql import compile_filter, compile_sort, render
 
@@ -66,20 +78,50 @@ one): an unreachable server fails in seconds, as a one-line BackendError."""
 _FAIL_FAST: dict[str, Any] = {"serverSelectionTimeoutMS": URL_TIMEOUT_MS}
 _NAMESPACE_EXISTS = 48
 _UPSERT_ATTEMPTS = 3
+_MAX_BSON = 16 * 1024 * 1024
+"""maxBsonObjectSize, unless the server says otherwise in ``hello``."""
+_MAX_MESSAGE = 48_000_000
+"""maxMessageSizeBytes, unless the server says otherwise in ``hello``."""
+_FERRETDB_DEFAULT_BATCH = 250
+"""FerretDB v1 replies to a find with 101 documents and to a getMore with 250, whatever
+their size; pymongo refuses a reply larger than maxMessageSizeBytes (ProtocolError)."""
+FERRETDB_INSERT_STATEMENT = 100
+"""Rows per ``insert`` command on FerretDB: its handler inserts a command's documents in
+batches of ``--test-batch-size`` (default 100) and, although ordered, goes on with one
+more batch after a failed one; a command of at most one batch stops at the failing row,
+as MongoDB does, so the rows before it are exactly the rows the command wrote."""
+_ID_BYTES_PER_STATEMENT = 4 * 1024 * 1024
+"""Budget of ``_id`` values in one ``$in`` the adapter builds (commands stay < 16 MiB)."""
+_DELETE_GROUP = 2500
+"""Keys per compensating delete: FerretDB compares a document with a ``$in`` element by
+element, and reads every document once per statement; measured on 10,000 rows, groups of
+2,500 sorted keys delete them in about half the time of one statement."""
 
 
 class _Model:
     """What the adapter keeps per model: its codec and collection."""
 
-    __slots__ = ("codec", "collection", "model", "unique_fields")
+    __slots__ = ("batch", "codec", "collection", "model", "unique")
 
-    def __init__(self, model: Model[Any], codec: Codec, collection: Collection[Document]) -> None:
+    def __init__(
+        self, model: Model[Any], codec: Codec, collection: Collection[Document], batch: int
+    ) -> None:
         self.model = model
         self.codec = codec
         self.collection = collection
-        self.unique_fields = frozenset(
-            c.field for index in model.indexes if index.unique for c in index.columns
-        )
+        self.batch = batch
+        """Documents per reply of a find (0: the server's default)."""
+        self.unique: tuple[Index, ...] = tuple(index for index in model.indexes if index.unique)
+
+    def at_risk(self, values: dict[str, Any]) -> list[Index]:
+        """The unique indexes an update of ``values`` can make collide: those of which it
+        sets columns, none of them to NULL (a NULL column never collides)."""
+        out = []
+        for index in self.unique:
+            set_ = [values[c.field] for c in index.columns if c.field in values]
+            if set_ and all(value is not None for value in set_):
+                out.append(index)
+        return out
 
 
 class MongoAdapter:
@@ -131,6 +173,9 @@ class MongoAdapter:
         self._db: Database[Document] = base.with_options(codec_options=CODEC_OPTIONS)
         self._allow_non_atomic = allow_non_atomic_transactions
         self._models: dict[int, _Model] = {}
+        self._existing: set[str] = set()
+        """Collections known to exist (bootstrap() made or saw them, or a check found them).
+        Absence is never cached: another process may bootstrap at any time."""
         self._lock = threading.Lock()
         self._closed = False
         try:
@@ -151,6 +196,10 @@ class MongoAdapter:
         if replicated and not ferretdb:
             caps.add(Capability.TRANSACTIONS)
         self.capabilities = frozenset(caps)
+        self._max_bson = int(hello.get("maxBsonObjectSize") or _MAX_BSON)
+        self._max_message = int(hello.get("maxMessageSizeBytes") or _MAX_MESSAGE)
+        self._insert_statement = FERRETDB_INSERT_STATEMENT if ferretdb else 0
+        """Rows per insert command (0: one insert_many; pymongo splits what it must)."""
 
     # --- identity -------------------------------------------------------------------------
 
@@ -241,6 +290,7 @@ class MongoAdapter:
         entries = [self._model(model) for model in schema.models]  # refuse before creating
         with driver_errors(None):
             existing = set(self._db.list_collection_names())
+        self._existing.update(existing)
         for entry in entries:
             model = entry.model
             collection = entry.collection
@@ -249,6 +299,7 @@ class MongoAdapter:
                     statements.append(describe_collection(model.name))
                     if not dry_run:
                         self._create_collection(model.name)
+                        self._existing.add(model.name)
                     have: dict[str, Document] = {}
                 else:
                     have = {str(ix["name"]): dict(ix) for ix in collection.list_indexes()}
@@ -315,6 +366,7 @@ class MongoAdapter:
         self._check_open(model.name)
         entry = self._model(model)
         with driver_errors(model.name):
+            self._require_collection(model.name)
             if isinstance(op, Find):
                 return cast(T, self._find(entry, op, session))
             if isinstance(op, Insert):
@@ -332,6 +384,19 @@ class MongoAdapter:
                 return cast(T, self._upsert(entry, op, session))
         raise UnsupportedError(f"unknown operation {type(op).__name__}", model=model.name)
 
+    def _require_collection(self, name: str) -> None:
+        """BOOT-4: MongoDB would create a missing collection on the first write (and
+        answer reads of it as empty); no-orm never creates one outside bootstrap()."""
+        if name in self._existing:
+            return
+        if name not in self._db.list_collection_names(filter={"name": name}):
+            raise BackendError(
+                f"the collection {name!r} does not exist: bootstrap() creates it (no-orm "
+                "never creates a collection implicitly)",
+                model=name,
+            )
+        self._existing.add(name)
+
     def _find(self, entry: _Model, op: Find, session: ClientSession | None) -> list[Document]:
         if op.limit is not None and op.limit <= 0:
             return []
@@ -340,72 +405,183 @@ class MongoAdapter:
             compile_filter(codec, op.where),
             sort=compile_sort(codec, op.order) or None,
             limit=op.limit or 0,
+            batch_size=entry.batch,
             session=session,
         )
         return [codec.row(doc) for doc in cursor]
 
+    # --- insert ---------------------------------------------------------------------------
+
+    def _encode(self, codec: Codec, doc: Document) -> RawBSONDocument:
+        """``doc`` as BSON, once (pymongo sends it as it is), refused before any I/O when
+        the server cannot store it. Within LIM-ROW a row is at most ~15.7 MB of BSON."""
+        data = bson.encode(doc)
+        if len(data) > self._max_bson:
+            raise BackendError(
+                f"a row encodes to {len(data)} bytes of BSON; the server stores documents of "
+                f"at most {self._max_bson} bytes",
+                model=codec.name,
+            )
+        return RawBSONDocument(data)
+
     def _insert(self, entry: _Model, op: Insert, session: ClientSession | None) -> None:
         codec, collection = entry.codec, entry.collection
         docs = [codec.document(row) for row in op.rows]  # every check before any I/O
+        raw = [self._encode(codec, doc) for doc in docs]
         if len(docs) == 1:
-            collection.insert_one(docs[0], session=session)
+            collection.insert_one(raw[0], session=session)
             return
-        if len({codec.key_of(row) for row in op.rows}) != len(op.rows):
-            raise DuplicateKeyError("the batch repeats a primary key", model=codec.name)
+        _refuse_repeats(entry, op.rows)
         if _in_transaction(session):
-            collection.insert_many(docs, ordered=True, session=session)
+            collection.insert_many(raw, ordered=True, session=session)
             return
-        ids = [doc["_id"] for doc in docs]
-        if collection.find_one({"_id": {"$in": ids}}, {"_id": 1}) is not None:
-            raise DuplicateKeyError("a primary key of the batch already exists", model=codec.name)
-        try:
-            collection.insert_many(docs, ordered=True)
-        except BulkWriteError as exc:
-            # Ordered: exactly the first nInserted documents were written. Remove them,
-            # so that the batch writes none of its rows (OP-INS).
-            written = ids[: int(exc.details.get("nInserted", 0))]
-            if written:
-                try:
-                    collection.delete_many({"_id": {"$in": written}})
-                except PyMongoError as cleanup:
-                    raise BackendError(
-                        f"the batch failed after writing {len(written)} of {len(ids)} rows, "
-                        f"and removing them failed too ({translate(cleanup, None)}); "
-                        "those rows are still stored",
-                        model=codec.name,
-                    ) from exc
-            raise
+        # No transaction: insert in ordered statements and, when one fails, delete the
+        # rows this call wrote, which are exactly the rows before the failing one.
+        step = self._insert_statement or len(raw)
+        written = 0
+        for start in range(0, len(raw), step):
+            part = raw[start : start + step]
+            try:
+                collection.insert_many(part, ordered=True)
+            except BulkWriteError as exc:
+                mine, unsure = self._written_by(entry, exc, docs[start : start + step])
+                _undo_insert(entry, docs, written, mine, unsure, exc)
+                raise
+            except DRIVER_ERRORS as exc:
+                # Not a refused row (the connection, the server): what this statement
+                # wrote is unknown; remove what the earlier ones did.
+                _undo_insert(entry, docs, written, [], len(part), exc)
+                raise
+            written += len(part)
+
+    def _written_by(
+        self, entry: _Model, exc: BulkWriteError, sent: list[Document]
+    ) -> tuple[list[Any], int]:
+        """The ``_id``s one failed ordered insert of ``sent`` wrote, and how many more rows
+        it may have written that cannot be told apart from rows that were there before."""
+        details = exc.details
+        inserted = int(details.get("nInserted", 0))
+        failed = sorted(int(e.get("index", 0)) for e in details.get("writeErrors", []))
+        first = failed[0] if failed else inserted
+        ids = [doc["_id"] for doc in sent]
+        if inserted <= first:  # ordered: exactly the rows before the first refused one
+            return ids[:inserted], 0
+        # The server went on after the refused row: FerretDB run with --test-batch-size
+        # below FERRETDB_INSERT_STATEMENT inserts one more of its batches. Later rows that
+        # exist now and hold exactly what this call sent are the ones it wrote; if they
+        # are not as many as the server counts, some cannot be told apart.
+        extra = inserted - first
+        with self._lock:
+            if self._insert_statement > extra:
+                self._insert_statement = extra  # the next batches stop where they should
+        refused = set(failed)
+        rest = [k for k in range(first + 1, len(ids)) if k not in refused]
+        later = {_hashable(ids[k]): sent[k] for k in rest}
+        found = []
+        for group in _id_groups([ids[k] for k in rest]):
+            for doc in entry.collection.find({"_id": {"$in": group}}, batch_size=entry.batch):
+                if later.get(_hashable(doc["_id"])) == doc:
+                    found.append(doc["_id"])
+        if len(found) == extra:
+            return ids[:first] + found, 0
+        return ids[:first], extra
+
+    # --- update ---------------------------------------------------------------------------
 
     def _update(self, entry: _Model, op: Update, session: ClientSession | None) -> int:
         codec, collection = entry.codec, entry.collection
         where = compile_filter(codec, op.where)
         change = codec.update(op.values)
-        if _in_transaction(session) or not entry.unique_fields.intersection(op.values):
+        at_risk = entry.at_risk(op.values)
+        if _in_transaction(session) or not at_risk:
             return collection.update_many(where, change, session=session).matched_count
         # update_many is not atomic: a unique-index collision half-way leaves the rows
-        # before it changed. Keep their old values to put them back in that case.
-        keys = [codec.storage[name] for name in op.values]
-        before = list(collection.find(where, {key: 1 for key in keys}))
+        # before it changed. Refuse what must collide among the matched rows before
+        # writing anything, and keep the old values to put them back otherwise.
+        touched = [codec.storage[name] for name in op.values]
+        columns = set(touched).union(codec.storage[c.field] for ix in at_risk for c in ix.columns)
+        before = list(collection.find(where, dict.fromkeys(columns, 1), batch_size=entry.batch))
         if not before:
             return 0
-        ids = [doc["_id"] for doc in before]
-        # Only the rows seen above, so that every row changed can be put back.
-        where = {"$and": [where, {"_id": {"$in": ids}}]}
-        try:
-            return collection.update_many(where, change).matched_count
-        except PyMongoError as exc:
-            if len(ids) == 1 or not is_duplicate(exc):
-                raise  # one document is updated atomically: nothing to restore
-            restore = [UpdateOne({"_id": doc["_id"]}, _restoring(doc, keys)) for doc in before]
+        _refuse_update_collisions(entry, at_risk, op.values, before)
+        if len(before) == 1:  # one document is updated atomically: nothing to restore
+            only = _and(where, {"_id": before[0]["_id"]})
+            return collection.update_many(only, change).matched_count
+        matched = 0
+        # Only the rows read above (whose old values are known) are updated.
+        for ids in _id_groups([doc["_id"] for doc in before]):
             try:
-                collection.bulk_write(restore, ordered=False)
-            except PyMongoError as cleanup:
-                raise BackendError(
-                    "the update collided with a unique index half-way and restoring the rows "
-                    f"it had changed failed ({translate(cleanup, None)})",
-                    model=codec.name,
-                ) from exc
-            raise
+                matched += collection.update_many(
+                    _and(where, {"_id": {"$in": ids}}), change
+                ).matched_count
+            except DRIVER_ERRORS as exc:
+                if not is_duplicate(exc):
+                    raise
+                self._undo_update(entry, before, op.values, change, exc)
+                raise
+        return matched
+
+    def _undo_update(
+        self,
+        entry: _Model,
+        before: list[Document],
+        values: dict[str, Any],
+        change: Document,
+        cause: BaseException,
+    ) -> None:
+        """Put back the old values of the rows a failed ``update_many`` changed.
+
+        The changed rows are the matched ones that now hold every new value (a scalar
+        equality FerretDB evaluates in PostgreSQL); each is restored by an ``UpdateMany``
+        (``multi: true``) that also requires those new values, so a row changed again
+        meanwhile keeps that newer change. Rows with the same old values share one
+        statement. Never ``UpdateOne``: FerretDB v1 would hold a connection per statement.
+        """
+        codec, collection = entry.codec, entry.collection
+        touched = [codec.storage[name] for name in values]
+        set_: Document = change.get("$set", {})
+        unset: Document = change.get("$unset", {})
+        # Every new value but json ones ({f: null} matches the absent, NULL, field).
+        new: Document = {
+            codec.storage[name]: codec.value(name, value)
+            for name, value in values.items()
+            if codec.kinds[name] != JSON
+        }
+
+        def differs(doc: Document) -> bool:
+            return any(doc.get(key, _ABSENT) != value for key, value in set_.items()) or any(
+                key in doc for key in unset
+            )
+
+        candidates = {_hashable(doc["_id"]): doc for doc in before if differs(doc)}
+        try:
+            changed: list[Document] = []
+            for ids in _id_groups([doc["_id"] for doc in candidates.values()]):
+                probe = {**new, "_id": {"$in": ids}}
+                for found in collection.find(probe, {"_id": 1}):
+                    doc = candidates.get(_hashable(found["_id"]))
+                    if doc is not None:
+                        changed.append(doc)
+            groups: dict[bytes, tuple[Document, list[Any]]] = {}
+            for doc in changed:
+                restore = _restoring(doc, touched)
+                groups.setdefault(bson.encode(restore), (restore, []))[1].append(doc["_id"])
+            statements: list[UpdateMany] = []
+            for restore, ids in groups.values():
+                for part in _id_groups(ids):
+                    if len(part) == 1:
+                        statements.append(UpdateMany({**new, **_key_filter(part[0])}, restore))
+                    else:
+                        statements.append(UpdateMany({**new, "_id": {"$in": part}}, restore))
+            if statements:
+                collection.bulk_write(statements, ordered=False)
+        except DRIVER_ERRORS as cleanup:
+            raise BackendError(
+                "the update collided with a unique index half-way and restoring the rows "
+                f"it had changed failed ({translate(cleanup, None)}); some of them may keep "
+                "the new values",
+                model=codec.name,
+            ) from cause
 
     def _upsert_filter(self, codec: Codec, op: Upsert, key: Any) -> dict[str, Any]:
         selector: dict[str, Any] = {"_id": key}
@@ -451,8 +627,12 @@ class MongoAdapter:
         entry = self._models.get(id(model))
         if entry is not None and entry.model is model:
             return entry
-        codec = Codec(model, nested_arrays=not self.ferretdb)
-        entry = _Model(model, codec, self._db.get_collection(model.name))
+        codec = Codec(model, ferretdb=bool(self.ferretdb))
+        batch = 0
+        if self.ferretdb:  # MongoDB itself keeps a reply within 16 MiB
+            fits = (self._max_message - 1024 * 1024) // codec.max_bytes(self._max_bson)
+            batch = 0 if fits >= _FERRETDB_DEFAULT_BATCH else max(1, fits)
+        entry = _Model(model, codec, self._db.get_collection(model.name), batch)
         with self._lock:
             self._models[id(model)] = entry
         return entry
@@ -510,6 +690,152 @@ def _restoring(doc: Document, keys: list[str]) -> Document:
     if unset:
         out["$unset"] = unset
     return out
+
+
+_ABSENT = object()
+
+
+def _undo_insert(
+    entry: _Model,
+    docs: list[Document],
+    written: int,
+    mine: list[Any],
+    unsure: int,
+    cause: BaseException,
+) -> None:
+    """Delete what a failed batch wrote: the ``written`` rows of its earlier statements
+    and the ``mine`` rows of the failed one (OP-INS), by ``_id``: never a row that was
+    there before, since the rows this call wrote had keys no stored row had."""
+    codec = entry.codec
+    ids = [doc["_id"] for doc in docs[:written]] + mine
+    total = len(docs)
+    try:
+        if ids:
+            _delete_ids(entry.collection, ids)
+    except DRIVER_ERRORS as cleanup:
+        raise BackendError(
+            f"the batch failed after writing {len(ids)} of its {total} rows, and removing "
+            f"them failed too ({translate(cleanup, None)}); those rows are still stored",
+            model=codec.name,
+        ) from cause
+    if unsure:
+        raise BackendError(
+            f"the batch failed ({translate(cause, None)}); the {len(ids)} rows it is known "
+            f"to have written were removed, but up to {unsure} more of its {total} rows "
+            "may be stored",
+            model=codec.name,
+        ) from cause
+
+
+def _and(where: Document, extra: Document) -> Document:
+    """``where`` (``{}`` matches every document) and ``extra``; ``where`` first, since
+    FerretDB evaluates ``$and`` in order and ``extra`` may be a long ``$in``."""
+    return {"$and": [where, extra]} if where else extra
+
+
+def _hashable(value: Any) -> Any:
+    """An ``_id`` as a dict key: a composite key's document as its (ordered) items."""
+    if isinstance(value, dict):
+        return tuple((k, _hashable(v)) for k, v in value.items())
+    return value
+
+
+def _key_filter(key: Any) -> Document:
+    """A filter on one ``_id`` that FerretDB evaluates in PostgreSQL: a scalar ``_id``
+    itself, a composite one as its top-level key copies (scalar equalities)."""
+    if isinstance(key, dict):
+        return dict(key)
+    return {"_id": key}
+
+
+def _id_groups(ids: list[Any], most: int = 0) -> Iterator[list[Any]]:
+    """``ids`` in groups (of at most ``most``, if given) whose ``$in`` stays well inside a
+    command's 16 MiB."""
+    group: list[Any] = []
+    size = 0
+    for key in ids:
+        width = len(key) * 4 + 16 if isinstance(key, str) else len(bson.encode({"": key}))
+        if group and (size + width > _ID_BYTES_PER_STATEMENT or len(group) == most):
+            yield group
+            group, size = [], 0
+        group.append(key)
+        size += width
+    if group:
+        yield group
+
+
+def _delete_ids(collection: Collection[Document], ids: list[Any]) -> None:
+    if ids:  # sorted, so that each statement's range is narrow
+        ids = sorted(
+            ids, key=lambda key: next(iter(key.values())) if isinstance(key, dict) else key
+        )
+    for group in _id_groups(ids, _DELETE_GROUP):
+        collection.delete_many(_among(group))
+
+
+def _among(ids: list[Any]) -> Document:
+    """``{_id: {$in: ids}}`` behind the range of the keys (of their first field, for a
+    composite key): FerretDB tests a ``$in`` element by element on every document, but
+    stops at a failed ``$gte``/``$lte`` first, so a document outside the range costs one
+    comparison instead of ``len(ids)``."""
+    if isinstance(ids[0], dict):
+        field = next(iter(ids[0]))
+        firsts = [key[field] for key in ids]
+        return {field: {"$gte": min(firsts), "$lte": max(firsts)}, "_id": {"$in": ids}}
+    return {"_id": {"$gte": min(ids), "$lte": max(ids), "$in": ids}}
+
+
+def _refuse_repeats(entry: _Model, rows: tuple[dict[str, Any], ...]) -> None:
+    """A batch that repeats a primary key or a unique index value collides with itself:
+    refused before any I/O (SQL semantics: a NULL column never collides)."""
+    codec = entry.codec
+    if len({codec.key_of(row) for row in rows}) != len(rows):
+        raise DuplicateKeyError("the batch repeats a primary key", model=codec.name)
+    for index in entry.unique:
+        fields = [c.field for c in index.columns]
+        seen: set[tuple[Any, ...]] = set()
+        for row in rows:
+            values = tuple(row[f] for f in fields)
+            if None in values:
+                continue
+            if values in seen:
+                raise DuplicateKeyError(
+                    f"the batch repeats a value of the unique index {index.name!r}",
+                    model=codec.name,
+                )
+            seen.add(values)
+
+
+def _refuse_update_collisions(
+    entry: _Model, at_risk: list[Index], values: dict[str, Any], before: list[Document]
+) -> None:
+    """An update that would give two of the rows it matches the same values of a unique
+    index is refused before anything is written (the server would refuse it half-way)."""
+    codec = entry.codec
+    for index in at_risk:
+        parts: list[tuple[bool, Any]] = []
+        for column in index.columns:
+            if column.field in values:
+                parts.append((True, codec.value(column.field, values[column.field])))
+            else:
+                parts.append((False, codec.storage[column.field]))
+        seen: set[tuple[Any, ...]] = set()
+        for doc in before:
+            key: list[Any] = []
+            for fixed, item in parts:
+                value = item if fixed else doc.get(item)
+                if value is None:
+                    break
+                key.append(_hashable(value))
+            else:
+                found = tuple(key)
+                if found in seen:
+                    raise DuplicateKeyError(
+                        f"the update gives several rows the same values of the unique index "
+                        f"{index.name!r}",
+                        model=codec.name,
+                    )
+                seen.add(found)
 
 
 def _default_database(client: MongoClient[Any]) -> str:

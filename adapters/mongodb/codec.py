@@ -10,8 +10,9 @@ Layout (docs/backends/mongodb.md, "Document layout"):
   ``$nin: [.., null]`` treat absent and null alike, and an absent field is what keeps
   unique indexes from colliding on NULL (SQL semantics) on FerretDB;
 - integer -> int64, number -> double, timestamp -> BSON date (ms), json -> embedded
-  values, with two reversible escapes (:func:`store_key`, :data:`WRAP`) so that every
-  JSON document is stored and every key can be selected by dot notation.
+  values, with two reversible escapes (:meth:`Codec.store_key`, :data:`WRAP`) so that
+  every JSON document is stored, within the server's 16 MiB, and every key can be
+  selected by dot notation.
 
 Every check here runs before any I/O, so a rejected row writes nothing (VAL-1).
 """
@@ -32,47 +33,90 @@ from noorm.spec import (
     NumberType,
     StringType,
     TimestampType,
-    UnsupportedError,
     ValidationError,
 )
+from noorm.spec.limits import MAX_ROW_BYTES
 
-__all__ = ["ESC", "WRAP", "Codec", "check_text", "load_key", "store_key"]
+__all__ = [
+    "ESC",
+    "FERRETDB_SPACES",
+    "LEGACY_WRAP",
+    "WRAP",
+    "Codec",
+    "check_text",
+    "load_key",
+    "store_key",
+]
 
 ESC: Final = "\x7f"
 """Starts an escape in a stored json key. DEL: valid everywhere, and absent from real keys."""
-WRAP: Final = ESC + "a"
+WRAP: Final = ""
 """``{WRAP: [...]}`` holds an array nested directly in an array, which FerretDB cannot
-store. No user key is stored as WRAP (a user's ESC is always escaped), so it is unambiguous."""
+store. A user's empty key is stored escaped (``ESC z``), so no user object is ever stored
+as a one-key ``{"": [...]}``: the wrapper is unambiguous. The empty key is the shortest
+BSON key (its NUL alone), which keeps a 2 MiB row of deeply nested arrays under 16 MiB."""
+LEGACY_WRAP: Final = ESC + "a"
+"""The wrapper key of earlier versions (2 bytes more per nested array); still read back."""
+FERRETDB_SPACES: Final = frozenset(
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+"""Go's ``unicode.IsSpace``: FerretDB v1 refuses a path element that starts or ends with
+one ("path element must not contain spaces", InternalError), although it stores such keys."""
 _EMPTY: Final = ESC + "z"
+_SPACE: Final = ESC + "w"
 _UNESCAPE: Final = {"e": ESC, "d": ".", "s": "$"}
-_ESCAPED = re.compile(ESC + "(.)", re.DOTALL)
+_ESCAPED = re.compile(ESC + "(?:w([0-9a-f]{4})|(.))", re.DOTALL)
 
 STRING, NUMBER, INTEGER, BOOLEAN, TIMESTAMP, JSON = range(6)
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_PLAIN: Final = frozenset({int, float, bool, type(None)})
+"""JSON scalars that are stored and read back as they are (a str needs its check)."""
 
 
-def store_key(key: str) -> str:
+def store_key(key: str, spaces: bool = False) -> str:
     """A json key as stored: dot notation cannot select ``""``, a leading ``$`` or a ``.``.
 
     Those (and ESC itself) are escaped with ESC, reversibly (:func:`load_key`), so every
-    key round-trips exactly (JSON-4) and every path can address it (FLT-JSON-3).
+    key round-trips exactly (JSON-4) and every path can address it (FLT-JSON-3). With
+    ``spaces`` (FerretDB), a first or last character FerretDB's paths refuse
+    (:data:`FERRETDB_SPACES`) is escaped too, as ``ESC w`` and its 4 hex digits.
     """
-    if key and key[0] != "$" and "." not in key and ESC not in key:
+    if (
+        key
+        and key[0] != "$"
+        and "." not in key
+        and ESC not in key
+        and not (spaces and (key[0] in FERRETDB_SPACES or key[-1] in FERRETDB_SPACES))
+    ):
         return key
     if not key:
         return _EMPTY
-    key = key.replace(ESC, ESC + "e").replace(".", ESC + "d")
-    return ESC + "s" + key[1:] if key[0] == "$" else key
+    out = key.replace(ESC, ESC + "e").replace(".", ESC + "d")
+    if out[0] == "$":
+        out = ESC + "s" + out[1:]
+    elif spaces and out[0] in FERRETDB_SPACES:
+        out = f"{_SPACE}{ord(out[0]):04x}{out[1:]}"
+    if spaces and out[-1] in FERRETDB_SPACES:
+        out = f"{out[:-1]}{_SPACE}{ord(out[-1]):04x}"
+    return out
+
+
+def _unescape(match: re.Match[str]) -> str:
+    code, letter = match.group(1), match.group(2)
+    if code is not None:
+        return chr(int(code, 16))
+    return _UNESCAPE.get(letter, match.group(0))
 
 
 def load_key(key: str) -> str:
-    """The json key a stored key holds (inverse of :func:`store_key`)."""
+    """The json key a stored key holds (inverse of :func:`store_key`, either flavour)."""
     if ESC not in key:
         return key
     if key == _EMPTY:
         return ""
-    return _ESCAPED.sub(lambda m: _UNESCAPE.get(m.group(1), m.group(0)), key)
+    return _ESCAPED.sub(_unescape, key)
 
 
 def check_text(text: str, model: str, field: str) -> str:
@@ -108,6 +152,7 @@ class Codec:
     __slots__ = (
         "_layout",
         "_model",
+        "_spaces",
         "_wrap_arrays",
         "key_fields",
         "kinds",
@@ -117,24 +162,20 @@ class Codec:
         "storage",
     )
 
-    def __init__(self, model: Model[Any], *, nested_arrays: bool) -> None:
+    def __init__(self, model: Model[Any], *, ferretdb: bool) -> None:
+        """``ferretdb``: wrap arrays nested in arrays and escape the keys FerretDB's paths
+        refuse (a real MongoDB stores and selects both as they are)."""
         self._model = model
         self.name = model.name
         self.key_fields = model.primary_key
         self.single_key = model.primary_key[0] if len(model.primary_key) == 1 else None
-        self._wrap_arrays = not nested_arrays
+        self._wrap_arrays = ferretdb
+        self._spaces = ferretdb
         self.kinds: dict[str, int] = {f.name: _kind(f.type) for f in model.fields}
         self.nullable = frozenset(f.name for f in model.fields if f.nullable)
         self.storage: dict[str, str] = {f.name: f.name for f in model.fields}
         if self.single_key is not None:
-            self.storage[self.single_key] = "_id"
-        if "_id" in self.kinds and self.single_key != "_id":
-            raise UnsupportedError(
-                "MongoDB reserves _id for the primary key: a field called _id must be the "
-                "whole primary key",
-                model=model.name,
-                field="_id",
-            )
+            self.storage[self.single_key] = "_id"  # no field is called _id (LIM-NAME)
         self._layout = tuple(
             (f.name, self.storage[f.name], self.kinds[f.name]) for f in model.fields
         )
@@ -176,6 +217,10 @@ class Codec:
             out["$unset"] = unset
         return out
 
+    def store_key(self, key: str, field: str) -> str:
+        """A json key (of ``field``) as stored, and as a path element addresses it."""
+        return store_key(check_text(key, self.name, field), self._spaces)
+
     def _encode(self, name: str, kind: int, value: Any) -> Any:
         if kind == INTEGER:
             return Int64(value)
@@ -192,14 +237,46 @@ class Codec:
         if kind is str:
             return check_text(value, self.name, name)
         if kind is dict:
+            spaces = self._spaces
             return {
-                store_key(check_text(key, self.name, name)): self._json(name, item, False)
+                store_key(check_text(key, self.name, name), spaces): self._json(name, item, False)
                 for key, item in value.items()
             }
         if kind is list:
-            items = [self._json(name, item, True) for item in value]
+            items = [
+                item if type(item) in _PLAIN else self._json(name, item, True) for item in value
+            ]
             return {WRAP: items} if in_array and self._wrap_arrays else items
         return value  # int, float, bool, None
+
+    def max_bytes(self, max_document: int) -> int:
+        """An upper bound of the BSON size of a document of this model within the limits.
+
+        LIM-ROW bounds the text of a row's unbounded strings and json values by 2 MiB. In
+        BSON a string keeps its size, but json may grow up to ~7.5 times (every array
+        element spends a type byte and its index as a key): a model with a json field can
+        hold a document of the server's maximum, ``max_document``.
+        """
+        total = 5  # the document's length and terminator
+        unbounded = False
+        for field in self._model.fields:
+            kind = self.kinds[field.name]
+            if kind == JSON:
+                return max_document
+            total += 2 + len(self.storage[field.name].encode("utf-8"))  # type, key, NUL
+            if kind == STRING:
+                length = getattr(field.type, "max_length", None)
+                total += 5 + 4 * (length or 0)
+                unbounded = unbounded or not length
+            else:
+                total += 8
+        if self.single_key is None:  # the composite _id repeats the key fields
+            total += 7 + sum(
+                2 + len(name.encode("utf-8")) + 8 + 4 * (getattr(field.type, "max_length", 0) or 0)
+                for name in self.key_fields
+                for field in [self._model.field(name)]
+            )
+        return min(max_document, total + (MAX_ROW_BYTES if unbounded else 0))
 
     # --- reading --------------------------------------------------------------------------
 
@@ -223,11 +300,17 @@ def _decode_json(value: Any) -> Any:
     """A fresh copy: int64 as plain int, keys unescaped, wrapped nested arrays unwrapped."""
     kind = type(value)
     if kind is dict:
-        if len(value) == 1 and WRAP in value:
-            return [_decode_json(item) for item in value[WRAP]]
+        if len(value) == 1:
+            inner = value.get(WRAP, value.get(LEGACY_WRAP))
+            if type(inner) is list:
+                return _decode_list(inner)
         return {load_key(key): _decode_json(item) for key, item in value.items()}
     if kind is list:
-        return [_decode_json(item) for item in value]
+        return _decode_list(value)
     if kind is Int64:
         return int(value)
-    return value
+    return value  # str, float, bool, None (BSON strings and doubles decode as plain types)
+
+
+def _decode_list(items: list[Any]) -> list[Any]:
+    return [item if type(item) in _PLAIN else _decode_json(item) for item in items]

@@ -4,14 +4,19 @@ Duplicate keys come in three shapes: ``DuplicateKeyError``/``WriteError`` code 1
 a ``BulkWriteError`` whose write errors hold 11000, and, on FerretDB, a unique-index
 violation during an update or findAndModify that surfaces as code 1 InternalError
 carrying PostgreSQL's ``SQLSTATE 23505``.
+
+Besides ``PyMongoError``, the BSON layer raises ``bson.errors.BSONError`` (a document
+too large or not encodable) and the C encoder a ``RecursionError`` for a document
+nested too deeply: those become ``BackendError`` too, never a raw exception.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Final
 
+from bson.errors import BSONError
 from pymongo.errors import (
     BulkWriteError,
     ConnectionFailure,
@@ -22,7 +27,10 @@ from pymongo.errors import (
 
 from noorm.spec import BackendError, DuplicateKeyError, NoOrmError
 
-__all__ = ["driver_errors", "is_duplicate", "one_line", "translate"]
+__all__ = ["DRIVER_ERRORS", "driver_errors", "is_duplicate", "one_line", "translate"]
+
+DRIVER_ERRORS: Final = (PyMongoError, BSONError)
+"""What pymongo and bson raise for a failed operation."""
 
 _DUPLICATE_CODES = frozenset({11000, 11001, 12582})
 
@@ -47,7 +55,7 @@ def one_line(exc: BaseException) -> str:
     return text[:300]
 
 
-def translate(exc: PyMongoError, model: str | None) -> NoOrmError:
+def translate(exc: BaseException, model: str | None) -> NoOrmError:
     """The noorm error for a driver error (the caller raises it ``from exc``)."""
     if is_duplicate(exc):
         return DuplicateKeyError(
@@ -55,6 +63,10 @@ def translate(exc: PyMongoError, model: str | None) -> NoOrmError:
         )
     if isinstance(exc, (ServerSelectionTimeoutError, ConnectionFailure)):
         return BackendError(f"cannot reach the MongoDB server: {one_line(exc)}", model=model)
+    if isinstance(exc, RecursionError):
+        return BackendError(
+            "the operation is nested too deeply to encode (RecursionError)", model=model
+        )
     return BackendError(f"{type(exc).__name__}: {one_line(exc)}", model=model)
 
 
@@ -63,5 +75,5 @@ def driver_errors(model: str | None) -> Iterator[None]:
     """Re-raise driver errors inside the block as noorm errors naming ``model``."""
     try:
         yield
-    except PyMongoError as exc:
+    except (*DRIVER_ERRORS, RecursionError) as exc:
         raise translate(exc, model) from exc

@@ -12,19 +12,20 @@ MongoDB's own semantics differ in three ways this compiler corrects:
 Type bracketing does the rest: ``$lt``/``$gt`` only compare within one BSON type
 class, numbers compare numerically across int/long/double, and ``true`` never equals
 ``1``. Ordering a boolean at a path never matches (FLT-JSON-1 orders numbers and
-strings only). Path keys are escaped exactly as stored keys are (:func:`codec.store_key`),
-so a key with a dot or a leading ``$`` is one key, never syntax (FLT-JSON-3).
+strings only). Path keys are escaped exactly as stored keys are (:meth:`Codec.store_key`),
+so a key with a dot, a leading ``$`` or (on FerretDB) a leading or trailing space is one
+key, never syntax (FLT-JSON-3).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from noorm.spec import And, Compare, Filter, In, IsNull, Not, Or, Order, Path, ValidationError
 
-from .codec import JSON, Codec, check_text, store_key
+from .codec import JSON, Codec, check_text
 
 __all__ = ["NOTHING", "compile_filter", "compile_sort", "render"]
 
@@ -67,7 +68,7 @@ def _node(codec: Codec, node: Filter) -> dict[str, Any]:
         items = [_node(codec, item) for item in node.items]
         if any(item == NOTHING for item in items):
             return dict(NOTHING)
-        items = [item for item in items if item]
+        items = _merge("$and", _flat("$and", [item for item in items if item]))
         if not items:
             return {}
         return items[0] if len(items) == 1 else {"$and": items}
@@ -75,7 +76,7 @@ def _node(codec: Codec, node: Filter) -> dict[str, Any]:
         items = [_node(codec, item) for item in node.items]
         if any(not item for item in items):
             return {}
-        items = [item for item in items if item != NOTHING]
+        items = _merge("$or", _flat("$or", [item for item in items if item != NOTHING]))
         if not items:
             return dict(NOTHING)
         return items[0] if len(items) == 1 else {"$or": items}
@@ -85,8 +86,62 @@ def _node(codec: Codec, node: Filter) -> dict[str, Any]:
             return dict(NOTHING)
         if inner == NOTHING:
             return {}
+        if len(inner) == 1 and len(inner.get("$nor", ())) == 1:
+            return cast(dict[str, Any], inner["$nor"][0])  # not_(not_(x)) is x
+        if len(inner) == 1 and "$or" in inner:
+            return {"$nor": inner["$or"]}  # not_(or_(a, b)) is $nor: [a, b]
         return {"$nor": [inner]}
     raise ValidationError(f"not a filter: {node!r}", model=codec.name)
+
+
+def _flat(op: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``items`` with nested ``op`` nodes spliced in: fewer BSON levels, same meaning."""
+    out: list[dict[str, Any]] = []
+    for item in items:
+        if len(item) == 1 and op in item:
+            out.extend(item[op])
+        else:
+            out.append(item)
+    return out
+
+
+def _merge(op: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Conditions on one field folded into one list: in an ``$or``, equalities and
+    ``$in`` become one ``$in``; in an ``$and``, ``$ne`` and ``$nin`` become one ``$nin``.
+    Same meaning, and FerretDB evaluates one list far faster than many conditions."""
+    wanted = "$in" if op == "$or" else "$nin"
+    lists: dict[str, list[Any]] = {}
+    out: list[dict[str, Any]] = []
+    for item in items:
+        values = _values(item, op)
+        if values is None:
+            out.append(item)
+            continue
+        key = next(iter(item))
+        if key not in lists:
+            lists[key] = []
+            out.append({key: {wanted: lists[key]}})
+        lists[key].extend(values)
+    return out if len(out) < len(items) else items
+
+
+def _values(item: dict[str, Any], op: str) -> list[Any] | None:
+    """The values of ``{f: v}`` / ``{f: {"$in": [...]}}`` (for ``$or``) or of
+    ``{f: {"$ne": v}}`` / ``{f: {"$nin": [...]}}`` (for ``$and``) on a plain field."""
+    if len(item) != 1:
+        return None
+    key, cond = next(iter(item.items()))
+    if key.startswith("$") or "." in key:
+        return None
+    if op == "$or" and not isinstance(cond, (dict, list)):
+        return [cond]
+    if isinstance(cond, dict) and len(cond) == 1:
+        name, values = next(iter(cond.items()))
+        if (op, name) in (("$or", "$in"), ("$and", "$nin")):
+            return list(values)
+        if op == "$and" and name == "$ne":
+            return [values]
+    return None
 
 
 # --- fields -------------------------------------------------------------------------------
@@ -126,7 +181,7 @@ def _field_in(codec: Codec, name: str, values: Sequence[Any], negated: bool) -> 
 def _dotted(codec: Codec, ref: Path) -> tuple[str, list[str]]:
     """The dotted path and its strict prefixes, keys escaped as they are stored."""
     parts = [codec.storage[ref.field]]
-    parts.extend(store_key(check_text(key, codec.name, ref.field)) for key in ref.keys)
+    parts.extend(codec.store_key(key, ref.field) for key in ref.keys)
     return ".".join(parts), [".".join(parts[:n]) for n in range(1, len(parts))]
 
 

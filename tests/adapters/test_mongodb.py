@@ -8,8 +8,10 @@ comments; FerretDB differences are in docs/backends/mongodb.md.
 
 from __future__ import annotations
 
+import enum
 import math
 import os
+import random
 import subprocess
 import sys
 import threading
@@ -24,13 +26,14 @@ from hypothesis import strategies as st
 
 pymongo = pytest.importorskip("pymongo", reason="pymongo is not installed (no-orm[mongodb])")
 
+import bson  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 from pymongo.errors import OperationFailure, PyMongoError, ServerSelectionTimeoutError  # noqa: E402
 
 import noorm  # noqa: E402
 from noorm.adapters.memory import matches, sort_rows  # noqa: E402
 from noorm.adapters.mongodb import MongoAdapter, MongoTransaction  # noqa: E402
-from noorm.adapters.mongodb.codec import ESC, WRAP  # noqa: E402
+from noorm.adapters.mongodb.codec import ESC, LEGACY_WRAP, WRAP, Codec  # noqa: E402
 from noorm.adapters.mongodb.testing import ConformanceFactory  # noqa: E402
 from noorm.kit import QueryEvent, Store, TenantScope  # noqa: E402
 from noorm.spec import (  # noqa: E402
@@ -45,6 +48,7 @@ from noorm.spec import (  # noqa: E402
     Delete,
     DuplicateKeyError,
     Field,
+    FieldType,
     Filter,
     Find,
     In,
@@ -54,11 +58,14 @@ from noorm.spec import (  # noqa: E402
     IsNull,
     JsonType,
     Model,
+    NoOrmError,
     Not,
     NumberType,
+    Operation,
     Or,
     Order,
     Schema,
+    SchemaError,
     StringType,
     TimestampType,
     UnsupportedError,
@@ -80,6 +87,16 @@ from noorm.spec import (  # noqa: E402
     not_in,
     or_,
     path,
+)
+from noorm.spec.limits import (  # noqa: E402
+    MAX_FILTER_CONDITIONS,
+    MAX_FILTER_DEPTH,
+    MAX_FILTER_VALUES,
+    MAX_LIMIT,
+    MAX_ORDER_FIELDS,
+    MAX_PATH_KEYS,
+    MAX_ROW_BYTES,
+    json_bytes,
 )
 
 URL = os.environ.get("NOORM_MONGODB_URL") or "mongodb://127.0.0.1:27017/"
@@ -109,15 +126,16 @@ ITEMS = Model(
     "items",
     [
         Field("id", StringType(64)),
-        Field("s", StringType(8000), nullable=True),
+        Field("s", StringType(128), nullable=True),
         Field("n", NumberType(), nullable=True),
         Field("i", IntegerType(), nullable=True),
         Field("b", BooleanType(), nullable=True),
         Field("t", TimestampType(), nullable=True),
         Field("j", JsonType(), nullable=True),
+        Field("text", StringType(), nullable=True),
     ],
     primary_key=["id"],
-    indexes=[Index("items_s_i", ["s", ("i", "desc")])],
+    indexes=[Index("items_s_i", ["s", ("i", "desc")])],  # narrow enough for TenantScope too
 )
 PAIRS = Model(
     "pairs",
@@ -224,7 +242,9 @@ def test_constructor_accepts_a_url_a_client_or_a_database(
         assert {by_url.database_name, by_client.database_name, by_database.database_name} == {
             db_name
         }
-        Store(SCHEMA, by_url).insert(ITEMS, row("x"))
+        by_url_store = Store(SCHEMA, by_url)
+        by_url_store.bootstrap()
+        by_url_store.insert(ITEMS, row("x"))
         assert Store(SCHEMA, by_database).get(ITEMS, {"id": "x"}) == {
             **dict.fromkeys(ITEMS.field_names),
             "id": "x",
@@ -276,11 +296,11 @@ STRINGS = [
 
 @pytest.mark.parametrize("value", STRINGS, ids=lambda v: repr(v)[:20])
 def test_strings_round_trip_exactly(store: Store, value: str) -> None:  # STR-1, STR-3
-    assert store.insert(ITEMS, row("k", s=value))["s"] == value
+    assert store.insert(ITEMS, row("k", text=value))["text"] == value
     got = store.get(ITEMS, {"id": "k"})
-    assert got is not None and got["s"] == value
-    assert ids(store.find(ITEMS, eq("s", value))) == ["k"]
-    assert ids(store.find(ITEMS, is_null("s"))) == []
+    assert got is not None and got["text"] == value
+    assert ids(store.find(ITEMS, eq("text", value))) == ["k"]
+    assert ids(store.find(ITEMS, is_null("text"))) == []
 
 
 @pytest.mark.parametrize("key", ["😀", "e\u0301", "", "a.b", "$x", "'; --"], ids=repr)
@@ -385,7 +405,8 @@ JSON_DOCS: list[Any] = [
     [[1, [2, [3]]], [], [[]], {"": ""}],
     {"big": 2**53, "neg": -(2**53), "mid": 2**40, "f": 1.0, "z": -0.0},
     {"unicode": "e\u0301 \U0010ffff", "ключ": "значение", "😀": "🎉"},
-    {"a.b": {"$c": {"": [".", "$", ESC, WRAP, ESC + "z"]}}, ESC: 1, ESC + "a": [2], WRAP: 3},
+    {"a.b": {"$c": {"": [".", "$", ESC, WRAP, ESC + "z"]}}, ESC: 1, LEGACY_WRAP: [2], WRAP: [3]},
+    [{WRAP: [1]}, {LEGACY_WRAP: [2]}, [{WRAP: []}], {ESC: [[]]}],
     "bare string",
     0,
     2.5,
@@ -450,6 +471,12 @@ def test_nested_arrays_are_stored_wrapped_where_the_server_needs_it(
     # A path never looks into arrays, wrapped or not (FLT-JSON-1).
     assert ids(store.find(ITEMS, is_null(path("j", "m", WRAP)))) == ["k"]
     assert ids(store.find(ITEMS, ne(path("j", "m"), 1))) == ["k"]
+    # The wrapper of earlier versions ({ESC a: [...]}) still reads back.
+    adapter.database["items"].insert_one(
+        {"_id": "old", "j": {"m": [{LEGACY_WRAP: [1, 2]}, {LEGACY_WRAP: [{LEGACY_WRAP: []}]}]}}
+    )
+    got = store.get(ITEMS, {"id": "old"})
+    assert got is not None and got["j"] == {"m": [[1, 2], [[]]]}
 
 
 def test_lone_surrogates_are_rejected_before_any_write(store: Store) -> None:  # VAL-1
@@ -616,6 +643,58 @@ def test_path_keys_are_data(store: Store) -> None:  # FLT-JSON-3
     assert len(store.find(ITEMS, eq(path("j", "a", "b"), -1))) == len(keys)
 
 
+SPACED_KEYS = [
+    " a", "a ", " ", "  ", "\ta", "a\n", "\r", "\x0b\x0c", "\x85x", "x\xa0", "\u1680",
+    "\u2000a\u200a", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000y\u3000", "a b",
+    "\x1c", "\u200b", "\ufeff", ". a", "$ ", " $", ESC + " ", " " + ESC, "x" + ESC + "w0020",
+]  # fmt: skip
+"""Keys FerretDB stores but whose paths it refuses (leading or trailing Go white space),
+their neighbours it accepts (inner space, U+001C, U+200B, U+FEFF), and mixes with the
+other escapes."""
+
+
+def test_keys_with_leading_or_trailing_spaces_are_selected_by_paths(
+    store: Store, adapter: MongoAdapter
+) -> None:  # JSON-4, FLT-JSON-3 on FerretDB
+    docs = [{key: k, "n": {key: {key: "deep"}}} for k, key in enumerate(SPACED_KEYS)]
+    rows = store.insert_many(ITEMS, [row(f"r{k:02}", j=doc) for k, doc in enumerate(docs)])
+    assert [r["j"] for r in store.find(ITEMS, ALL)] == docs  # every key round-trips
+    stored = raw(adapter, "items", "r00")
+    assert stored is not None
+    # FerretDB gets " a" escaped; a real MongoDB selects it as it is.
+    assert next(iter(stored["j"])) == (ESC + "w0020a" if adapter.ferretdb else " a")
+    for k, key in enumerate(SPACED_KEYS):
+        wheres: list[Filter] = [
+            eq(path("j", key), k),
+            ne(path("j", key), k),
+            in_(path("j", key), [k, -1]),
+            not_in(path("j", key), [k]),
+            is_null(path("j", key)),
+            eq(path("j", "n", key, key), "deep"),
+            gte(path("j", "n", key, key), "deep"),
+            is_null(path("j", "n", key, "other")),
+        ]
+        for where in wheres:
+            expected = [r["id"] for r in rows if matches(ITEMS, where, r)]
+            assert ids(store.find(ITEMS, where)) == expected, (key, where)
+            assert store.count(ITEMS, where) == len(expected), (key, where)
+
+
+def test_store_key_escapes_are_reversible() -> None:  # JSON-4
+    from noorm.adapters.mongodb.codec import FERRETDB_SPACES, load_key, store_key
+
+    samples = [*SPACED_KEYS, "", ".", "$", "$.", ESC, ESC + "z", ESC + "e", "a.b.c", "plain"]
+    samples += [c + "x" + c for c in FERRETDB_SPACES] + [c for c in FERRETDB_SPACES]
+    for spaces in (False, True):
+        stored = [store_key(key, spaces) for key in samples]
+        assert [load_key(key) for key in stored] == samples
+        assert len(set(stored)) == len(set(samples))
+        for key in stored:
+            assert key and "." not in key and not key.startswith("$")
+            if spaces:
+                assert key == key.strip("".join(FERRETDB_SPACES)), repr(key)
+
+
 # --- ordering (ORD, STR-4) ----------------------------------------------------------------
 
 
@@ -700,8 +779,9 @@ def test_a_duplicate_anywhere_writes_none_of_the_batch(store: Store) -> None:  #
 
 
 def test_a_unique_collision_half_way_is_cleaned_up(store: Store, adapter: MongoAdapter) -> None:
-    # These pass the primary-key pre-check and fail inside insert_many, after earlier
-    # documents were written: the adapter must remove those again (OP-INS).
+    # The existing email is found only by the server, after earlier rows were written:
+    # the adapter must remove those again (OP-INS). A value the batch repeats itself is
+    # refused before anything is sent.
     store.insert(ACCOUNTS, {"id": 1, "org": "o", "email": "taken@x"})
     batch = [{"id": k, "org": "o", "email": f"{k}@x"} for k in range(2, 6)]
     with pytest.raises(DuplicateKeyError):
@@ -711,6 +791,146 @@ def test_a_unique_collision_half_way_is_cleaned_up(store: Store, adapter: MongoA
     assert [r["id"] for r in store.find(ACCOUNTS, ALL)] == [1]
     adapter.execute(Insert(ACCOUNTS, tuple({**r, "handle": None} for r in batch)))
     assert store.count(ACCOUNTS) == 5
+
+
+BATCH_COLLISIONS = ["existing-key", "batch-key", "existing-unique", "batch-unique"]
+
+
+def _colliding_batch(size: int, kind: str, position: int) -> list[dict[str, Any]]:
+    """Accounts 0..size-1 (emails unique), the row at ``position`` colliding with the
+    stored account -1 or with the batch row farthest from it (another statement)."""
+    rows: list[dict[str, Any]] = [
+        {"id": k, "org": f"o{k % 7}", "email": f"{k}@x", "handle": None} for k in range(size)
+    ]
+    partner = rows[-1] if position == 0 else rows[0]
+    column = "id" if kind.endswith("key") else "email"
+    value = (-1 if column == "id" else "kept@x") if kind.startswith("existing") else partner[column]
+    if kind != "none":
+        rows[position] = {**rows[position], column: value}
+    return rows
+
+
+@pytest.mark.parametrize("kind", BATCH_COLLISIONS)
+@pytest.mark.parametrize("size", [101, 450])  # one statement and a bit; 5 statements
+def test_a_colliding_batch_writes_nothing_wherever_the_row_is(
+    store: Store, adapter: MongoAdapter, kind: str, size: int
+) -> None:  # OP-INS, LIM-BATCH
+    kept = store.insert(ACCOUNTS, {"id": -1, "org": "keep", "email": "kept@x", "handle": "h"})
+    for position in (0, 1, 99, 100, size // 2, size - 2, size - 1):
+        rows = _colliding_batch(size, kind, position)
+        with pytest.raises(DuplicateKeyError) as caught:
+            store.insert_many(ACCOUNTS, rows)
+        assert caught.value.model == "accounts"
+        assert store.find(ACCOUNTS, ALL).rows == [kept], (kind, position)
+    # nothing was left half-deleted or half-written: the same rows go in afterwards
+    fine = _colliding_batch(size, "none", 0)
+    assert store.insert_many(ACCOUNTS, fine) == fine
+    assert store.count(ACCOUNTS) == size + 1
+
+
+def test_a_failed_batch_never_deletes_a_row_it_did_not_write(
+    store: Store, adapter: MongoAdapter
+) -> None:  # OP-INS: only rows this call wrote are compensated
+    stored = store.insert_many(
+        ACCOUNTS, [{"id": k, "org": "old", "email": f"old{k}@x", "handle": None} for k in (5, 50)]
+    )
+    # Rows 0..4 are written, row 5 collides on its key: 0..4 go, the old 5 and 50 stay.
+    rows = [{"id": k, "org": "new", "email": f"{k}@x", "handle": None} for k in range(60)]
+    for collide_at in (5, 50):
+        with pytest.raises(DuplicateKeyError):
+            store.insert_many(ACCOUNTS, rows[collide_at:] + rows[:collide_at])
+        assert store.find(ACCOUNTS, ALL).rows == stored
+    # A unique collision with a stored row of another key: the stored row stays.
+    with pytest.raises(DuplicateKeyError):
+        store.insert_many(ACCOUNTS, [*rows[6:40], {**rows[40], "email": "old50@x"}])
+    assert store.find(ACCOUNTS, ALL).rows == stored
+
+
+def test_a_batch_the_driver_sends_in_several_messages_stays_all_or_nothing(
+    store: Store, adapter: MongoAdapter
+) -> None:  # LIM-BATCH: 34 rows of 1.5 MiB are more than one 48 MB message
+    big = "x" * (3 * 1024 * 1024 // 2)
+    rows = [{"id": str(k), "s": f"{k}", "text": big} for k in range(34)]
+    store.insert(ITEMS, row("33", s="kept"))
+    with pytest.raises(DuplicateKeyError):
+        store.insert_many(ITEMS, rows)
+    assert [r["s"] for r in store.find(ITEMS, ALL)] == ["kept"]
+    store.delete(ITEMS, where=ALL)
+    store.insert_many(ITEMS, rows)
+    got = store.find(ITEMS, ALL, order_by="s").rows
+    assert [(r["id"], r["text"] == big) for r in got] == sorted((r["id"], True) for r in rows)
+
+
+def _health(adapter: MongoAdapter) -> None:
+    """The server still answers every client: a ping and a find on a fresh connection."""
+    fresh: MongoClient[Any] = MongoClient(URL, serverSelectionTimeoutMS=5000, socketTimeoutMS=10000)
+    try:
+        assert fresh.admin.command("ping")["ok"] == 1.0
+        assert fresh[adapter.database_name]["accounts"].find_one({}, {"_id": 1}) is not None
+    finally:
+        fresh.close()
+
+
+@pytest.mark.parametrize("size", [300, 2000])
+def test_an_update_colliding_on_a_unique_index_changes_nothing_and_never_wedges_the_server(
+    store: Store, adapter: MongoAdapter, size: int
+) -> None:  # OP-UPD
+    # FerretDB v1 keeps a PostgreSQL connection per multi:false update statement until
+    # the command ends: restoring rows with one UpdateOne each wedged it (pool of 50).
+    rows = [{"id": k, "org": f"o{k:05}", "email": f"{k}@x", "handle": None} for k in range(size)]
+    store.insert_many(ACCOUNTS, rows)
+    before = store.find(ACCOUNTS, ALL, limit=size).rows
+    with pytest.raises(DuplicateKeyError):  # every row the same email: refused up front
+        store.update(ACCOUNTS, {"email": "same@x"}, where=ALL)
+    assert store.find(ACCOUNTS, ALL, limit=size).rows == before
+    _health(adapter)
+    # (org, handle) is unique: setting handle to "h" collides only with the row below,
+    # which holds the last org. FerretDB updates in storage order, so every other row
+    # is changed before the collision, and the adapter must put all of them back.
+    blocker = {"id": -1, "org": f"o{size - 1:05}", "email": None, "handle": "h"}
+    store.insert(ACCOUNTS, blocker)
+    with pytest.raises(DuplicateKeyError) as caught:
+        store.update(ACCOUNTS, {"handle": "h"}, where=gte("id", 0))
+    assert caught.value.model == "accounts"
+    assert store.find(ACCOUNTS, gte("id", 0), limit=size).rows == before
+    assert store.count(ACCOUNTS, {"handle": "h"}) == 1
+    _health(adapter)
+    # Old values that differ per row are put back row by row (multi statements too).
+    store.update(ACCOUNTS, {"handle": "x"}, where=lt("id", 0))
+    for k in range(0, size, 97):
+        store.update(ACCOUNTS, {"handle": f"h{k}"}, key={"id": k})
+    before = store.find(ACCOUNTS, ALL, limit=size + 1).rows
+    store.update(ACCOUNTS, {"handle": "h"}, key={"id": -1})
+    with pytest.raises(DuplicateKeyError):
+        store.update(ACCOUNTS, {"handle": "h"}, where=gte("id", 0))
+    store.update(ACCOUNTS, {"handle": "x"}, key={"id": -1})
+    assert store.find(ACCOUNTS, ALL, limit=size + 1).rows == before
+    _health(adapter)
+    # NULL never collides: setting the other column of (org, handle) is no risk.
+    assert store.update(ACCOUNTS, {"org": "same", "handle": None}, where=gte("id", 0)) == size
+
+
+def test_an_update_of_composite_keyed_rows_is_restored_by_key(adapter: MongoAdapter) -> None:
+    model = Model(
+        "members",
+        [
+            Field("team", StringType(16)),
+            Field("user", IntegerType()),
+            Field("seat", IntegerType(), nullable=True),
+            Field("note", JsonType(), nullable=True),
+        ],
+        primary_key=["team", "user"],
+        indexes=[Index("members_team_seat", ["team", "seat"], unique=True)],
+    )
+    store = Store([model], adapter)
+    store.bootstrap()
+    rows = [{"team": f"t{k}", "user": k, "seat": k, "note": {"k": [k, [k]]}} for k in range(80)]
+    store.insert_many(model, rows)
+    store.insert(model, {"team": "t79", "user": 1000, "seat": 5, "note": None})
+    before = store.find(model, ALL, limit=100).rows
+    with pytest.raises(DuplicateKeyError):
+        store.update(model, {"seat": 5, "note": {"new": True}}, where=lt("user", 1000))
+    assert store.find(model, ALL, limit=100).rows == before
 
 
 def test_unique_indexes_never_collide_on_null(store: Store) -> None:  # SQL semantics
@@ -837,6 +1057,320 @@ def test_concurrent_upserts_of_one_key_insert_exactly_once(
     assert Store(SCHEMA, adapters[0]).count(ITEMS) == 1
 
 
+# --- limits (LIM-KEY, LIM-ROW, LIM-FILTER, LIM-READ, VAL-3) ---------------------------------
+
+
+def astral(rng: random.Random, n: int) -> str:
+    """``n`` random astral code points: 4 UTF-8 bytes each, incompressible."""
+    return "".join(chr(rng.randrange(0x10000, 0x3FFFF)) for _ in range(n))
+
+
+def ordered_rows(
+    model: Model[Any], rows: list[dict[str, Any]], order: list[Order]
+) -> list[dict[str, Any]]:
+    """The reference order (the memory adapter's sort), on a copy."""
+    out = list(rows)
+    sort_rows(model, out, order)
+    return out
+
+
+def _keyset(store: Store, model: Model[Any], order: list[Order], size: int) -> list[Any]:
+    out: list[Any] = []
+    cursor = None
+    while True:
+        page = store.find(model, ALL, order_by=order, limit=size, cursor=cursor)
+        out.extend(page.rows)
+        if page.next_cursor is None:
+            return out
+        cursor = page.next_cursor
+
+
+def test_keys_and_indexes_of_max_width_hold_astral_strings(adapter: MongoAdapter) -> None:
+    # LIM-KEY: 2048 bytes; FerretDB's PostgreSQL B-tree holds ~2704 bytes per entry.
+    single = Model(
+        "single",
+        [Field("id", StringType(512)), Field("v", IntegerType(), nullable=True)],
+        primary_key=["id"],
+    )
+    pair = Model(
+        "pair",
+        [Field("a", StringType(256)), Field("b", StringType(256)), Field("v", IntegerType())],
+        primary_key=["a", "b"],
+        indexes=[Index("pair_ab", [("a", "desc"), "b"]), Index("pair_b", ["b"])],
+    )
+    events = Model(  # 4 * 508 + 8 (created_at) + 8 (the key it lacks) = 2048
+        "events",
+        [Field("id", IntegerType()), Field("s", StringType(508)), Field("at", TimestampType())],
+        primary_key=["id"],
+        indexes=[
+            Index("events_s_at", ["s", ("at", "desc")]),
+            Index("events_u", ["s"], unique=True),
+        ],
+    )
+    tagged = Model(  # 4 * 256 + 4 * 256 (the key it lacks) = 2048
+        "tagged",
+        [Field("id", StringType(256)), Field("s", StringType(256))],
+        primary_key=["id"],
+        indexes=[Index("tagged_s", [("s", "desc")])],
+    )
+    store = Store([single, pair, events, tagged], adapter)
+    store.bootstrap()
+    layout = {
+        name: {ix["name"]: list(ix["key"].items()) for ix in adapter.database[name].list_indexes()}
+        for name in ("pair", "events", "tagged")
+    }
+    # An index holding every key field gets nothing appended; one lacking some key fields
+    # gets only those (the top-level copies), never the whole composite _id.
+    assert layout["pair"]["pair_ab"] == [("a", -1), ("b", 1)]
+    assert layout["pair"]["pair_b"] == [("b", 1), ("a", 1)]
+    assert layout["pair"]["noorm-pk"] == [("a", 1), ("b", 1)]
+    assert layout["events"]["events_s_at"] == [("s", 1), ("at", -1), ("_id", 1)]
+    assert layout["events"]["events_u"] == [("s", 1)]
+    assert layout["tagged"]["tagged_s"] == [("s", -1), ("_id", 1)]
+    rng = random.Random(2048)
+    base = astral(rng, 511)
+    keys = [base + c for c in ("a", "\uffff", "\U0001f600", "\U0010ffff")] + [
+        astral(rng, 512) for _ in range(3)
+    ]
+    store.insert_many(single, [{"id": k, "v": n} for n, k in enumerate(keys)])
+    assert [r["id"] for r in store.find(single, ALL, order_by="id")] == sorted(keys)
+    assert [r["id"] for r in _keyset(store, single, [desc("id")], 2)] == sorted(keys)[::-1]
+    for n, key in enumerate(keys):
+        assert store.get(single, {"id": key}) == {"id": key, "v": n}
+    with pytest.raises(DuplicateKeyError):
+        store.insert(single, {"id": keys[1], "v": None})
+    pa, pb = astral(rng, 255), astral(rng, 255)
+    pairs = [
+        {"a": pa + x, "b": pb + y, "v": 10 * i + j}
+        for i, x in enumerate("a\uffff\U0001f600")
+        for j, y in enumerate("\U0001f600a")
+    ]
+    store.insert_many(pair, pairs)
+    for order in ([asc("a")], [desc("b")], [asc("b"), desc("a")], [desc("v")]):
+        expected = [r["v"] for r in ordered_rows(pair, pairs, order)]
+        assert [r["v"] for r in _keyset(store, pair, order, 2)] == expected, order
+    assert store.get(pair, {"a": pairs[2]["a"], "b": pairs[2]["b"]}) == pairs[2]
+    prefix = astral(rng, 507)
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    rows = [{"id": k, "s": prefix + c, "at": at} for k, c in enumerate("b\U0001f600a\uffff")]
+    store.insert_many(events, rows)
+    order = [asc("s"), desc("at")]
+    assert [r["id"] for r in store.find(events, ALL, order_by=order)] == [2, 0, 3, 1]
+    with pytest.raises(DuplicateKeyError):
+        store.insert(events, {"id": 9, "s": prefix + "a", "at": at})
+    kp, vp = astral(rng, 255), astral(rng, 255)
+    tags = [{"id": kp + c, "s": vp + d} for c, d in [("a", "\U0010ffff"), ("b", "a"), ("c", "a")]]
+    store.insert_many(tagged, tags)
+    expected = [r["id"] for r in ordered_rows(tagged, tags, [desc("s")])]
+    assert [r["id"] for r in store.find(tagged, ALL, order_by=desc("s"))] == expected
+
+
+def zeros(size: int) -> list[int]:
+    """``[0, 0, ...]`` of exactly ``size`` bytes of compact JSON (the worst case for BSON)."""
+    return [0] * ((size - 1) // 2) if size % 2 else [0] * ((size - 2) // 2 - 1) + [10]
+
+
+def chains(size: int, depth: int) -> list[Any]:
+    """A list of arrays nested ``depth`` deep, ``size`` bytes of compact JSON or a bit less:
+    on FerretDB each nested array is wrapped, the worst case of the wrapped encoding."""
+    element: Any = []
+    for _ in range(depth - 1):
+        element = [element]
+    unit = json_bytes(element) + 1
+    return [element] * ((size - 1) // unit)
+
+
+def test_rows_of_max_row_bytes_fit_in_bson(store: Store, adapter: MongoAdapter) -> None:
+    # LIM-ROW: 2 MiB of compact JSON. BSON spends a type byte and a key on every array
+    # element, and on FerretDB a wrapper document on every array nested in an array.
+    budget = MAX_ROW_BYTES - 8 * 8  # the other fields count 8 bytes each
+    limit = 16 * 1024 * 1024
+    for ferretdb in (False, True):
+        codec = Codec(ITEMS, ferretdb=ferretdb)
+        for value in (zeros(budget), chains(budget, 2), chains(budget, 8), chains(budget, 63)):
+            assert json_bytes(value) <= budget
+            full = {**dict.fromkeys(ITEMS.field_names), "id": "k" * 64, "j": value}
+            assert len(bson.encode(codec.document(full))) < limit
+    # On the server (FerretDB takes ~10 s per direction for a million array elements).
+    value = zeros(budget)
+    store.insert(ITEMS, row("zeros", j=value))
+    got = store.get(ITEMS, {"id": "zeros"})
+    assert got is not None and got["j"] == value
+    nested = chains(64 * 1024, 63)
+    store.insert(ITEMS, row("chains", j=nested))
+    got = store.get(ITEMS, {"id": "chains"})
+    assert got is not None and got["j"] == nested
+
+
+def _nest(keys: list[str], leaf: Any) -> Any:
+    for key in reversed(keys):
+        leaf = {key: leaf}
+    return leaf
+
+
+def test_filters_and_reads_at_the_limits(store: Store, adapter: MongoAdapter) -> None:
+    keys = [f"k{k}" for k in range(MAX_PATH_KEYS)]
+    rows = [
+        row(
+            f"r{k:03}",
+            i=k,
+            n=k / 2,
+            s=f"s{k % 7}",
+            j=_nest(keys[: MAX_PATH_KEYS - 2 + k % 3], k % 4),
+        )
+        for k in range(300)
+    ]
+    rows.append(row("null"))
+    store.insert_many(ITEMS, rows)
+    stored = store.find(ITEMS, ALL, limit=MAX_LIMIT).rows
+    assert len(stored) == 301  # LIM-READ: limit 1,000,000 (the kit asks for one more)
+
+    def check(where: Filter) -> None:
+        expected = [r["id"] for r in stored if matches(ITEMS, where, r)]
+        assert ids(store.find(ITEMS, where, limit=MAX_LIMIT)) == expected
+        assert store.count(ITEMS, where) == len(expected)
+
+    many = list(range(0, 2 * MAX_FILTER_VALUES, 2))  # LIM-FILTER: 10,000 values
+    check(in_("i", many))
+    check(not_in("i", many))
+    check(in_("id", [f"r{k:03}" for k in range(MAX_FILTER_VALUES)]))
+    check(or_(*(eq("i", k * 3) for k in range(MAX_FILTER_CONDITIONS))))
+    check(and_(*(ne("i", k * 3) for k in range(MAX_FILTER_CONDITIONS))))
+    deep: Filter = eq("s", "s1")
+    for _ in range(MAX_FILTER_DEPTH - 1):
+        deep = not_(deep)
+    check(deep)
+    mixed: Filter = in_("i", [1, 2, 3, 50])
+    for level in range(MAX_FILTER_DEPTH - 1):
+        other = gt("i", 10 * level)
+        mixed = [or_(mixed, other), and_(mixed, not_(other)), not_(mixed)][level % 3]
+    check(mixed)
+    check(is_null(path("j", *keys)))  # LIM-FILTER: paths of MAX_PATH_KEYS keys
+    check(eq(path("j", *keys), 2))
+    check(ne(path("j", *keys[:-1]), 2))
+    check(in_(path("j", *keys), [0, 1, 3]))
+
+
+def test_order_by_max_order_fields_and_keyset_pages(adapter: MongoAdapter) -> None:
+    types: list[FieldType] = [
+        IntegerType(),
+        StringType(8),
+        BooleanType(),
+        NumberType(),
+        TimestampType(),
+    ]
+    model = Model(
+        "ordered",
+        [Field("id", IntegerType())]
+        + [Field(f"f{k:02}", types[k % 5], nullable=True) for k in range(MAX_ORDER_FIELDS)],
+        primary_key=["id"],
+    )
+    store = Store([model], adapter)
+    store.bootstrap()
+    samples: list[list[Any]] = [
+        [None, -1, 0, 2**40],
+        [None, "", "a", "B"],
+        [None, False, True],
+        [None, -0.5, 0.0, 1e300],
+        [None, datetime(1969, 1, 1, tzinfo=UTC), datetime(2000, 1, 1, tzinfo=UTC)],
+    ]
+    rows = [
+        {"id": r, **{f"f{k:02}": samples[k % 5][(r * (k + 1)) % len(samples[k % 5])]
+                     for k in range(MAX_ORDER_FIELDS)}}
+        for r in range(120)
+    ]  # fmt: skip
+    store.insert_many(model, rows)
+    order = [Order(f"f{k:02}", descending=k % 3 == 1) for k in range(MAX_ORDER_FIELDS)]
+    expected = [r["id"] for r in ordered_rows(model, rows, order)]
+    assert [r["id"] for r in store.find(model, ALL, order_by=order, limit=MAX_LIMIT)] == expected
+    assert [r["id"] for r in _keyset(store, model, order, 7)] == expected
+
+
+def test_deep_filters_beyond_the_limits_never_raise_raw_exceptions(adapter: MongoAdapter) -> None:
+    # The kit refuses these; an adapter called directly answers right or raises a noorm
+    # error (the driver's exception as __cause__), never a raw RecursionError.
+    Store(SCHEMA, adapter).bootstrap()
+    full = {**dict.fromkeys(ITEMS.field_names), "id": "a", "i": 1}
+    adapter.execute(Insert(ITEMS, (full, {**full, "id": "b", "i": 2})))
+    for depth in (33, 300, 5000):
+        negated: Filter = Compare("eq", "i", 1)
+        for _ in range(depth):
+            negated = Not(negated)
+        nested: Filter = Compare("eq", "i", 1)
+        for level in range(depth):
+            other = Compare("gt", "i", level)
+            nested = And((nested, other)) if level % 2 else Or((nested, Not(other)))
+        for where in (negated, nested):
+            try:
+                got = adapter.execute(Find(ITEMS, where, (Order("id"),)))
+            except NoOrmError as exc:
+                assert isinstance(exc, BackendError) and exc.__cause__ is not None, exc
+                assert exc.model == "items"
+            else:
+                assert [r["id"] for r in got] == [
+                    r["id"] for r in (full, {**full, "id": "b", "i": 2}) if matches(ITEMS, where, r)
+                ]
+
+
+class Color(enum.StrEnum):
+    RED = "red"
+
+
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+def test_values_come_back_as_plain_built_in_types(store: Store, adapter: MongoAdapter) -> None:
+    # VAL-3: from the server, and from the rows an insert or upsert returns.
+    class MyStr(str):
+        pass
+
+    class MyDatetime(datetime):
+        pass
+
+    given = row(
+        "k",
+        s=Color.RED,
+        i=Level.HIGH,
+        n=2.5,
+        b=True,
+        t=MyDatetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone(timedelta(hours=2))),
+        j={"a": [MyStr("x"), Level.HIGH, {"b": Color.RED}], "c": 1.5},
+        text=MyStr("plain"),
+    )
+
+    def plain(value: Any) -> None:
+        if isinstance(value, dict):
+            assert type(value) is dict
+            for key, item in value.items():
+                assert type(key) is str
+                plain(item)
+        elif isinstance(value, list):
+            assert type(value) is list
+            for item in value:
+                plain(item)
+        elif isinstance(value, datetime):
+            assert type(value) is datetime and value.tzinfo is UTC
+        else:
+            assert type(value) in (str, int, float, bool, type(None)), type(value)
+
+    returned = [
+        store.insert(ITEMS, given),
+        store.get(ITEMS, {"id": "k"}),
+        store.find(ITEMS, ALL).rows[0],
+        store.upsert(ITEMS, given, update=["s", "j", "t"]).row,
+        store.upsert(ITEMS, {**given, "id": "new"}, update=[]).row,
+        store.insert_many(ITEMS, [{**given, "id": "m"}])[0],
+    ]
+    for got in returned:
+        assert got is not None
+        plain(got)
+        assert got["s"] == "red" and got["i"] == 3 and got["j"]["a"] == ["x", 3, {"b": "red"}]
+    doc = raw(adapter, "items", "k")
+    assert doc is not None
+    plain(Codec(ITEMS, ferretdb=bool(adapter.ferretdb)).row(doc))
+
+
 # --- bootstrap (BOOT) ---------------------------------------------------------------------
 
 
@@ -889,21 +1423,71 @@ def test_indexes_mongodb_cannot_hold_twice_are_merged(adapter: MongoAdapter) -> 
         store.insert(model, {"id": 2, "name": "a"})
 
 
-def test_a_field_called_id_must_be_the_primary_key(adapter: MongoAdapter) -> None:
-    clash = Model(
-        "clash", [Field("key", IntegerType()), Field("_id", IntegerType())], primary_key=["key"]
-    )
-    with pytest.raises(UnsupportedError) as caught:
-        adapter.bootstrap(Schema([clash]))
-    assert (caught.value.model, caught.value.field) == ("clash", "_id")
+def test_a_field_called_id_is_refused_by_the_schema(adapter: MongoAdapter) -> None:
+    # LIM-NAME reserves _id (MongoDB's document key): no model ever has such a field, so
+    # the adapter needs no special case for it.
+    for key in (["_id"], ["key"]):
+        with pytest.raises(SchemaError) as caught:
+            Model(
+                "clash",
+                [Field("key", IntegerType()), Field("_id", IntegerType())],
+                primary_key=key,
+            )
+        assert (caught.value.model, caught.value.field) == ("clash", "_id")
     assert adapter.database.list_collection_names() == []
-    natural = Model(
-        "natural", [Field("_id", IntegerType()), Field("v", StringType())], primary_key=["_id"]
+
+
+def test_no_collection_is_created_implicitly(
+    client: MongoClient[Any], adapter: MongoAdapter
+) -> None:  # BOOT-4
+    full = {**dict.fromkeys(ITEMS.field_names), "id": "a"}
+    operations: list[Operation[Any]] = [
+        Insert(ITEMS, (full,)),
+        Insert(ITEMS, (full, {**full, "id": "b"})),
+        Find(ITEMS, None, (Order("id"),)),
+        Count(ITEMS, None),
+        Update(ITEMS, None, {"s": "x"}),
+        Update(ACCOUNTS, None, {"email": "x@x"}),
+        Delete(ITEMS, None),
+        Upsert(ITEMS, full, ("s",), None),
+    ]
+    for op in operations:
+        with pytest.raises(BackendError) as caught:
+            adapter.execute(op)
+        assert caught.value.model == op.model.name, op
+        assert op.model.name in str(caught.value) and "bootstrap" in str(caught.value)
+    assert adapter.database.list_collection_names() == []
+    # Absence is never cached: another process bootstraps, and this adapter sees it.
+    other = MongoAdapter(client, adapter.database_name)
+    other.bootstrap(SCHEMA)
+    adapter.execute(Insert(ITEMS, (full,)))
+    assert adapter.execute(Count(ITEMS, None)) == 1
+    assert adapter.bootstrap(SCHEMA) == []
+    assert adapter.bootstrap(SCHEMA, dry_run=True) == []
+
+
+def test_bootstrap_adds_indexes_to_collections_that_hold_rows(adapter: MongoAdapter) -> None:
+    bare = [m.replace(indexes=[]) for m in SCHEMA.models]
+    Store(bare, adapter).bootstrap()
+    early = Store(bare, adapter)
+    early.insert_many(
+        ACCOUNTS.replace(indexes=[]),
+        [{"id": k, "org": "o", "email": f"{k}@x", "handle": None} for k in range(5)],
     )
-    store = Store([natural], adapter)
-    store.bootstrap()
-    store.insert(natural, {"_id": 7, "v": "x"})
-    assert store.get(natural, {"_id": 7}) == {"_id": 7, "v": "x"}
+    planned = adapter.bootstrap(SCHEMA, dry_run=True)
+    assert planned == [
+        'db.items.createIndex({"s": 1, "i": -1, "_id": 1}, {"name": "items_s_i"})',
+        'db.accounts.createIndex({"email": 1}, {"name": "accounts_email", "unique": true})',
+        'db.accounts.createIndex({"org": 1, "handle": 1}, '
+        '{"name": "accounts_org_handle", "unique": true})',
+    ]
+    assert adapter.bootstrap(SCHEMA) == planned  # BOOT-1
+    assert adapter.bootstrap(SCHEMA) == []
+    assert adapter.bootstrap(SCHEMA, dry_run=True) == []
+    store = Store(SCHEMA, adapter)
+    with pytest.raises(DuplicateKeyError):
+        store.insert(ACCOUNTS, {"id": 9, "org": "p", "email": "3@x"})
+    assert store.count(ACCOUNTS) == 5
 
 
 def test_concurrent_bootstraps_from_threads_all_succeed(
@@ -1015,14 +1599,14 @@ def test_statements_show_the_mql_shape_without_values(store: Store, adapter: Mon
     events: list[QueryEvent] = []
     observed = Store(SCHEMA, adapter, on_query=events.append)
     observed.insert(ITEMS, row("k", s="secret"))
-    observed.find(ITEMS, and_(eq("s", "secret"), ne("i", 5)), order_by=desc("s"), limit=3)
+    observed.find(ITEMS, and_(gt("s", "secret"), ne("i", 5)), order_by=desc("s"), limit=3)
     observed.find(ITEMS, eq(path("j", "a.b"), 1))
     assert [e.operation for e in events] == ["insert", "find", "find"]
     assert events[0].statement == "items.insertOne(?)"
     batch = Insert(ITEMS, ({**dict.fromkeys(ITEMS.field_names), "id": "a"},) * 2)
     assert adapter.statement(batch) == "items.insertMany([2 documents], ordered)"
     assert events[1].statement == (
-        'items.find({"$and": [{"s": ?}, {"i": {"$nin": [?, ?]}}]})'
+        'items.find({"$and": [{"s": {"$gt": ?}}, {"i": {"$nin": [?, ?]}}]})'
         '.sort({"s": -1, "_id": 1}).limit(4)'
     )
     assert "secret" not in str(events)
