@@ -257,7 +257,10 @@ def ddl(args: argparse.Namespace) -> int:
 
     schema = load_schema(args.schema)
     dialect_cls = _import(DIALECTS[args.dialect])
-    for statement in Compiler(dialect_cls()).ddl(schema):
+    # The SQLite adapter qualifies its tables with "main"; print what it runs. A server's
+    # schema is only known on a connection, so those statements follow its search path.
+    dialect = dialect_cls(schema="main") if args.dialect == "sqlite" else dialect_cls()
+    for statement in Compiler(dialect).ddl(schema):
         print(f"{statement.sql};")
     return 0
 
