@@ -40,7 +40,7 @@ def test_ddl_reads_the_json_form(capsys: pytest.CaptureFixture[str], tmp_path: P
     path = tmp_path / "schema.json"
     path.write_text(json.dumps(schema_to_json(SCHEMA)))
     assert main(["ddl", str(path), "--dialect", "sqlite"]) == 0
-    assert 'CREATE TABLE IF NOT EXISTS "conversation_items"' in capsys.readouterr().out
+    assert 'CREATE TABLE IF NOT EXISTS "main"."conversation_items"' in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("spec", ["nope.py:SCHEMA", "json:nothing_here", "no-colon"])
