@@ -190,9 +190,12 @@ def test_bootstrap_unique_index_over_colliding_rows_creates_nothing() -> None:
         {"id": "a", "email": "x@y", "org": "o"},
         {"id": "b", "email": "x@y", "org": "o"},
     )
-    with pytest.raises(BackendError, match="users_email"):
+    with pytest.raises(DuplicateKeyError, match="users_email") as caught:
         adapter.bootstrap(Schema([USERS]))
+    assert caught.value.model == "users"
     assert adapter.bootstrap(Schema([bare]), dry_run=True) == []
+    planned = adapter.bootstrap(Schema([USERS]), dry_run=True)  # reads no rows: proposes it
+    assert "create unique index users_email on users (email)" in planned
     insert(adapter, bare, {"id": "c", "email": "x@y", "org": "o"})  # still no unique index
 
 
@@ -1092,3 +1095,171 @@ def test_rollbacks_restore_the_state(before: list[Any], kept: list[Any], undone:
     _apply(adapter, undone)
     _apply(replay, undone)
     assert everything(adapter) == everything(replay)
+
+
+# --- pinned by mutation testing (ci/mutation, docs/mutation.md) --------------------------------
+
+
+class _UnknownOperation(Operation[None]):
+    """An operation type the adapter has never heard of."""
+
+    __slots__ = ("model",)
+
+    def __init__(self, model: Model[Any]) -> None:
+        self.model = model
+
+
+def test_an_unknown_operation_is_unsupported_and_changes_nothing(mem: MemoryAdapter) -> None:
+    insert(mem, ITEMS, {"id": 1})
+    with pytest.raises(noorm.spec.UnsupportedError, match="_UnknownOperation") as caught:
+        mem.execute(_UnknownOperation(ITEMS))
+    assert caught.value.model == "items"
+    with pytest.raises(noorm.spec.UnsupportedError), mem.transaction() as tx:
+        tx.execute(_UnknownOperation(ITEMS))
+    assert [row["id"] for row in find(mem, ITEMS)] == [1]
+
+
+def test_copy_json_turns_subclasses_into_plain_copies_and_keeps_other_values() -> None:
+    class Doc(dict[str, Any]):
+        pass
+
+    class Items(list[Any]):
+        pass
+
+    class Text(str):
+        __slots__ = ()
+
+    inner = [1, {"x": None}]
+    doc = Doc(a=inner)
+    copied = copy_json(doc)
+    assert type(copied) is dict
+    assert copied == {"a": [1, {"x": None}]}
+    assert copied["a"] is not inner and copied["a"][1] is not inner[1]
+    items = Items([{"b": 2}, [3]])
+    copied_items = copy_json(items)
+    assert type(copied_items) is list
+    assert copied_items == [{"b": 2}, [3]]
+    assert copied_items[0] is not items[0] and copied_items[1] is not items[1]
+    # Anything else is returned as it is (immutable, or not JSON the kit would pass on).
+    text = Text("t")
+    assert copy_json(text) is text
+    pair = (1, [2])
+    assert copy_json(pair) is pair
+
+
+def test_bootstrap_after_close_is_a_backend_error() -> None:
+    adapter = MemoryAdapter()
+    adapter.close()
+    with pytest.raises(BackendError, match="closed"):
+        adapter.bootstrap(SCHEMA)
+    with pytest.raises(BackendError, match="closed"):
+        adapter.bootstrap(SCHEMA, dry_run=True)
+
+
+def test_a_rollback_never_undoes_an_earlier_committed_transaction(mem: MemoryAdapter) -> None:
+    with mem.transaction() as tx:
+        insert(tx, ITEMS, {"id": 1})
+        tx.execute(Update(ITEMS, None, {"name": "committed"}))
+    # The very next transaction, with no statement in between, rolls back.
+    with pytest.raises(RuntimeError), mem.transaction() as tx:
+        insert(tx, ITEMS, {"id": 2})
+        raise RuntimeError
+    assert [(row["id"], row["name"]) for row in find(mem, ITEMS)] == [(1, "committed")]
+    with pytest.raises(RuntimeError), mem.transaction() as tx:
+        with tx.transaction() as savepoint:
+            savepoint.execute(Delete(ITEMS, None))
+        raise RuntimeError
+    assert [row["id"] for row in find(mem, ITEMS)] == [1]
+
+
+def test_a_savepoint_entered_after_its_transaction_ended_is_refused(mem: MemoryAdapter) -> None:
+    with mem.transaction() as tx:
+        later = tx.transaction()  # created while the transaction is open, entered after
+    with pytest.raises(BackendError, match="ended"), later:
+        pass
+    insert(mem, ITEMS, {"id": 1})  # the adapter is still usable
+    assert [row["id"] for row in find(mem, ITEMS)] == [1]
+
+
+def test_upsert_updating_an_unknown_field_is_a_validation_error(mem: MemoryAdapter) -> None:
+    insert(mem, ITEMS, {"id": 1, "name": "a"})
+    with pytest.raises(ValidationError, match="unknown field") as caught:
+        mem.execute(Upsert(ITEMS, full(ITEMS, id=1, name="b"), ("name", "nope")))
+    assert (caught.value.model, caught.value.field) == ("items", "nope")
+    assert [(row["id"], row["name"]) for row in find(mem, ITEMS)] == [(1, "a")]
+
+
+def test_an_unknown_filter_node_is_a_validation_error(mem: MemoryAdapter) -> None:
+    insert(mem, ITEMS, {"id": 1})
+    bogus: Any = ("eq", "id", 1)  # not a filter node
+    for where in (bogus, Not(bogus), And((Compare("eq", "id", 1), bogus))):
+        with pytest.raises(ValidationError, match="unknown filter node") as caught:
+            find(mem, ITEMS, where)
+        assert caught.value.model == "items"
+
+
+def test_a_json_path_without_keys_is_a_validation_error(mem: MemoryAdapter) -> None:
+    insert(mem, ITEMS, {"id": 1, "meta": {"a": 1}})
+    keyless = noorm.spec.filters.Path("meta", ())  # path() refuses this; the adapter must too
+    for where in (Compare("eq", keyless, 1), IsNull(keyless), In(keyless, (1,))):
+        with pytest.raises(ValidationError, match="at least one key") as caught:
+            find(mem, ITEMS, where)
+        assert (caught.value.model, caught.value.field) == ("items", "meta")
+
+
+def test_an_unknown_comparison_or_field_is_a_validation_error(mem: MemoryAdapter) -> None:
+    insert(mem, ITEMS, {"id": 1})
+    bogus: Any = "like"
+    with pytest.raises(ValidationError, match="unknown comparison") as caught:
+        find(mem, ITEMS, Compare(bogus, "id", 1))
+    assert caught.value.model == "items"
+    # An ordering comparison with NULL matches nothing, but still names a real field.
+    assert find(mem, ITEMS, Compare("lt", "score", None)) == []
+    with pytest.raises(ValidationError) as unknown:
+        find(mem, ITEMS, Compare("lt", "nope", None))
+    assert (unknown.value.model, unknown.value.field) == ("items", "nope")
+
+
+def test_ordering_by_a_required_json_field_is_a_validation_error() -> None:
+    docs = Model(
+        "docs", [Field("id", IntegerType()), Field("body", JsonType())], primary_key=["id"]
+    )
+    adapter = MemoryAdapter()
+    adapter.bootstrap(Schema([docs]))
+    for rows in ((), ({"id": 1, "body": {"a": 1}}, {"id": 2, "body": {"a": 2}})):
+        insert(adapter, docs, *rows)
+        with pytest.raises(ValidationError, match="json") as caught:
+            find(adapter, docs, order=[asc("body")])
+        assert (caught.value.model, caught.value.field) == ("docs", "body")
+
+
+def test_sort_keys_compare_with_every_operator_in_both_directions() -> None:
+    rows = [full(ITEMS, id=1, score=1.0), full(ITEMS, id=2, score=2.0)]
+    for order in ([asc("score")], [desc("score")]):
+        key = sort_key(ITEMS, order)
+        first, second = sorted(rows, key=key)
+        a, b = key(first), key(second)
+        assert (a < b, a <= b, a > b, a >= b) == (True, True, False, False)
+        assert (b < a, b <= a, b > a, b >= a) == (False, False, True, True)
+        same = key(dict(first))
+        assert (a == same, a <= same, a >= same, a < same) == (True, True, True, False)
+
+
+def test_a_unique_index_over_rows_with_nulls_is_created() -> None:
+    bare = Model("users", USERS.fields, primary_key=["id"])
+    adapter = MemoryAdapter()
+    adapter.bootstrap(Schema([bare]))
+    insert(adapter, bare, {"id": "a", "email": None, "org": "o"}, {"id": "b", "org": "o"})
+    assert "create unique index users_email on users (email)" in adapter.bootstrap(SCHEMA)
+    insert(adapter, USERS, {"id": "c", "email": None, "org": "o"})  # NULLs never collide
+    insert(adapter, USERS, {"id": "d", "email": "x@y", "org": "o"})
+    with pytest.raises(DuplicateKeyError):
+        insert(adapter, USERS, {"id": "e", "email": "x@y", "org": "o"})
+
+
+def test_updating_an_unknown_field_is_a_validation_error(mem: MemoryAdapter) -> None:
+    insert(mem, ITEMS, {"id": 1, "name": "a"})
+    with pytest.raises(ValidationError, match="unknown field") as caught:
+        mem.execute(Update(ITEMS, None, {"name": "b", "nope": 1}))
+    assert (caught.value.model, caught.value.field) == ("items", "nope")
+    assert find(mem, ITEMS) == [full(ITEMS, id=1, name="a")]
