@@ -167,11 +167,7 @@ class PostgresAdapter(SQLAdapter[Connection]):
         if self._server_version is None:
             with self._session() as session:
                 number = session.conn.info.server_version
-            if number >= 100000:
-                text = f"{number // 10000}.{number % 10000}"
-            else:
-                text = f"{number // 10000}.{number // 100 % 100}.{number % 100}"
-            self._server_version = f"PostgreSQL {text}"
+            self._server_version = version_text(number)
         return self._server_version
 
     def bootstrap(self, schema: Schema, *, dry_run: bool = False) -> list[str]:
@@ -367,6 +363,13 @@ def _autocommit(conn: Connection) -> Iterator[None]:
     finally:
         if not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE:
             conn.autocommit = False
+
+
+def version_text(number: int) -> str:
+    """``"PostgreSQL 15.18"`` from libpq's 150018 (``"PostgreSQL 9.6.24"`` from 90624)."""
+    if number >= 100000:
+        return f"PostgreSQL {number // 10000}.{number % 10000}"
+    return f"PostgreSQL {number // 10000}.{number // 100 % 100}.{number % 100}"
 
 
 def _open_pool(url: str, max_connections: int, connect_timeout: int) -> ConnectionPool[Any]:

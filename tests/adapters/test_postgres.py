@@ -34,6 +34,7 @@ from psycopg_pool import ConnectionPool
 import noorm
 from noorm.adapters.postgres import PostgresAdapter
 from noorm.adapters.postgres import testing as pg_testing
+from noorm.adapters.postgres.adapter import version_text
 from noorm.adapters.postgres.compiler import COPY_ROWS
 from noorm.spec import (
     ALL,
@@ -1053,3 +1054,25 @@ def test_the_factory_says_how_to_provide_a_server(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(RuntimeError, match=r"NOORM_POSTGRES_URL is not set .*ci/services"):
         pg_testing.ConformanceFactory()()
+
+
+def test_server_version_is_the_numeric_server_version(db: PostgresAdapter) -> None:
+    shown = raw("SHOW server_version")[0][0]
+    assert db.server_version() == f"PostgreSQL {shown.split()[0]}"
+    assert version_text(150018) == "PostgreSQL 15.18"
+    assert version_text(90624) == "PostgreSQL 9.6.24"
+
+
+def test_a_connect_timeout_in_the_url_wins_over_the_argument(schema: str) -> None:
+    sep = "&" if "?" in URL else "?"
+    given = PostgresAdapter(f"{URL}{sep}connect_timeout=3", schema=schema, connect_timeout=11)
+    default = PostgresAdapter(URL, schema=schema, connect_timeout=11)
+    try:
+        assert given._pool is not None and default._pool is not None
+        given_kwargs, default_kwargs = given._pool.kwargs, default._pool.kwargs
+        assert isinstance(given_kwargs, dict) and isinstance(default_kwargs, dict)
+        assert "connect_timeout" not in given_kwargs  # the URL's 3 applies
+        assert default_kwargs["connect_timeout"] == 11
+    finally:
+        given.close()
+        default.close()

@@ -545,3 +545,26 @@ def test_deep_filters_fit_sqlite_parser_and_depth_limits() -> None:
         wrapped = And((eq("name", "t"), And((where, cursor))))
         compiled = compiler.find(Find(ITEMS, wrapped, ORDER, 10))
         conn.execute(compiled.sql, compiled.params).fetchall()
+
+
+def test_compare_with_none_compiles_like_is_null(compiler: Compiler) -> None:
+    """The kit rewrites eq/ne None earlier; the compiler must agree for direct callers."""
+    order = (Order("id"),)
+    for raw_filter, same in (
+        (Compare("eq", "name", None), is_null("name")),
+        (Compare("ne", "name", None), not_(is_null("name"))),
+    ):
+        assert compiler.find(Find(ITEMS, raw_filter, order)) == compiler.find(
+            Find(ITEMS, same, order)
+        )
+
+
+def test_integer_columns_decode_to_int() -> None:
+    from decimal import Decimal
+
+    codec = SQLiteDialect().codec
+    decode = codec.decoder(IntegerType())
+    assert decode is not None
+    for value in (Decimal(7), 7.0, "7", 7):
+        decoded = decode(value)
+        assert decoded == 7 and type(decoded) is int

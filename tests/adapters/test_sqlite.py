@@ -28,6 +28,7 @@ import noorm
 from noorm.adapters.memory import matches
 from noorm.adapters.sqlite import SQLiteAdapter
 from noorm.adapters.sqlite.dialect import PACK_IN, json_paths_work
+from noorm.kit import Store
 from noorm.spec import (
     Adapter,
     BackendError,
@@ -816,3 +817,38 @@ def test_filters_and_orders_agree_with_the_reference(
         support.check_agrees_with_the_reference(
             adapter, rows, where, order, limit, expected, (mode, where)
         )
+
+
+def test_every_cursor_is_closed_after_a_statement(tmp_path: Path) -> None:
+    """Reads, writes and failing writes leave no open cursor behind."""
+    handed: list[sqlite3.Cursor] = []
+
+    class Recording(SQLiteAdapter):
+        def _cursor(self, conn: sqlite3.Connection) -> sqlite3.Cursor:
+            cursor = super()._cursor(conn)
+            handed.append(cursor)
+            return cursor
+
+    adapter = Recording(tmp_path / "c.sqlite3")
+    store = Store(SCHEMA, adapter)
+    store.bootstrap()
+    store.insert(DOCS, doc(1))
+    store.find(DOCS, order_by="id")
+    store.count(DOCS)
+    with pytest.raises(DuplicateKeyError):
+        store.insert(DOCS, doc(1))
+    store.delete(DOCS, key={"id": 1})
+    assert handed
+    for cursor in handed:
+        with pytest.raises(sqlite3.ProgrammingError):
+            cursor.fetchall()  # closed
+    adapter.close()
+
+
+def test_the_default_busy_timeout_is_five_seconds(tmp_path: Path) -> None:
+    adapter = SQLiteAdapter(tmp_path / "t.sqlite3")
+    try:
+        (timeout,) = adapter._conn.execute("PRAGMA busy_timeout").fetchone()
+        assert timeout == 5000
+    finally:
+        adapter.close()
