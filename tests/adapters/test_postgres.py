@@ -1061,6 +1061,7 @@ def test_server_version_is_the_numeric_server_version(db: PostgresAdapter) -> No
     assert db.server_version() == f"PostgreSQL {shown.split()[0]}"
     assert version_text(150018) == "PostgreSQL 15.18"
     assert version_text(90624) == "PostgreSQL 9.6.24"
+    assert version_text(100000) == "PostgreSQL 10.0"  # the first two-part version
 
 
 def test_a_connect_timeout_in_the_url_wins_over_the_argument(schema: str) -> None:
