@@ -14,7 +14,7 @@ from typing import Any
 
 from noorm.spec.adapter import Capability
 from noorm.spec.errors import UnsupportedError, ValidationError, brief
-from noorm.spec.filters import And, Compare, Filter, In, IsNull, Not, Or, Path, Ref
+from noorm.spec.filters import And, Compare, Filter, In, IsNull, Not, Or, Path, Ref, flatten
 from noorm.spec.limits import MAX_ORDER_FIELDS, MAX_ROW_BYTES, value_bytes
 from noorm.spec.operations import Order
 from noorm.spec.schema import Field, Model
@@ -87,14 +87,13 @@ def _checker(model: Model[Any], field: Field) -> Checker:
     if isinstance(t, BooleanType):
         return lambda value: value if type(value) is bool else slow(value)
     if isinstance(t, TimestampType):
-        last = MAX_TIMESTAMP
 
         def timestamp(value: object) -> Any:
             if (
                 type(value) is datetime
                 and value.tzinfo is UTC
                 and value.microsecond % 1000 == 0
-                and MIN_TIMESTAMP <= value <= last
+                and MIN_TIMESTAMP <= value <= MAX_TIMESTAMP
             ):
                 return value
             return slow(value)
@@ -110,22 +109,6 @@ def _bound(value: object) -> int:
     return 8
 
 
-def _flat(node: And | Or) -> list[Filter]:
-    """The items of ``node`` with nested nodes of the same kind spliced in (one level)."""
-    kind = type(node)
-    out: list[Filter] = []
-    stack = [iter(node.items)]
-    while stack:
-        for item in stack[-1]:
-            if type(item) is kind:
-                stack.append(iter(item.items))
-                break
-            out.append(item)
-        else:
-            stack.pop()
-    return out
-
-
 class ModelPlan:
     """Everything validation needs about one model, precomputed."""
 
@@ -138,7 +121,6 @@ class ModelPlan:
         "key_fields",
         "model",
         "name",
-        "required",
         "tiebreak",
     )
 
@@ -150,7 +132,6 @@ class ModelPlan:
         self.name = model.name
         self.fields: dict[str, Field] = {f.name: f for f in model.fields}
         self.key_fields = model.primary_key
-        self.required = frozenset(f.name for f in model.fields if not f.nullable)
         self.tiebreak = tuple(Order(k) for k in model.primary_key)
         self.checkers = {f.name: _checker(model, f) for f in model.fields}
         self.columns = tuple(
@@ -177,12 +158,7 @@ class ModelPlan:
                 f"a row must be a mapping, got {type(values).__name__}", model=self.name
             )
         for name in values:
-            if name not in self.fields:
-                raise ValidationError(
-                    "unknown field",
-                    model=self.name,
-                    field=name if isinstance(name, str) else brief(name),
-                )
+            self.field(name)
         out: dict[str, Any] = {}
         size = 0
         for name, check, is_json, required in self.columns:
@@ -260,11 +236,7 @@ class ModelPlan:
         for name in key:
             if name not in self.key_fields:
                 self.field(name)
-                raise ValidationError(
-                    "not a primary-key field",
-                    model=self.name,
-                    field=name if isinstance(name, str) else brief(name),
-                )
+                raise ValidationError("not a primary-key field", model=self.name, field=name)
         out = {}
         for name in self.key_fields:
             if name not in key:
@@ -328,7 +300,7 @@ class ModelPlan:
             ref = self._ref(where.ref)
             return where if ref is where.ref else IsNull(ref)
         if isinstance(where, (And, Or)):
-            return type(where)(tuple(self.filter(item) for item in _flat(where)))
+            return type(where)(tuple(self.filter(item) for item in flatten(where)))
         if isinstance(where, Not):
             return Not(self.filter(where.item))
         raise ValidationError(f"not a filter: {brief(where)}", model=self.name)

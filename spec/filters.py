@@ -26,6 +26,7 @@ __all__ = [
     "and_",
     "eq",
     "fixed_fields",
+    "flatten",
     "gt",
     "gte",
     "in_",
@@ -211,3 +212,26 @@ def fixed_fields(where: Filter | None) -> frozenset[str]:
         ):
             fixed.add(node.ref)
     return frozenset(fixed)
+
+
+def flatten(f: And | Or) -> list[Filter]:
+    """The operands of ``f`` with nested operators of the same kind spliced in, in order.
+
+    Iterative: ``reduce(or_, conditions)`` may nest thousands of levels deep.
+    """
+    kind = type(f)
+    items = f.items
+    for item in items:
+        if type(item) is kind:
+            break
+    else:
+        return list(items)  # the usual case: nothing to splice
+    out: list[Filter] = []
+    stack: list[Filter] = list(reversed(items))
+    while stack:
+        node = stack.pop()
+        if type(node) is kind:
+            stack.extend(reversed(node.items))
+        else:
+            out.append(node)
+    return out

@@ -15,12 +15,12 @@ same canonical Python values (spec clauses VAL-*):
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .errors import ValidationError
+from .limits import json_bytes
 from .schema import Field, Model
 from .types import (
     BooleanType,
@@ -285,5 +285,5 @@ def _copy(value: Any, depth: int, size: list[int], model: str | None, field: str
         return [_copy(item, depth + 1, size, model, field) for item in value]
     # Subclasses, bad values, too deep: the general path (canonicalizes or raises).
     result = normalize_json(value, model=model, field=field, depth=depth)
-    size[0] += len(json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode())
+    size[0] += json_bytes(result)
     return result

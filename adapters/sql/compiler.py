@@ -38,6 +38,7 @@ from noorm.spec.filters import (
     Or,
     Path,
     fixed_fields,
+    flatten,
     where_from,
 )
 from noorm.spec.operations import Count, Delete, Find, Insert, Operation, Order, Update, Upsert
@@ -72,29 +73,6 @@ CHAIN = 16
 """The most operands one flat AND/OR chain holds; longer lists nest balanced chains."""
 DEEP = 6
 """Operands nesting this deep (in parentheses, see :meth:`Compiler._chain`) go first."""
-
-
-def flatten(f: And | Or) -> list[Filter]:
-    """The operands of ``f`` with nested operators of the same kind spliced in, in order.
-
-    Iterative: ``reduce(or_, conditions)`` may nest thousands of levels deep.
-    """
-    kind = type(f)
-    items = f.items
-    for item in items:
-        if type(item) is kind:
-            break
-    else:
-        return list(items)  # the usual case: nothing to splice
-    out: list[Filter] = []
-    stack: list[Filter] = list(reversed(items))
-    while stack:
-        node = stack.pop()
-        if type(node) is kind:
-            stack.extend(reversed(node.items))
-        else:
-            out.append(node)
-    return out
 
 
 def _levels(count: int) -> int:

@@ -36,7 +36,6 @@ from noorm.spec import (
     Model,
     NoOrmError,
     Not,
-    Operation,
     Or,
     Path,
     Schema,
@@ -66,6 +65,8 @@ from noorm.spec.limits import (
     json_bytes,
 )
 
+from .test_store import Recording
+
 DOCS = Model(
     "docs",
     [
@@ -78,20 +79,6 @@ DOCS = Model(
 )
 """With no key string, every fixed cost of a row is 8 bytes: id, and NULL s/j/t."""
 FIXED = 4 * 8
-
-
-class Recording(MemoryAdapter):
-    """The reference adapter, recording what reaches it."""
-
-    def __init__(self, capabilities: frozenset[Capability] | None = None) -> None:
-        super().__init__()
-        self.ops: list[Operation[Any]] = []
-        if capabilities is not None:
-            self.capabilities = capabilities
-
-    def execute(self, op: Operation[Any]) -> Any:
-        self.ops.append(op)
-        return super().execute(op)
 
 
 @pytest.fixture

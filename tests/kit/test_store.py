@@ -12,6 +12,7 @@ from noorm.adapters.memory import MemoryAdapter
 from noorm.kit import AuditTimestamps, Plugin, QueryEvent, Store, TenantScope, Write
 from noorm.spec import (
     ALL,
+    Capability,
     DuplicateKeyError,
     Field,
     Index,
@@ -39,9 +40,11 @@ NOTES = Model(
 class Recording(MemoryAdapter):
     """The reference adapter, counting what reaches it (to prove nothing did)."""
 
-    def __init__(self) -> None:
+    def __init__(self, capabilities: frozenset[Capability] | None = None) -> None:
         super().__init__()
         self.ops: list[Operation[Any]] = []
+        if capabilities is not None:
+            self.capabilities = capabilities
 
     def execute(self, op: Operation[Any]) -> Any:
         self.ops.append(op)
