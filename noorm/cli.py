@@ -4,6 +4,7 @@
     noorm certify --factory mypkg.module:factory [--report PATH]
     noorm certify postgres --url postgresql://...
     noorm ddl examples/hebo_gateway/models.py:SCHEMA --dialect postgres
+    noorm --version
 
 ``certify`` runs the conformance suite (``noorm.conformance``) against a built-in
 adapter on a temporary database, or against any factory, prints one line per spec
@@ -40,8 +41,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import noorm
+    from noorm.spec import SPEC_VERSION
+
     parser = argparse.ArgumentParser(
         prog="noorm", description="no-orm: a database-independent persistence core."
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"no-orm {noorm.__version__} (spec {SPEC_VERSION}, Python {sys.version.split()[0]})",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _add_certify(commands)

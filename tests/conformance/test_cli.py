@@ -101,3 +101,16 @@ def test_the_parser_has_subcommands_and_knows_the_targets() -> None:
     assert set(TARGETS) >= {"memory", "sqlite"}
     for target in TARGETS.values():
         assert ":" in target.factory
+
+
+def test_version_names_the_package_the_spec_and_python(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import noorm
+    from noorm.spec import SPEC_VERSION
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"no-orm {noorm.__version__} (spec {SPEC_VERSION}, Python 3.")
