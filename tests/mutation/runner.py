@@ -14,7 +14,8 @@ Nothing here writes to the working tree (except the JSON report, under ``reports
 
 The commands of an area run fastest first (by their time on the unmutated
 snapshot), with ``-x`` and a fixed Hypothesis seed; the first failing one kills the
-mutant, and so does a command running longer than ``3 x baseline + 10 s``.
+mutant, and so does a command running longer than ``3 x baseline + 10 s``
+(``--timeout-factor``).
 """
 
 from __future__ import annotations
@@ -537,6 +538,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--workers", type=int, default=1, help="parallel workers (default 1)")
     parser.add_argument(
+        "--timeout-factor",
+        type=float,
+        default=TIMEOUT_FACTOR,
+        help=f"a command is a timeout after FACTOR x its baseline + {TIMEOUT_SLACK:g} s "
+        f"(default {TIMEOUT_FACTOR:g}; raise it on a loaded machine, where a slow run "
+        "would otherwise count as a kill)",
+    )
+    parser.add_argument(
         "--report",
         type=Path,
         default=ROOT / "reports" / "mutation.json",
@@ -685,7 +694,7 @@ def _main(args: argparse.Namespace, scratch: Path, started: float) -> int:
     plans = {
         area.name: sorted(
             (
-                (COMMANDS[c], TIMEOUT_FACTOR * baseline[c] + TIMEOUT_SLACK)
+                (COMMANDS[c], args.timeout_factor * baseline[c] + TIMEOUT_SLACK)
                 for c in area.commands
                 if c in baseline
             ),
@@ -744,6 +753,7 @@ def _main(args: argparse.Namespace, scratch: Path, started: float) -> int:
         "workers": len(workers),
         "mutants_found": found,
         "baseline_seconds": {k: round(v, 2) for k, v in baseline.items()},
+        "timeout_factor": args.timeout_factor,
     }
     write_report(args.report, results, meta, stale)
     survivors = [r for r in results if r.status == "survived"]
