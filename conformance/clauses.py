@@ -74,6 +74,7 @@ CLAUSES: dict[str, str] = {
     "HOOK-WRITE": "plugins inject or enforce written values",
     "HOOK-QUERY": "required filters apply to every read and row-selecting write",
     "HOOK-CTX": "hooks receive an explicit bound context",
+    "HOOK-KEY": "keys may omit fields the scope pins; per-tenant key spaces",
     "OBS-1": "on_query receives every operation with its details",
     "LIM-NAME": "reserved name prefixes, suffixes and fields; tables resolve to the adapter's own",
     "LIM-SCHEMA": "<= 256 fields, 32 indexes, 16 columns per key or index",

@@ -281,6 +281,45 @@ def test_a_write_naming_another_scope_is_refused(tenants: tuple[Store, Store, St
     assert _everything(store) == before
 
 
+@pytest.mark.clause("HOOK-KEY", "OP-DUP")
+def test_without_keyed_the_key_space_is_shared_by_all_tenants(
+    tenants: tuple[Store, Store, Store],
+) -> None:
+    """The documented existence oracle: b learns that a key exists (in another tenant)."""
+    store, _, b = tenants
+    before = _everything(store)
+    with pytest.raises(DuplicateKeyError):
+        b.insert(ITEMS, item("a1", i=9))
+    with pytest.raises(DuplicateKeyError):
+        b.upsert(ITEMS, item("a1", i=9), update=["i"])
+    assert _everything(store) == before
+
+
+@pytest.mark.clause("HOOK-KEY", "HOOK-QUERY", "OP-UPS")
+def test_keyed_tenant_scope_gives_each_tenant_its_own_key_space(make_store: StoreMaker) -> None:
+    store = make_store(plugins=[TenantScope(keyed=True)])
+    assert store.model("items").primary_key == ("tenant_id", "id")
+    a, b = store.bind(tenant_id="a"), store.bind(tenant_id="b")
+    a.insert_many(ITEMS, [item("k", i=1), item("m", i=5)])
+    b.insert(ITEMS, item("k", i=2))  # the same model key in another tenant: no collision
+    assert [
+        (r["tenant_id"], r["i"])
+        for r in (a.get(ITEMS, {"id": "k"}), b.get(ITEMS, {"id": "k"}))
+        if r
+    ] == [("a", 1), ("b", 2)]
+    assert a.get(ITEMS, {"id": "k", "tenant_id": "b"}) is None  # never another tenant's row
+    upserted = b.upsert(ITEMS, item("k", i=3), update=["i"])
+    assert (upserted.inserted, upserted.row["i"], upserted.row["tenant_id"]) == (False, 3, "b")
+    assert b.upsert(ITEMS, item("m", i=6), update=["i"]).inserted is True
+    with pytest.raises(DuplicateKeyError):
+        a.insert(ITEMS, item("k"))
+    assert a.update(ITEMS, {"i": 10}, key={"id": "k"}) == 1
+    assert ids(a.find(ITEMS, order_by="id", after={"id": "k"})) == ["m"]
+    assert b.delete(ITEMS, key={"id": "k"}) == 1
+    assert [(r["id"], r["i"]) for r in all_rows(a, ITEMS)] == [("k", 10), ("m", 5)]
+    assert [(r["id"], r["i"]) for r in all_rows(b, ITEMS)] == [("m", 6)]
+
+
 # --- HOOK-CTX -------------------------------------------------------------------------------
 
 

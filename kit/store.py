@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from noorm.spec.adapter import Adapter, Capability, Executor
 from noorm.spec.errors import DuplicateKeyError, ValidationError
-from noorm.spec.filters import And, Filter, where_from
+from noorm.spec.filters import And, Filter, pinned, where_from
 from noorm.spec.operations import (
     Count,
     Delete,
@@ -160,7 +160,7 @@ class Store:
     def get(self, model: Model[R], key: Mapping[str, Any]) -> R | None:
         """The row with primary key ``key`` (a mapping of every key field), or None."""
         plan = self._plan(model)
-        where = self._scoped(plan, plan.key_filter(key))
+        where = self._scoped(plan, plan.key_filter(self._key(plan, key)))
         rows = self._run("get", Find(plan.model, where, plan.tiebreak, 1))
         return cast(R, rows[0]) if rows else None
 
@@ -194,7 +194,12 @@ class Store:
         elif after is not None:
             anchor = self._run(
                 "find",
-                Find(plan.model, self._scoped(plan, plan.key_filter(after)), plan.tiebreak, 1),
+                Find(
+                    plan.model,
+                    self._scoped(plan, plan.key_filter(self._key(plan, after))),
+                    plan.tiebreak,
+                    1,
+                ),
             )
             if not anchor:
                 return Page([], None)
@@ -319,11 +324,25 @@ class Store:
             raise ValidationError(
                 f"{op} with an empty where={{}} is refused; pass where=ALL", model=plan.name
             )
-        selected = plan.key_filter(key) if key is not None else self._filter(plan, where)
+        selected = (
+            plan.key_filter(self._key(plan, key)) if key is not None else self._filter(plan, where)
+        )
         assert selected is not None
         scoped = self._scoped(plan, selected)
         assert scoped is not None
         return scoped
+
+    def _key(self, plan: ModelPlan, key: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``key`` with the key fields the scope pins filled in (HOOK-5): under a
+        per-tenant key space, a caller names a row by its key within the tenant."""
+        if not self._shared.scoped or not isinstance(key, Mapping):
+            return key
+        missing = [name for name in plan.model.primary_key if name not in key]
+        if not missing:
+            return key
+        pins = pinned(self._scope(plan))
+        filled = {name: pins[name] for name in missing if name in pins}
+        return {**key, **filled} if filled else key
 
     def _scope(self, plan: ModelPlan) -> Filter | None:
         if not self._shared.scoped:

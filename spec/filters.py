@@ -38,6 +38,7 @@ __all__ = [
     "not_in",
     "or_",
     "path",
+    "pinned",
     "uses_paths",
     "where_from",
 ]
@@ -199,19 +200,24 @@ def fixed_fields(where: Filter | None) -> frozenset[str]:
     nothing; leaving it out of ORDER BY lets a backend read an index ``(fixed, ...)``
     in order.
     """
-    fixed: set[str] = set()
+    return frozenset(pinned(where))
+
+
+def pinned(where: Filter | None) -> dict[str, Any]:
+    """The value ``where`` pins each field to (see :func:`fixed_fields`); None for
+    ``is_null``. A field pinned twice keeps its first value (no row matches anyway)."""
+    values: dict[str, Any] = {}
     stack: list[Filter] = [] if where is None else [where]
     while stack:
         node = stack.pop()
         if isinstance(node, And):
-            stack.extend(node.items)
-        elif (
-            isinstance(node, Compare | IsNull)
-            and isinstance(node.ref, str)
-            and (isinstance(node, IsNull) or node.op == "eq")
-        ):
-            fixed.add(node.ref)
-    return frozenset(fixed)
+            stack.extend(reversed(node.items))
+        elif isinstance(node, Compare | IsNull) and isinstance(node.ref, str):
+            if isinstance(node, IsNull):
+                values.setdefault(node.ref, None)
+            elif node.op == "eq":
+                values.setdefault(node.ref, node.value)
+    return values
 
 
 def flatten(f: And | Or) -> list[Filter]:

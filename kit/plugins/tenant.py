@@ -4,6 +4,13 @@ Adds a ``tenant_id`` field to every scoped model (first in each index, so a tena
 rows stay together), writes the bound tenant into every inserted or upserted row,
 refuses a write naming another tenant, and adds ``tenant_id = <bound tenant>`` to every
 read and row-selecting write. A store used without a bound tenant refuses to run.
+
+By default the primary key stays the model's own, so keys are unique across tenants: an
+insert or upsert of a key that another tenant holds raises ``DuplicateKeyError``, which
+tells the caller that the key exists somewhere (an existence oracle). With
+``keyed=True`` the tenant field is also the first primary-key field: every tenant has
+its own key space, and callers still name rows by the model's own key (the store fills
+the tenant in from the bound scope, HOOK-5).
 """
 
 from __future__ import annotations
@@ -33,8 +40,11 @@ class TenantScope(Plugin):
         context_key: str = "tenant_id",
         max_length: int = 255,
         models: Collection[str] | None = None,
+        keyed: bool = False,
     ) -> None:
+        """``keyed``: make the tenant field part of each scoped model's primary key."""
         self.field = field
+        self.keyed = keyed
         self.context_key = context_key
         self.max_length = max_length
         self.models = None if models is None else frozenset(models)
@@ -51,7 +61,10 @@ class TenantScope(Plugin):
                 Index(index.name, [self.field, *index.columns], unique=index.unique)
                 for index in model.indexes
             ]
-            extended = model.with_field(column, first=True).replace(indexes=indexes)
+            key = [self.field, *model.primary_key] if self.keyed else None
+            extended = model.with_field(column, first=True).replace(
+                indexes=indexes, primary_key=key
+            )
             schema = schema.replace(extended)
         return schema
 
@@ -65,8 +78,12 @@ class TenantScope(Plugin):
             ) from None
 
     def on_write(self, write: Write) -> None:
-        if self._applies(write.model):
-            write.enforce(self.field, self._tenant(write.model, write.context), plugin=self.name)
+        if not self._applies(write.model):
+            return
+        write.enforce(self.field, self._tenant(write.model, write.context), plugin=self.name)
+        if write.kind == "update" and self.field in write.model.primary_key:
+            # The scope already selects only this tenant's rows; a key field is never set.
+            del write.values[self.field]
 
     def scope(self, model: Model[Any], context: Mapping[str, Any]) -> Filter | None:
         if not self._applies(model):
