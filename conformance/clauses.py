@@ -53,6 +53,7 @@ CLAUSES: dict[str, str] = {
     "PAGE-2": "keyset pagination is stable under inserts and deletes",
     "PAGE-3": "after=key starts strictly after that row; unknown key -> empty",
     "CUR-1": "cursors are signed and bound to model, order and filter",
+    "CUR-2": "a cursor continues on every store holding its key",
     "OP-INS": "insert/insert_many return canonical rows; batches are atomic",
     "OP-DUP": "duplicate primary key or unique value raises DuplicateKeyError",
     "OP-UPD": "update returns rows matched; keys cannot be updated",

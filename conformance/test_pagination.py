@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from noorm.kit import Store, TenantScope
 from noorm.spec import (
     ALL,
+    Adapter,
     Filter,
     InvalidCursorError,
     Order,
@@ -247,6 +248,20 @@ def test_a_cursor_resumes_its_own_query_repeatably(paged: tuple[Store, str]) -> 
     assert after, "the first page must not be the last"
     assert _resume(store, cursor) == after
     assert _resume(store, cursor) == after
+
+
+@pytest.mark.clause("CUR-2")
+def test_a_cursor_continues_on_every_store_with_its_key(
+    paged: tuple[Store, str], adapter: Adapter
+) -> None:
+    """Another worker's store (same key, or a rotation list holding it) continues the
+    page; a store with another key refuses the cursor."""
+    store, cursor = paged
+    expected = _resume(store, cursor)
+    for key in (CURSOR_KEY, [b"a newer key of at least 16 bytes", CURSOR_KEY]):
+        assert _resume(Store(store.schema, adapter, cursor_key=key), cursor) == expected
+    with pytest.raises(InvalidCursorError):
+        _resume(Store(store.schema, adapter, cursor_key=b"another key of 16+ bytes"), cursor)
 
 
 @pytest.mark.clause("CUR-1")

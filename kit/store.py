@@ -7,6 +7,7 @@ query hooks, and hands the adapter one canonical operation object.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -104,7 +105,7 @@ class Store:
             adapter,
             tuple(plugins),
             plans,
-            CursorCodec(_ephemeral_key() if cursor_key is None else cursor_keys(cursor_key)),
+            CursorCodec(_default_keys() if cursor_key is None else cursor_keys(cursor_key)),
             on_query,
             scoped,
         )
@@ -397,13 +398,28 @@ class Store:
         return self._shared.adapter.statement(op)
 
 
-def _ephemeral_key() -> bytes:
-    """A random cursor key, for a store whose cursors never leave this process."""
+CURSOR_KEY_ENV = "NOORM_CURSOR_KEY"
+"""The environment variable a store without ``cursor_key`` reads its keys from."""
+
+
+def _default_keys() -> tuple[bytes, ...]:
+    """The keys of ``NOORM_CURSOR_KEY`` (comma-separated: the first signs, all verify), so
+    every worker of a deployment shares cursors without code; else a random key."""
+    configured = os.environ.get(CURSOR_KEY_ENV, "")
+    if configured.strip():
+        try:
+            return cursor_keys([part.strip() for part in configured.split(",")])
+        except ValidationError:
+            raise ValidationError(
+                f"{CURSOR_KEY_ENV} must hold a secret of at least 16 bytes, or several "
+                "separated by commas (the first signs new cursors, every one is accepted)"
+            ) from None
     logger.info(
-        "Store without cursor_key: its cursors are valid only in this process; pass the "
-        "same cursor_key to every worker for cursors that survive restarts and fan-out"
+        "Store without cursor_key or %s: its cursors are valid only in this process; give "
+        "every worker the same key for cursors that survive restarts and fan-out",
+        CURSOR_KEY_ENV,
     )
-    return secrets.token_bytes(32)
+    return (secrets.token_bytes(32),)
 
 
 def _mapping(plan: ModelPlan, row: object, what: str = "a row") -> dict[str, Any]:

@@ -15,6 +15,7 @@ from noorm.adapters.memory import MemoryAdapter
 from noorm.adapters.memory.evaluate import matches, sort_key
 from noorm.kit import Store
 from noorm.kit.cursor import CursorCodec, after_filter, query_shape, unfixed
+from noorm.kit.store import CURSOR_KEY_ENV
 from noorm.spec import (
     And,
     BooleanType,
@@ -116,8 +117,9 @@ def _paged(store: Store) -> str:
     return cursor
 
 
-def test_a_cursor_works_on_every_store_with_the_same_key() -> None:
+def test_a_cursor_works_on_every_store_with_the_same_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """Workers share cursor_key, so a cursor from one is valid on another (str or bytes)."""
+    monkeypatch.delenv(CURSOR_KEY_ENV, raising=False)
     adapter = MemoryAdapter()
     first = Store([MODEL], adapter, cursor_key="a shared secret of 32 characters")
     first.bootstrap()
@@ -142,6 +144,39 @@ def test_rotated_keys_accept_old_cursors_and_sign_with_the_new_one() -> None:
     assert [r["id"] for r in after.find(MODEL, limit=5, cursor=page.next_cursor)] == [2]
     with pytest.raises(InvalidCursorError):
         after.find(MODEL, limit=5, cursor=cursor)
+
+
+def test_stores_without_cursor_key_share_the_key_of_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """NOORM_CURSOR_KEY: every worker started with it accepts the others' cursors, with
+    no code; commas separate rotated keys; an explicit cursor_key wins."""
+    adapter = MemoryAdapter()
+    old, new = "an old secret of thirty-two chars", "a new secret of thirty-two chars!"
+    monkeypatch.setenv(CURSOR_KEY_ENV, old)
+    first = Store([MODEL], adapter)
+    first.bootstrap()
+    cursor = _paged(first)
+    assert [r["id"] for r in Store([MODEL], adapter).find(MODEL, limit=5, cursor=cursor)] == [1, 2]
+    monkeypatch.setenv(CURSOR_KEY_ENV, f" {new} , {old}")
+    rotating = Store([MODEL], adapter)
+    page = rotating.find(MODEL, limit=1, cursor=cursor)
+    assert page.next_cursor is not None
+    assert [
+        r["id"]
+        for r in Store([MODEL], adapter, cursor_key=new).find(
+            MODEL, limit=5, cursor=page.next_cursor
+        )
+    ] == [2]
+    with pytest.raises(InvalidCursorError):
+        Store([MODEL], adapter, cursor_key=b"x" * 32).find(MODEL, limit=5, cursor=cursor)
+    for bad in ("short", f"{new},", f"{new},short"):
+        monkeypatch.setenv(CURSOR_KEY_ENV, bad)
+        with pytest.raises(ValidationError, match=CURSOR_KEY_ENV):
+            Store([MODEL], adapter)
+    monkeypatch.setenv(CURSOR_KEY_ENV, "   ")  # blank: as if unset, a random key
+    with pytest.raises(InvalidCursorError):
+        Store([MODEL], adapter).find(MODEL, limit=5, cursor=cursor)
 
 
 def test_a_cursor_does_not_reveal_the_filter() -> None:
