@@ -24,6 +24,8 @@ from __future__ import annotations
 import hashlib
 import struct
 import threading
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -44,6 +46,7 @@ from noorm.spec.schema import Schema
 
 from ..sql.adapter import Session, SQLAdapter
 from ..sql.compiler import DDL, Compiled
+from ..sql.health import unsolicited
 from .compiler import COPY_ROWS, PostgresCompiler
 from .dialect import PostgresDialect, one_line
 
@@ -57,6 +60,9 @@ _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _INT8 = struct.Struct(">q")
 _IN_TRANSACTION = (TransactionStatus.INTRANS, TransactionStatus.INERROR, TransactionStatus.ACTIVE)
 _UPSERT_ATTEMPTS = 3
+PING_AFTER_IDLE = 0.5
+"""Seconds a pooled connection may rest before it is checked again when lent (as
+HikariCP's default): a server restart is noticed by the check, not by the next call."""
 _CURRENT_SCHEMA = "SELECT current_schema()"
 _EXISTING = (
     "SELECT c.relname, c.relkind FROM pg_catalog.pg_class AS c "
@@ -133,10 +139,12 @@ class PostgresAdapter(SQLAdapter[Connection]):
         super().__init__(dialect, cache_size=cache_size)
         self.compiler = PostgresCompiler(dialect, cache_size=cache_size)
         self._pool: ConnectionPool[Any] | None = None
+        self._rested: _RestedCheck | None = None
         self._shared: Session[Connection] | None = None  # a borrowed connection's session
         self._owned = isinstance(target, str)
         if isinstance(target, str):
-            self._pool = _open_pool(target, max_connections, connect_timeout)
+            self._rested = _RestedCheck()
+            self._pool = _open_pool(target, max_connections, connect_timeout, self._rested)
         elif isinstance(target, ConnectionPool):
             self._pool = target
         elif isinstance(target, psycopg.Connection):
@@ -213,6 +221,7 @@ class PostgresAdapter(SQLAdapter[Connection]):
         with session.lock:
             if self._closed:
                 raise BackendError("the adapter is closed")
+            _check_borrowed(session.conn)
             with _autocommit(session.conn):
                 yield session
 
@@ -227,6 +236,8 @@ class PostgresAdapter(SQLAdapter[Connection]):
             with _autocommit(conn):
                 yield Session(conn)
         finally:
+            if self._rested is not None:
+                self._rested.returned(conn)
             self._pool.putconn(conn)
 
     def _cursor(self, conn: Connection) -> psycopg.Cursor[Any]:
@@ -344,6 +355,18 @@ class PostgresAdapter(SQLAdapter[Connection]):
 # --- helpers ------------------------------------------------------------------------------------
 
 
+def _check_borrowed(conn: Connection) -> None:
+    """A given connection that died says so (the adapter cannot open another one)."""
+    if conn.closed or unsolicited(conn):
+        try:
+            ConnectionPool.check_connection(conn)
+        except psycopg.Error as exc:
+            raise BackendError(
+                f"the borrowed connection was lost ({one_line(exc)}); pass a URL or a "
+                "psycopg_pool.ConnectionPool to let the adapter open new connections"
+            ) from exc
+
+
 @contextmanager
 def _autocommit(conn: Connection) -> Iterator[None]:
     """Autocommit for the adapter's call, restored afterwards; refuses a busy connection."""
@@ -372,7 +395,29 @@ def version_text(number: int) -> str:
     return f"PostgreSQL {number // 10000}.{number // 100 % 100}.{number % 100}"
 
 
-def _open_pool(url: str, max_connections: int, connect_timeout: int) -> ConnectionPool[Any]:
+class _RestedCheck:
+    """The ``check`` of the pool an adapter opens: a connection that rested longer than
+    :data:`PING_AFTER_IDLE`, or that the server wrote to or closed while it rested,
+    answers an empty query before it is lent, and the pool replaces one that does not.
+    Busy connections skip the round trip."""
+
+    __slots__ = ("_since",)
+
+    def __init__(self) -> None:
+        self._since: weakref.WeakKeyDictionary[Connection, float] = weakref.WeakKeyDictionary()
+
+    def __call__(self, conn: Connection) -> None:
+        since = self._since.get(conn)
+        if since is None or time.monotonic() - since >= PING_AFTER_IDLE or unsolicited(conn):
+            ConnectionPool.check_connection(conn)
+
+    def returned(self, conn: Connection) -> None:
+        self._since[conn] = time.monotonic()
+
+
+def _open_pool(
+    url: str, max_connections: int, connect_timeout: int, check: _RestedCheck
+) -> ConnectionPool[Any]:
     """A pool on ``url``, after one direct connection that fails fast and says why."""
     try:
         settings = conninfo_to_dict(url)
@@ -389,7 +434,7 @@ def _open_pool(url: str, max_connections: int, connect_timeout: int) -> Connecti
         raise connect_error(url, exc) from exc
     pool: ConnectionPool[Any] = ConnectionPool(
         url, min_size=1, max_size=max(1, max_connections), kwargs=kwargs, open=False,
-        name="noorm",
+        name="noorm", check=check,
     )  # fmt: skip
     try:
         pool.open(wait=True, timeout=float(kwargs.get("connect_timeout", connect_timeout)))
