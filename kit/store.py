@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
 from noorm.spec.adapter import Adapter, Capability, Executor
-from noorm.spec.errors import DuplicateKeyError, ValidationError
+from noorm.spec.errors import DuplicateKeyError, ValidationError, suggest
 from noorm.spec.filters import And, Filter, pinned, where_from
 from noorm.spec.operations import (
     Count,
@@ -302,7 +302,10 @@ class Store:
         if plan is None:
             if not isinstance(name, str):
                 raise ValidationError(f"expected a Model, got {type(model).__name__}")
-            raise ValidationError("unknown model (not in this store's schema)", model=name)
+            raise ValidationError(
+                "unknown model (not in this store's schema)" + suggest(name, self._shared.plans),
+                model=name,
+            )
         return plan
 
     @staticmethod

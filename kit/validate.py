@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 from noorm.spec.adapter import Capability
-from noorm.spec.errors import UnsupportedError, ValidationError, brief
+from noorm.spec.errors import UnsupportedError, ValidationError, brief, suggest
 from noorm.spec.filters import And, Compare, Filter, In, IsNull, Not, Or, Path, Ref, flatten
 from noorm.spec.limits import MAX_ORDER_FIELDS, MAX_ROW_BYTES, value_bytes
 from noorm.spec.operations import Order
@@ -145,7 +145,7 @@ class ModelPlan:
         f = self.fields.get(name) if isinstance(name, str) else None
         if f is None:
             raise ValidationError(
-                "unknown field",
+                "unknown field" + suggest(name, self.fields),
                 model=self.name,
                 field=name if isinstance(name, str) else brief(name),
             )

@@ -8,6 +8,9 @@ Driver errors are wrapped in :class:`BackendError` with the original kept as
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 __all__ = [
     "BackendError",
     "DuplicateKeyError",
@@ -73,3 +76,11 @@ def brief(value: object, width: int = 80) -> str:
     except Exception:
         text = f"<{type(value).__name__}>"
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def suggest(name: object, known: Iterable[str]) -> str:
+    """``" (did you mean 'email'?)"`` for a misspelt name, else ``""``."""
+    if not isinstance(name, str) or len(name) > 256:
+        return ""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -225,9 +225,11 @@ class Model(Generic[R]):
         try:
             return self._by_name[name]
         except KeyError:
-            from .errors import ValidationError
+            from .errors import ValidationError, suggest
 
-            raise ValidationError("unknown field", model=self.name, field=name) from None
+            raise ValidationError(
+                "unknown field" + suggest(name, self._by_name), model=self.name, field=name
+            ) from None
 
     def has_field(self, name: str) -> bool:
         return name in self._by_name
@@ -437,9 +439,11 @@ class Schema:
         try:
             return self._models[name]
         except KeyError:
-            from .errors import ValidationError
+            from .errors import ValidationError, suggest
 
-            raise ValidationError("unknown model", model=name) from None
+            raise ValidationError(
+                "unknown model" + suggest(name, self._models), model=name
+            ) from None
 
     def __contains__(self, name: object) -> bool:
         return name in self._models

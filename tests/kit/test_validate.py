@@ -11,6 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from noorm.adapters.memory import MemoryAdapter
+from noorm.kit import Store
 from noorm.kit.validate import ModelPlan
 from noorm.spec import (
     BooleanType,
@@ -145,3 +147,27 @@ def test_copy_json_refuses_what_normalize_json_refuses() -> None:
             copy_json(bad, model="m", field="j")
         with pytest.raises(ValidationError):
             normalize_json(bad, model="m", field="j")
+
+
+def test_an_unknown_name_suggests_the_close_one() -> None:
+    """A misspelt field or model gets a "did you mean"; a name like none gets none."""
+    model = Model(
+        "accounts", [Field("id", StringType(9)), Field("email", StringType(99))], primary_key=["id"]
+    )
+    store = Store([model], MemoryAdapter())
+    store.bootstrap()
+    cases = [
+        (lambda: store.insert(model, {"id": "a", "emial": "x"}), "accounts", "emial", "'email'"),
+        (lambda: store.find(model, {"emal": "x"}), "accounts", "emal", "'email'"),
+        (lambda: store.find(model, order_by="mail"), "accounts", "mail", "'email'"),
+        (lambda: store.model("acounts"), "acounts", None, "'accounts'"),
+        (lambda: store.insert(model, {"id": "a", "zzz": 1}), "accounts", "zzz", None),
+    ]
+    for call, at_model, at_field, suggestion in cases:
+        with pytest.raises(ValidationError) as caught:
+            call()
+        assert (caught.value.model, caught.value.field) == (at_model, at_field)
+        if suggestion is None:
+            assert "did you mean" not in str(caught.value)
+        else:
+            assert str(caught.value).endswith(f"(did you mean {suggestion}?)")
