@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -156,7 +157,7 @@ def test_an_unknown_name_suggests_the_close_one() -> None:
     )
     store = Store([model], MemoryAdapter())
     store.bootstrap()
-    cases = [
+    cases: list[tuple[Callable[[], object], str, str | None, str | None]] = [
         (lambda: store.insert(model, {"id": "a", "emial": "x"}), "accounts", "emial", "'email'"),
         (lambda: store.find(model, {"emal": "x"}), "accounts", "emal", "'email'"),
         (lambda: store.find(model, order_by="mail"), "accounts", "mail", "'email'"),
