@@ -7,8 +7,9 @@ in docs/backends/mongodb.md:
 - an insert batch is checked for keys and unique values it repeats itself, then sent in
   ordered statements; when the server refuses a row, exactly the rows this call wrote
   (the ones before it) are deleted again (OP-INS, LIM-BATCH);
-- an upsert is an ``insert_one`` and, on a key collision, a ``find_one_and_update``
-  filtered by the key *and* the scope, so a row of another scope is never touched;
+- an upsert is one ``findAndModify(upsert)`` without a scope; with one, a
+  ``find_one_and_update`` filtered by the key *and* the scope, then an ``insert_one``,
+  so a row of another scope is never touched;
 - an update that sets a column of a unique index refuses what would collide among the
   rows it matches before writing, and restores the rows it changed when the server
   reports a collision half-way (update_many is not atomic);
@@ -43,6 +44,7 @@ from pymongo.errors import (
     BulkWriteError,
     ConfigurationError,
     OperationFailure,
+    ProtocolError,
     PyMongoError,
 )
 
@@ -308,6 +310,8 @@ class MongoAdapter:
                     have: dict[str, Document] = {}
                 else:
                     have = {str(ix["name"]): dict(ix) for ix in collection.list_indexes()}
+                    if not dry_run:
+                        self._refuse_named_ids(entry)
                 for plan in index_plans(model, entry.codec, partial_unique=not self.ferretdb):
                     current = have.get(plan.name)
                     if current is not None:
@@ -322,6 +326,23 @@ class MongoAdapter:
                     if not dry_run:
                         collection.create_index(list(plan.keys), **plan.options())
         return statements
+
+    def _refuse_named_ids(self, entry: _Model) -> None:
+        """A composite ``_id`` stored by an earlier version (``{k1: v1, ...}``) is not the
+        positional one this version builds, so the ``_id`` index would not refuse the same
+        key again: refuse to work on such a collection rather than duplicate keys."""
+        codec = entry.codec
+        if codec.single_key is not None:
+            return
+        # One document (any: a filter would make FerretDB read them all in its own code).
+        found = entry.collection.find_one({}, {"_id": 1})
+        if found is not None and isinstance(found["_id"], dict) and "0" not in found["_id"]:
+            raise BackendError(
+                "the collection holds composite keys stored by an earlier version "
+                f"(_id {{{', '.join(codec.key_fields)}}}); this version stores "
+                '{"0": ..., "1": ...}: rewrite its documents (see docs/backends/mongodb.md)',
+                model=codec.name,
+            )
 
     def _create_collection(self, name: str) -> None:
         try:
@@ -408,14 +429,32 @@ class MongoAdapter:
         if op.limit is not None and op.limit <= 0:
             return []
         codec = entry.codec
+        where = compile_filter(codec, op.where)
+        sort = compile_sort(codec, op.order) or None
+        if entry.batch:
+            # The server's batches first: a reply too large for the driver is refused by
+            # its header (ProtocolError, the connection is dropped), and a read can simply
+            # run again in batches that always fit. Rows that large are rare; a reply per
+            # few rows for every read (11 for a page of 20) is not.
+            with suppress(ProtocolError):
+                return self._read(entry, where, sort, op.limit, 0, session)
+        return self._read(entry, where, sort, op.limit, entry.batch, session)
+
+    def _read(
+        self,
+        entry: _Model,
+        where: Document,
+        sort: list[tuple[str, int]] | None,
+        limit: int | None,
+        batch: int,
+        session: ClientSession | None,
+    ) -> list[Document]:
+        row = entry.codec.row
         cursor = entry.collection.find(
-            compile_filter(codec, op.where),
-            sort=compile_sort(codec, op.order) or None,
-            limit=op.limit or 0,
-            batch_size=entry.batch,
-            session=session,
+            where, sort=sort, limit=limit or 0, batch_size=batch, session=session
         )
-        return [codec.row(doc) for doc in cursor]
+        with cursor:
+            return [row(doc) for doc in cursor]
 
     # --- insert ---------------------------------------------------------------------------
 

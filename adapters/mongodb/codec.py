@@ -317,15 +317,26 @@ class Codec:
         return out
 
 
+_DECODED: Final = frozenset({str, int, float, bool, type(None)})
+"""Values the driver decodes as plain built-in types (int64 comes as ``Int64``)."""
+
+
 def _decode_json(value: Any) -> Any:
-    """A fresh copy: int64 as plain int, keys unescaped, wrapped nested arrays unwrapped."""
+    """A fresh copy: int64 as plain int, keys unescaped, wrapped nested arrays unwrapped.
+
+    Runs on every json value read; scalars are tested inline rather than recursed into."""
     kind = type(value)
     if kind is dict:
         if len(value) == 1:
             inner = value.get(WRAP, value.get(LEGACY_WRAP))
             if type(inner) is list:
                 return _decode_list(inner)
-        return {load_key(key): _decode_json(item) for key, item in value.items()}
+        return {
+            (key if ESC not in key else load_key(key)): (
+                item if type(item) in _DECODED else _decode_json(item)
+            )
+            for key, item in value.items()
+        }
     if kind is list:
         return _decode_list(value)
     if kind is Int64:
@@ -334,4 +345,4 @@ def _decode_json(value: Any) -> Any:
 
 
 def _decode_list(items: list[Any]) -> list[Any]:
-    return [item if type(item) in _PLAIN else _decode_json(item) for item in items]
+    return [item if type(item) in _DECODED else _decode_json(item) for item in items]

@@ -528,6 +528,20 @@ def test_composite_keys_are_an_id_document_in_key_order_plus_top_level_copies(
     assert store.delete(PAIRS, key={"a": 1, "b": "x"}) == 1
 
 
+def test_bootstrap_refuses_composite_keys_stored_with_field_names(adapter: MongoAdapter) -> None:
+    # Earlier versions stored {_id: {b: .., a: ..}}: the _id index would not refuse the
+    # same key in the positional layout, so such a collection must be rewritten first.
+    assert adapter.bootstrap(SCHEMA) != []
+    adapter.database["pairs"].insert_one({"_id": {"b": "x", "a": bson.Int64(1)}, "b": "x"})
+    with pytest.raises(BackendError, match="earlier version") as caught:
+        adapter.bootstrap(SCHEMA)
+    assert caught.value.model == "pairs"
+    assert adapter.bootstrap(SCHEMA, dry_run=True) == []  # a dry run reads no rows
+    adapter.database["pairs"].delete_many({})
+    adapter.database["pairs"].insert_one({"_id": {"0": "x", "1": bson.Int64(1)}, "b": "x"})
+    assert adapter.bootstrap(SCHEMA) == []
+
+
 # --- filters (FLT, NULL) ------------------------------------------------------------------
 
 
@@ -1702,7 +1716,8 @@ def test_an_upsert_is_one_command_and_a_batch_sends_only_its_inserts(
     watched: tuple[Store, MongoAdapter, Commands],
 ) -> None:
     """OP-UPS without a scope: one findAndModify whether the row exists or not. OP-INS:
-    no pre-query of the batch's keys (the unique index finds a duplicate)."""
+    no pre-query of the batch's keys (the unique index finds a duplicate). OP-FIND: one
+    reply for a page."""
     from hebo_gateway.models import conversations
 
     store, _, commands = watched
@@ -1720,6 +1735,11 @@ def test_an_upsert_is_one_command_and_a_batch_sends_only_its_inserts(
     batch = [{"id": f"b{n}", "created_at": t0, "metadata": None} for n in range(10)]
     assert store.insert_many(conversations, batch) == batch
     assert commands.names() == ["insert"]
+    # A model with a json field may hold documents of 16 MiB, but a page of small ones
+    # is one reply: the server's batch first, smaller batches only if that is too large.
+    commands.sent.clear()
+    assert len(store.find(conversations, limit=10).rows) == 10
+    assert commands.names() == ["find"]
 
 
 # --- observability, errors, factory -------------------------------------------------------
