@@ -2,8 +2,9 @@
 
 Documents are laid out as the MongoDB adapter lays them out (so the same indexes
 serve both): a conversation is ``{_id, created_at, metadata}``, an item
-``{_id: {conversation_id, id}, id, conversation_id, created_at, type, data}``. The client
-decodes dates as aware UTC datetimes; rows come back as dicts with the model's fields.
+``{_id: {"0": conversation_id, "1": id}, id, conversation_id, created_at, type, data}``.
+The client decodes dates as aware UTC datetimes; rows come back as dicts with the
+model's fields.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def _conv_doc(row: Row) -> dict[str, Any]:
 def _item_doc(r: Row) -> dict[str, Any]:
     cid, iid = r["conversation_id"], r["id"]
     return {
-        "_id": {"conversation_id": cid, "id": iid},
+        "_id": {"0": cid, "1": iid},
         "id": iid,
         "conversation_id": cid,
         "created_at": r["created_at"],

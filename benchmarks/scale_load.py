@@ -278,7 +278,7 @@ class MongoLoader(Loader):
             else:
                 docs = [
                     {
-                        "_id": {"conversation_id": r["conversation_id"], "id": r["id"]},
+                        "_id": {"0": r["conversation_id"], "1": r["id"]},
                         "id": r["id"],
                         "conversation_id": r["conversation_id"],
                         "created_at": r["created_at"],
@@ -290,7 +290,7 @@ class MongoLoader(Loader):
             coll.insert_many(docs, ordered=False)
 
     def stored_item(self, cid: str, iid: str) -> Any:
-        doc = self.db["conversation_items"].find_one({"_id": {"conversation_id": cid, "id": iid}})
+        doc = self.db["conversation_items"].find_one({"conversation_id": cid, "id": iid})
         if doc is None:
             return None
         del doc["_id"], doc["id"]

@@ -711,6 +711,56 @@ def test_a_composite_key_and_indexes_of_max_width(
     assert store.count(model) == len(rows) - 1
 
 
+@pytest.mark.clause("LIM-KEY", "STR-4", "OP-GET", "OP-UPD", "OP-UPS", "OP-DEL", "PAGE-1")
+def test_a_key_of_max_columns_with_long_names_at_max_width(
+    request: pytest.FixtureRequest, make_store: StoreMaker
+) -> None:
+    """16 string key columns of ``max_length`` 32 (2048 bytes) with 63-character names:
+    LIM-KEY counts values only, so however an adapter lays the key out, the names must
+    not make it too wide (a document store must not repeat them in its key)."""
+    width = MAX_KEY_BYTES // 4 // MAX_KEY_COLUMNS
+    names = [f"k{k:02}_" + "n" * 59 for k in range(MAX_KEY_COLUMNS)]
+    assert all(len(name) == 63 for name in names)
+    model = Model(
+        "long_named_key",
+        [*(Field(name, StringType(width)) for name in names), Field("v", IntegerType())],
+        primary_key=names,
+    )
+    store = make_store(Schema([model]))
+    rng = random.Random(width)
+    shared = [astral(rng, width) for _ in names]
+    rows: list[Row] = []
+    for r in range(6):  # keys share every column but the last one or two
+        row: Row = dict(zip(names, shared, strict=True))
+        row[names[-1]] = astral(rng, width)
+        if r % 3 == 0:
+            row[names[-2]] = astral(rng, width)
+        row["v"] = r
+        rows.append(row)
+    assert store.insert_many(model, rows) == rows
+    rows.append(rows[0] | {names[-1]: astral(rng, width), "v": 6})
+    assert store.insert(model, rows[-1]) == rows[-1]
+
+    def key(row: Row) -> Row:
+        return {name: row[name] for name in names}
+
+    for row in rows:
+        assert store.get(model, key(row)) == row
+    for order in ([], [desc("v")]):
+        expected = oracle.sort_rows(rows, order, names)
+        in_order(request, store.find(model, order_by=order).rows, expected, order, names)
+        pages_in_order(request, store, model, None, order, 2, expected, names)
+    with pytest.raises(DuplicateKeyError):
+        store.insert(model, rows[1] | {"v": -1})
+    assert store.update(model, {"v": 10}, key=key(rows[2])) == 1
+    result = store.upsert(model, rows[3] | {"v": 11}, update=["v"])
+    assert (result.inserted, result.row) == (False, rows[3] | {"v": 11})
+    assert store.delete(model, key=key(rows[4])) == 1
+    assert store.get(model, key(rows[4])) is None
+    assert store.get(model, key(rows[2])) == rows[2] | {"v": 10}
+    assert store.count(model) == len(rows) - 1
+
+
 @pytest.mark.clause("LIM-KEY", "STR-4", "OP-DUP", "ORD-2")
 def test_indexes_exactly_max_key_bytes_wide_counting_the_key_columns_they_lack(
     request: pytest.FixtureRequest, make_store: StoreMaker

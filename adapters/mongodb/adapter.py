@@ -7,8 +7,9 @@ in docs/backends/mongodb.md:
 - an insert batch is checked for keys and unique values it repeats itself, then sent in
   ordered statements; when the server refuses a row, exactly the rows this call wrote
   (the ones before it) are deleted again (OP-INS, LIM-BATCH);
-- an upsert is an ``insert_one`` and, on a key collision, a ``find_one_and_update``
-  filtered by the key *and* the scope, so a row of another scope is never touched;
+- an upsert is one ``findAndModify(upsert)`` without a scope; with one, a
+  ``find_one_and_update`` filtered by the key *and* the scope, then an ``insert_one``,
+  so a row of another scope is never touched;
 - an update that sets a column of a unique index refuses what would collide among the
   rows it matches before writing, and restores the rows it changed when the server
   reports a collision half-way (update_many is not atomic);
@@ -39,7 +40,13 @@ from pymongo import MongoClient, ReturnDocument, UpdateMany
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, ConfigurationError, OperationFailure, PyMongoError
+from pymongo.errors import (
+    BulkWriteError,
+    ConfigurationError,
+    OperationFailure,
+    ProtocolError,
+    PyMongoError,
+)
 
 import noorm
 from noorm.spec import (
@@ -63,7 +70,7 @@ from noorm.spec import (
 from .codec import JSON, Codec
 from .errors import DRIVER_ERRORS, driver_errors, is_duplicate, translate
 from .indexes import describe_collection, index_plans
-from .mql import compile_filter, compile_sort, render
+from .mql import compile_filter, compile_sort, conjunction, render
 
 __all__ = ["MongoAdapter", "MongoTransaction"]
 
@@ -303,6 +310,8 @@ class MongoAdapter:
                     have: dict[str, Document] = {}
                 else:
                     have = {str(ix["name"]): dict(ix) for ix in collection.list_indexes()}
+                    if not dry_run:
+                        self._refuse_named_ids(entry)
                 for plan in index_plans(model, entry.codec, partial_unique=not self.ferretdb):
                     current = have.get(plan.name)
                     if current is not None:
@@ -317,6 +326,23 @@ class MongoAdapter:
                     if not dry_run:
                         collection.create_index(list(plan.keys), **plan.options())
         return statements
+
+    def _refuse_named_ids(self, entry: _Model) -> None:
+        """A composite ``_id`` stored by an earlier version (``{k1: v1, ...}``) is not the
+        positional one this version builds, so the ``_id`` index would not refuse the same
+        key again: refuse to work on such a collection rather than duplicate keys."""
+        codec = entry.codec
+        if codec.single_key is not None:
+            return
+        # One document (any: a filter would make FerretDB read them all in its own code).
+        found = entry.collection.find_one({}, {"_id": 1})
+        if found is not None and isinstance(found["_id"], dict) and "0" not in found["_id"]:
+            raise BackendError(
+                "the collection holds composite keys stored by an earlier version "
+                f"(_id {{{', '.join(codec.key_fields)}}}); this version stores "
+                '{"0": ..., "1": ...}: rewrite its documents (see docs/backends/mongodb.md)',
+                model=codec.name,
+            )
 
     def _create_collection(self, name: str) -> None:
         try:
@@ -350,9 +376,11 @@ class MongoAdapter:
                     return f"{name}.insertOne(?)"
                 return f"{name}.insertMany([{len(op.rows)} documents], ordered)"
             if isinstance(op, Upsert):
-                scope = render(self._upsert_filter(codec, op, None))
+                selector = render(self._upsert_filter(codec, op, codec.document(op.row)["_id"]))
                 change = render(codec.update({f: op.row[f] for f in op.update}))
-                return f"{name}.insertOne(?) else findOneAndUpdate({scope}, {change})"
+                if op.where is None:
+                    return f"{name}.findAndModify({selector}, {change}, upsert)"
+                return f"{name}.findOneAndUpdate({selector}, {change}) else insertOne(?)"
         except Exception:  # observability must never mask the operation's own outcome
             return None
         return None
@@ -401,14 +429,32 @@ class MongoAdapter:
         if op.limit is not None and op.limit <= 0:
             return []
         codec = entry.codec
+        where = compile_filter(codec, op.where)
+        sort = compile_sort(codec, op.order) or None
+        if entry.batch:
+            # The server's batches first: a reply too large for the driver is refused by
+            # its header (ProtocolError, the connection is dropped), and a read can simply
+            # run again in batches that always fit. Rows that large are rare; a reply per
+            # few rows for every read (11 for a page of 20) is not.
+            with suppress(ProtocolError):
+                return self._read(entry, where, sort, op.limit, 0, session)
+        return self._read(entry, where, sort, op.limit, entry.batch, session)
+
+    def _read(
+        self,
+        entry: _Model,
+        where: Document,
+        sort: list[tuple[str, int]] | None,
+        limit: int | None,
+        batch: int,
+        session: ClientSession | None,
+    ) -> list[Document]:
+        row = entry.codec.row
         cursor = entry.collection.find(
-            compile_filter(codec, op.where),
-            sort=compile_sort(codec, op.order) or None,
-            limit=op.limit or 0,
-            batch_size=entry.batch,
-            session=session,
+            where, sort=sort, limit=limit or 0, batch_size=batch, session=session
         )
-        return [codec.row(doc) for doc in cursor]
+        with cursor:
+            return [row(doc) for doc in cursor]
 
     # --- insert ---------------------------------------------------------------------------
 
@@ -505,7 +551,7 @@ class MongoAdapter:
             return 0
         _refuse_update_collisions(entry, at_risk, op.values, before)
         if len(before) == 1:  # one document is updated atomically: nothing to restore
-            only = _and(where, {"_id": before[0]["_id"]})
+            only = _and(where, codec.key_filter(before[0]["_id"]))
             return collection.update_many(only, change).matched_count
         matched = 0
         # Only the rows read above (whose old values are known) are updated.
@@ -570,7 +616,7 @@ class MongoAdapter:
             for restore, ids in groups.values():
                 for part in _id_groups(ids):
                     if len(part) == 1:
-                        statements.append(UpdateMany({**new, **_key_filter(part[0])}, restore))
+                        statements.append(UpdateMany({**new, **codec.key_filter(part[0])}, restore))
                     else:
                         statements.append(UpdateMany({**new, "_id": {"$in": part}}, restore))
             if statements:
@@ -584,28 +630,69 @@ class MongoAdapter:
             ) from cause
 
     def _upsert_filter(self, codec: Codec, op: Upsert, key: Any) -> dict[str, Any]:
-        selector: dict[str, Any] = {"_id": key}
-        scope = compile_filter(codec, op.where)
-        return {"$and": [selector, scope]} if scope else selector
+        """The key (top-level equalities, pushed down by FerretDB) and the scope."""
+        return conjunction(codec.key_filter(key), compile_filter(codec, op.where))
 
     def _upsert(
         self, entry: _Model, op: Upsert, session: ClientSession | None
     ) -> UpsertResult[Document] | None:
-        codec, collection = entry.codec, entry.collection
+        codec = entry.codec
         doc = codec.document(op.row)
-        key = doc["_id"]
-        selector = self._upsert_filter(codec, op, key)
         change = codec.update({name: op.row[name] for name in op.update})
+        if op.where is None:
+            try:
+                done = self._upsert_unscoped(entry, doc, change, session)
+            except DRIVER_ERRORS as exc:
+                if _in_transaction(session) or not is_duplicate(exc):
+                    raise
+                done = None  # a concurrent insert or a unique index: the loop finds out
+            if done is not None:
+                return done
+        return self._upsert_scoped(entry, op, doc, change, session)
+
+    def _upsert_unscoped(
+        self, entry: _Model, doc: Document, change: Document, session: ClientSession | None
+    ) -> UpsertResult[Document] | None:
+        """One ``findAndModify(upsert)``: ``change`` on the existing row, or ``doc``
+        inserted (the key from the query's equalities, every other field from
+        ``$setOnInsert``). Without a scope every existing row is the one to update.
+        None when the update would be empty (a model of key fields only)."""
+        codec = entry.codec
+        query = codec.key_filter(doc["_id"])
+        taken = change.get("$set", {})
+        on_insert = {k: v for k, v in doc.items() if k not in taken and k not in query}
+        update = {**change, "$setOnInsert": on_insert} if on_insert else change
+        if not update:
+            return None
+        reply = self._db.command(
+            "findAndModify",
+            entry.model.name,
+            query=query,
+            update=update,
+            upsert=True,
+            new=True,
+            codec_options=CODEC_OPTIONS,
+            session=session,
+        )
+        existed = bool(reply.get("lastErrorObject", {}).get("updatedExisting"))
+        return UpsertResult(codec.row(reply["value"]), inserted=not existed)
+
+    def _upsert_scoped(
+        self,
+        entry: _Model,
+        op: Upsert,
+        doc: Document,
+        change: Document,
+        session: ClientSession | None,
+    ) -> UpsertResult[Document] | None:
+        """Update the row only if it is in the scope, else insert ``doc``; None when the
+        key exists outside the scope (the kit raises DuplicateKeyError). Each step is a
+        single-document atomic operation; a row deleted in between is tried again."""
+        codec, collection = entry.codec, entry.collection
+        key = codec.key_filter(doc["_id"])
+        selector = self._upsert_filter(codec, op, doc["_id"])
         in_tx = _in_transaction(session)
         for _ in range(_UPSERT_ATTEMPTS):
-            # In a transaction a failed insert aborts it, so look before inserting there.
-            if not in_tx or collection.find_one({"_id": key}, {"_id": 1}, session=session) is None:
-                try:
-                    collection.insert_one(doc, session=session)
-                    return UpsertResult(codec.row(doc), inserted=True)
-                except PyMongoError as exc:
-                    if in_tx or not is_duplicate(exc) or _other_index(exc):
-                        raise
             if change:
                 found = collection.find_one_and_update(
                     selector, change, return_document=ReturnDocument.AFTER, session=session
@@ -614,7 +701,16 @@ class MongoAdapter:
                 found = collection.find_one(selector, session=session)
             if found is not None:
                 return UpsertResult(codec.row(found), inserted=False)
-            if collection.find_one({"_id": key}, {"_id": 1}, session=session) is not None:
+            # In a transaction a failed insert aborts it, so look before inserting there.
+            if in_tx and collection.find_one(key, {"_id": 1}, session=session) is not None:
+                return None
+            try:
+                collection.insert_one(doc, session=session)
+                return UpsertResult(codec.row(doc), inserted=True)
+            except PyMongoError as exc:
+                if in_tx or not is_duplicate(exc) or _other_index(exc):
+                    raise
+            if collection.find_one(key, {"_id": 1}, session=session) is not None:
                 return None  # it exists outside the scope: the kit reports a duplicate
             # The row vanished in between, or the collision was on a unique index: retry.
         raise DuplicateKeyError(
@@ -711,7 +807,7 @@ def _undo_insert(
     total = len(docs)
     try:
         if ids:
-            _delete_ids(entry.collection, ids)
+            _delete_ids(entry, ids)
     except DRIVER_ERRORS as cleanup:
         raise BackendError(
             f"the batch failed after writing {len(ids)} of its {total} rows, and removing "
@@ -728,9 +824,9 @@ def _undo_insert(
 
 
 def _and(where: Document, extra: Document) -> Document:
-    """``where`` (``{}`` matches every document) and ``extra``; ``where`` first, since
-    FerretDB evaluates ``$and`` in order and ``extra`` may be a long ``$in``."""
-    return {"$and": [where, extra]} if where else extra
+    """``where`` (``{}`` matches every document) and ``extra``, flat; ``where`` first,
+    since FerretDB evaluates conditions in order and ``extra`` may be a long ``$in``."""
+    return conjunction(where, extra)
 
 
 def _hashable(value: Any) -> Any:
@@ -738,14 +834,6 @@ def _hashable(value: Any) -> Any:
     if isinstance(value, dict):
         return tuple((k, _hashable(v)) for k, v in value.items())
     return value
-
-
-def _key_filter(key: Any) -> Document:
-    """A filter on one ``_id`` that FerretDB evaluates in PostgreSQL: a scalar ``_id``
-    itself, a composite one as its top-level key copies (scalar equalities)."""
-    if isinstance(key, dict):
-        return dict(key)
-    return {"_id": key}
 
 
 def _id_groups(ids: list[Any], most: int = 0) -> Iterator[list[Any]]:
@@ -764,25 +852,24 @@ def _id_groups(ids: list[Any], most: int = 0) -> Iterator[list[Any]]:
         yield group
 
 
-def _delete_ids(collection: Collection[Document], ids: list[Any]) -> None:
-    if ids:  # sorted, so that each statement's range is narrow
-        ids = sorted(
-            ids, key=lambda key: next(iter(key.values())) if isinstance(key, dict) else key
-        )
+def _delete_ids(entry: _Model, ids: list[Any]) -> None:
+    codec = entry.codec
+    ids = sorted(ids, key=codec.first_value)  # so that each statement's range is narrow
     for group in _id_groups(ids, _DELETE_GROUP):
-        collection.delete_many(_among(group))
+        entry.collection.delete_many(_among(codec, group))
 
 
-def _among(ids: list[Any]) -> Document:
+def _among(codec: Codec, ids: list[Any]) -> Document:
     """``{_id: {$in: ids}}`` behind the range of the keys (of their first field, for a
     composite key): FerretDB tests a ``$in`` element by element on every document, but
     stops at a failed ``$gte``/``$lte`` first, so a document outside the range costs one
     comparison instead of ``len(ids)``."""
-    if isinstance(ids[0], dict):
-        field = next(iter(ids[0]))
-        firsts = [key[field] for key in ids]
-        return {field: {"$gte": min(firsts), "$lte": max(firsts)}, "_id": {"$in": ids}}
-    return {"_id": {"$gte": min(ids), "$lte": max(ids), "$in": ids}}
+    firsts = [codec.first_value(key) for key in ids]
+    bounds = {"$gte": min(firsts), "$lte": max(firsts)}
+    first = codec.storage[codec.key_fields[0]]  # "_id" for a one-field key
+    if first == "_id":
+        return {"_id": {**bounds, "$in": ids}}
+    return {first: bounds, "_id": {"$in": ids}}
 
 
 def _refuse_repeats(entry: _Model, rows: tuple[dict[str, Any], ...]) -> None:

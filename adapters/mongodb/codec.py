@@ -3,9 +3,11 @@
 Layout (docs/backends/mongodb.md, "Document layout"):
 
 - a single-field primary key is stored only as ``_id``;
-- a composite key is ``_id: {k1: v1, k2: v2}`` built in primary-key order (embedded
-  document equality is order-sensitive), and the key fields are also kept as
-  top-level fields so that filters, sorts and a secondary index can use them;
+- a composite key is ``_id: {"0": v1, "1": v2}``: positional keys, in primary-key order
+  (embedded document equality is order-sensitive). Field names would repeat up to
+  16 x 63 bytes in every ``_id`` index entry, past FerretDB's 2704-byte B-tree limit
+  within LIM-KEY. The key fields are also kept as top-level fields, which filters,
+  sorts, key lookups and a secondary index use;
 - NULL is an absent field, never a stored ``null``: MongoDB's ``{f: null}`` and
   ``$nin: [.., null]`` treat absent and null alike, and an absent field is what keeps
   unique indexes from colliding on NULL (SQL semantics) on FerretDB;
@@ -152,6 +154,7 @@ class Codec:
     __slots__ = (
         "_layout",
         "_model",
+        "_positions",
         "_spaces",
         "_wrap_arrays",
         "key_fields",
@@ -179,19 +182,38 @@ class Codec:
         self._layout = tuple(
             (f.name, self.storage[f.name], self.kinds[f.name]) for f in model.fields
         )
+        self._positions: tuple[tuple[str, str], ...] = ()
+        """A composite ``_id``'s keys and the fields they hold, in primary-key order."""
+        if self.single_key is None:
+            self._positions = tuple((str(k), name) for k, name in enumerate(self.key_fields))
 
     # --- writing --------------------------------------------------------------------------
 
     def document(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """The document for a complete canonical row (NULL fields left out)."""
         doc: dict[str, Any] = {}
-        if self.single_key is None:
-            doc["_id"] = {k: self.value(k, row[k]) for k in self.key_fields}
+        composite: dict[str, Any] = {}
+        if self._positions:
+            doc["_id"] = composite  # first; filled below from the encoded key fields
         for name, key, kind in self._layout:
             value = row[name]
             if value is not None:
                 doc[key] = self._encode(name, kind, value)
+        for pos, name in self._positions:
+            composite[pos] = doc[name]
         return doc
+
+    def key_filter(self, key: Any) -> dict[str, Any]:
+        """The filter on one stored ``_id`` that FerretDB evaluates in PostgreSQL: a scalar
+        ``_id`` itself, a composite one as equalities on its top-level copies (FerretDB
+        compares an embedded document in its own code, on every stored document)."""
+        if self._positions:
+            return {name: key[pos] for pos, name in self._positions}
+        return {"_id": key}
+
+    def first_value(self, key: Any) -> Any:
+        """The first primary-key field's value in a stored ``_id``."""
+        return key["0"] if self._positions else key
 
     def key_of(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
         """The primary-key values of a row, hashable (for in-batch duplicate checks)."""
@@ -270,12 +292,11 @@ class Codec:
                 unbounded = unbounded or not length
             else:
                 total += 8
-        if self.single_key is None:  # the composite _id repeats the key fields
-            total += 7 + sum(
-                2 + len(name.encode("utf-8")) + 8 + 4 * (getattr(field.type, "max_length", 0) or 0)
-                for name in self.key_fields
-                for field in [self._model.field(name)]
-            )
+        if self.single_key is None:  # the composite _id repeats the key values
+            for pos, name in self._positions:
+                length = getattr(self._model.field(name).type, "max_length", 0) or 0
+                total += 2 + len(pos) + 8 + 4 * length
+            total += 7
         return min(max_document, total + (MAX_ROW_BYTES if unbounded else 0))
 
     # --- reading --------------------------------------------------------------------------
@@ -296,15 +317,26 @@ class Codec:
         return out
 
 
+_DECODED: Final = frozenset({str, int, float, bool, type(None)})
+"""Values the driver decodes as plain built-in types (int64 comes as ``Int64``)."""
+
+
 def _decode_json(value: Any) -> Any:
-    """A fresh copy: int64 as plain int, keys unescaped, wrapped nested arrays unwrapped."""
+    """A fresh copy: int64 as plain int, keys unescaped, wrapped nested arrays unwrapped.
+
+    Runs on every json value read; scalars are tested inline rather than recursed into."""
     kind = type(value)
     if kind is dict:
         if len(value) == 1:
             inner = value.get(WRAP, value.get(LEGACY_WRAP))
             if type(inner) is list:
                 return _decode_list(inner)
-        return {load_key(key): _decode_json(item) for key, item in value.items()}
+        return {
+            (key if ESC not in key else load_key(key)): (
+                item if type(item) in _DECODED else _decode_json(item)
+            )
+            for key, item in value.items()
+        }
     if kind is list:
         return _decode_list(value)
     if kind is Int64:
@@ -313,4 +345,4 @@ def _decode_json(value: Any) -> Any:
 
 
 def _decode_list(items: list[Any]) -> list[Any]:
-    return [item if type(item) in _PLAIN else _decode_json(item) for item in items]
+    return [item if type(item) in _DECODED else _decode_json(item) for item in items]

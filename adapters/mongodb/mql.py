@@ -27,7 +27,7 @@ from noorm.spec import And, Compare, Filter, In, IsNull, Not, Or, Order, Path, V
 
 from .codec import JSON, Codec, check_text
 
-__all__ = ["NOTHING", "compile_filter", "compile_sort", "render"]
+__all__ = ["NOTHING", "compile_filter", "compile_sort", "conjunction", "render"]
 
 NOTHING: Final[dict[str, Any]] = {"_id": {"$in": []}}
 """Matches no document (MongoDB refuses an empty ``$or``)."""
@@ -39,6 +39,12 @@ _OPS: Final = {"eq": "$eq", "lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gt
 def compile_filter(codec: Codec, where: Filter | None) -> dict[str, Any]:
     """The MQL filter of ``where`` for ``codec``'s model; ``{}`` matches every document."""
     return {} if where is None else _node(codec, where)
+
+
+def conjunction(*filters: dict[str, Any]) -> dict[str, Any]:
+    """The filters AND-ed, as one flat document (their keys in order: put the cheapest,
+    e.g. a key lookup, first)."""
+    return _document(_conditions([f for f in filters if f]))
 
 
 def compile_sort(codec: Codec, order: Sequence[Order]) -> list[tuple[str, int]]:
@@ -68,10 +74,7 @@ def _node(codec: Codec, node: Filter) -> dict[str, Any]:
         items = [_node(codec, item) for item in node.items]
         if any(item == NOTHING for item in items):
             return dict(NOTHING)
-        items = _merge("$and", _flat("$and", [item for item in items if item]))
-        if not items:
-            return {}
-        return items[0] if len(items) == 1 else {"$and": items}
+        return _document(_merge("$and", _conditions(items)))
     if isinstance(node, Or):
         items = [_node(codec, item) for item in node.items]
         if any(not item for item in items):
@@ -92,6 +95,40 @@ def _node(codec: Codec, node: Filter) -> dict[str, Any]:
             return {"$nor": inner["$or"]}  # not_(or_(a, b)) is $nor: [a, b]
         return {"$nor": [inner]}
     raise ValidationError(f"not a filter: {node!r}", model=codec.name)
+
+
+def _conditions(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conjunction of ``items`` as one-key conditions (nested ``$and`` spliced in).
+
+    A filter document is the conjunction of its keys, so this changes nothing but the
+    shape; :func:`_document` then folds it into as few documents as it can."""
+    out: list[dict[str, Any]] = []
+    for item in items:
+        for key, cond in item.items():
+            if key == "$and":
+                out.extend(_conditions(cond))
+            else:
+                out.append({key: cond})
+    return out
+
+
+def _document(conditions: list[dict[str, Any]]) -> dict[str, Any]:
+    """One-key conditions as one flat document, a condition on a key already taken in
+    its ``$and``: ``{a: 1, b: {$lt: 2}, $or: [...]}``, not ``$and: [{a: 1}, ...]``.
+
+    Same meaning, but FerretDB pushes a top-level equality down to PostgreSQL (jsonb
+    containment) and evaluates everything under ``$and`` itself, on every document."""
+    out: dict[str, Any] = {}
+    rest: list[dict[str, Any]] = []
+    for cond in conditions:
+        key, value = next(iter(cond.items()))
+        if key in out:
+            rest.append(cond)
+        else:
+            out[key] = value
+    if rest:
+        out["$and"] = rest
+    return out
 
 
 def _flat(op: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 pymongo = pytest.importorskip("pymongo", reason="pymongo is not installed (no-orm[mongodb])")
 
 import bson  # noqa: E402
-from pymongo import MongoClient  # noqa: E402
+from pymongo import MongoClient, monitoring  # noqa: E402
 from pymongo.errors import OperationFailure, PyMongoError, ServerSelectionTimeoutError  # noqa: E402
 
 import noorm  # noqa: E402
@@ -507,14 +507,39 @@ def test_composite_keys_are_an_id_document_in_key_order_plus_top_level_copies(
     store.insert(PAIRS, {"a": 1, "b": "x", "v": "one"})
     doc = adapter.database["pairs"].find_one()
     assert doc is not None
-    assert list(doc["_id"].items()) == [("b", "x"), ("a", 1)]  # primary-key order
+    # Positional keys in primary-key order: field names would repeat in every _id index
+    # entry (16 x 63 bytes of names overflow FerretDB's 2704-byte B-tree entries).
+    assert list(doc["_id"].items()) == [("0", "x"), ("1", 1)]
+    assert bson_type(adapter, "pairs", doc["_id"], "_id.1") == "long"
+    assert list(doc) == ["_id", "v", "b", "a"]
     assert (doc["a"], doc["b"]) == (1, "x")
     assert store.get(PAIRS, {"a": 1, "b": "x"}) == {"v": "one", "b": "x", "a": 1}
     with pytest.raises(DuplicateKeyError) as caught:
         store.insert(PAIRS, {"b": "x", "a": 1})
     assert caught.value.model == "pairs"
     assert store.update(PAIRS, {"v": "two"}, key={"b": "x", "a": 1}) == 1
+    # An upsert inserts the same layout (its key from the query, the rest on insert).
+    assert store.upsert(PAIRS, {"a": 2, "b": "x", "v": None}, update=["v"]).inserted
+    upserted = adapter.database["pairs"].find_one({"a": 2})
+    assert upserted is not None and upserted == {"_id": {"0": "x", "1": 2}, "b": "x", "a": 2}
+    assert list(upserted["_id"]) == ["0", "1"]
+    assert bson_type(adapter, "pairs", upserted["_id"], "_id.1") == "long"
+    assert bson_type(adapter, "pairs", upserted["_id"], "a") == "long"
     assert store.delete(PAIRS, key={"a": 1, "b": "x"}) == 1
+
+
+def test_bootstrap_refuses_composite_keys_stored_with_field_names(adapter: MongoAdapter) -> None:
+    # Earlier versions stored {_id: {b: .., a: ..}}: the _id index would not refuse the
+    # same key in the positional layout, so such a collection must be rewritten first.
+    assert adapter.bootstrap(SCHEMA) != []
+    adapter.database["pairs"].insert_one({"_id": {"b": "x", "a": bson.Int64(1)}, "b": "x"})
+    with pytest.raises(BackendError, match="earlier version") as caught:
+        adapter.bootstrap(SCHEMA)
+    assert caught.value.model == "pairs"
+    assert adapter.bootstrap(SCHEMA, dry_run=True) == []  # a dry run reads no rows
+    adapter.database["pairs"].delete_many({})
+    adapter.database["pairs"].insert_one({"_id": {"0": "x", "1": bson.Int64(1)}, "b": "x"})
+    assert adapter.bootstrap(SCHEMA) == []
 
 
 # --- filters (FLT, NULL) ------------------------------------------------------------------
@@ -1592,6 +1617,131 @@ def test_a_forced_transaction_on_ferretdb_fails_loudly(adapter: MongoAdapter) ->
     assert adapter.execute(Count(ITEMS, None)) == 0
 
 
+# --- query shapes: what FerretDB pushes down to PostgreSQL, round trips -------------------
+
+
+class Commands(monitoring.CommandListener):
+    """The commands a client sends (name and body), for asserting query shapes."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.sent.append((event.command_name, dict(event.command)))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.sent if name not in ("listCollections", "endSessions")]
+
+    def last(self, name: str) -> dict[str, Any]:
+        return [body for sent, body in self.sent if sent == name][-1]
+
+
+@pytest.fixture
+def watched(db_name: str) -> Iterator[tuple[Store, MongoAdapter, Commands]]:
+    """A bootstrapped hebo-gateway store on a client whose commands are recorded."""
+    from hebo_gateway.models import SCHEMA as HEBO
+
+    commands = Commands()
+    client: MongoClient[Any] = MongoClient(URL, event_listeners=[commands])
+    made = MongoAdapter(client, db_name)
+    store = Store(HEBO, made)
+    store.bootstrap()
+    yield store, made, commands
+    made.close()
+    client.close()
+
+
+def _explain(adapter: MongoAdapter, find: dict[str, Any]) -> dict[str, Any]:
+    command = {k: find[k] for k in ("find", "filter", "sort", "limit") if k in find}
+    return dict(adapter.database.command("explain", command))
+
+
+def test_hebo_pages_and_key_lookups_are_pushed_down_to_postgresql(
+    watched: tuple[Store, MongoAdapter, Commands],
+) -> None:
+    """The list query, its cursor (deep) page and a composite-key get send flat filter
+    documents, whose equalities FerretDB evaluates in PostgreSQL (jsonb containment)
+    instead of reading and testing every stored document in its own code."""
+    from hebo_gateway.models import conversation_items as items
+
+    store, adapter, commands = watched
+    if not adapter.ferretdb:
+        pytest.skip("FerretDB's explain (pushdown flags, PostgreSQL plan) only")
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [
+        {
+            "id": f"i{n:02}",
+            "conversation_id": c,
+            "created_at": t0 + timedelta(seconds=n // 2),
+            "type": "message",
+            "data": {"n": n},
+        }
+        for c in ("c1", "c2")
+        for n in range(30)
+    ]
+    store.insert_many(items, rows)
+    order = [desc("created_at"), desc("id")]
+    first = store.find(items, {"conversation_id": "c1"}, order_by=order, limit=20)
+    list_query = commands.last("find")
+    second = store.find(
+        items, {"conversation_id": "c1"}, order_by=order, limit=20, cursor=first.next_cursor
+    )
+    deep_page = commands.last("find")
+    assert [r["id"] for r in [*first.rows, *second.rows]] == [f"i{n:02}" for n in range(29, -1, -1)]
+    assert store.get(items, {"conversation_id": "c2", "id": "i07"}) == rows[37]
+    get = commands.last("find")
+
+    assert list_query["filter"] == {"conversation_id": "c1"}
+    assert "$and" not in deep_page["filter"] and deep_page["filter"]["conversation_id"] == "c1"
+    assert get["filter"] == {"conversation_id": "c2", "id": "i07"}
+    for find, pushed in (
+        (list_query, ["conversation_id"]),
+        (deep_page, ["conversation_id"]),
+        (get, ["conversation_id", "id"]),
+    ):
+        plan = _explain(adapter, find)
+        assert plan["filterPushdown"] is True, plan
+        condition = str(plan["queryPlanner"]["Plan"].get("Filter", ""))
+        for field in pushed:
+            assert f"-> '{field}'::text) @>" in condition, condition
+
+
+def test_an_upsert_is_one_command_and_a_batch_sends_only_its_inserts(
+    watched: tuple[Store, MongoAdapter, Commands],
+) -> None:
+    """OP-UPS without a scope: one findAndModify whether the row exists or not. OP-INS:
+    no pre-query of the batch's keys (the unique index finds a duplicate). OP-FIND: one
+    reply for a page."""
+    from hebo_gateway.models import conversations
+
+    store, _, commands = watched
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    new = {"id": "c1", "created_at": t0, "metadata": {"a": "1"}}
+    commands.sent.clear()
+    assert store.upsert(conversations, new, update=["metadata"]) == UpsertResult(new, True)
+    changed = {**new, "created_at": t0 + timedelta(days=1), "metadata": None}
+    stored = {**new, "metadata": None}
+    assert store.upsert(conversations, changed, update=["metadata"]) == UpsertResult(stored, False)
+    assert store.upsert(conversations, changed, update=[]) == UpsertResult(stored, False)
+    assert commands.names() == ["findAndModify"] * 3
+    assert commands.last("findAndModify")["query"] == {"_id": "c1"}
+    commands.sent.clear()
+    batch = [{"id": f"b{n}", "created_at": t0, "metadata": None} for n in range(10)]
+    assert store.insert_many(conversations, batch) == batch
+    assert commands.names() == ["insert"]
+    # A model with a json field may hold documents of 16 MiB, but a page of small ones
+    # is one reply: the server's batch first, smaller batches only if that is too large.
+    commands.sent.clear()
+    assert len(store.find(conversations, limit=10).rows) == 10
+    assert commands.names() == ["find"]
+
+
 # --- observability, errors, factory -------------------------------------------------------
 
 
@@ -1606,8 +1756,7 @@ def test_statements_show_the_mql_shape_without_values(store: Store, adapter: Mon
     batch = Insert(ITEMS, ({**dict.fromkeys(ITEMS.field_names), "id": "a"},) * 2)
     assert adapter.statement(batch) == "items.insertMany([2 documents], ordered)"
     assert events[1].statement == (
-        'items.find({"$and": [{"s": {"$gt": ?}}, {"i": {"$nin": [?, ?]}}]})'
-        '.sort({"s": -1, "_id": 1}).limit(4)'
+        'items.find({"s": {"$gt": ?}, "i": {"$nin": [?, ?]}}).sort({"s": -1, "_id": 1}).limit(4)'
     )
     assert "secret" not in str(events)
     assert events[2].statement is not None and f'"j.a{ESC}db"' in events[2].statement
