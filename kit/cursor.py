@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from noorm.spec.errors import InvalidCursorError, ValidationError
-from noorm.spec.filters import And, Compare, Filter, IsNull, Not, Or, fixed_fields
+from noorm.spec.filters import And, Compare, Filter, In, IsNull, Not, Or, Path, fixed_fields
 from noorm.spec.operations import Order
 from noorm.spec.schema import Field
 from noorm.spec.types import BooleanType, IntegerType, NumberType, StringType, TimestampType
@@ -28,12 +28,58 @@ __all__ = ["CursorCodec", "CursorKey", "after_filter", "cursor_keys", "query_sha
 
 _VERSION = 1
 _MAC_BYTES = 16
+_TAGS = 1024
+"""Query shapes whose cursor tag a codec remembers."""
 
 
 def query_shape(model: str, order: tuple[Order, ...], where: Filter | None) -> str:
-    """A digest that identifies a query; a cursor is only valid for the same digest."""
-    text = repr((model, order, where))
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
+    """A digest that identifies a query; a cursor is only valid for the same digest.
+
+    The digest is of ``repr((model, order, where))``, written by :func:`_repr` (the
+    same text without the dataclasses' generic ``__repr__``).
+    """
+    parts = ["(", repr(model), ", "]
+    _repr(order, parts)
+    parts.append(", ")
+    _repr(where, parts)
+    parts.append(")")
+    return hashlib.sha256("".join(parts).encode()).hexdigest()[:24]
+
+
+def _repr(value: object, parts: list[str]) -> None:
+    """Append ``repr(value)`` to ``parts``, fast for filters, orders and their tuples."""
+    kind = type(value)
+    if kind is tuple:
+        items: tuple[object, ...] = value  # type: ignore[assignment]
+        parts.append("(")
+        for n, item in enumerate(items):
+            if n:
+                parts.append(", ")
+            _repr(item, parts)
+        parts.append(",)" if len(items) == 1 else ")")
+        return
+    fields = _FIELDS.get(kind)
+    if fields is None:
+        parts.append(repr(value))
+        return
+    parts.append(kind.__name__)
+    for n, name in enumerate(fields):
+        parts.append(f"{', ' if n else '('}{name}=")
+        _repr(getattr(value, name), parts)
+    parts.append(")")
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {
+    Order: ("field", "descending"),
+    Compare: ("op", "ref", "value"),
+    In: ("ref", "values", "negated"),
+    IsNull: ("ref",),
+    And: ("items",),
+    Or: ("items",),
+    Not: ("item",),
+    Path: ("field", "keys"),
+}
+"""The fields each dataclass's generated ``__repr__`` shows, in order."""
 
 
 def _b64(data: bytes) -> str:
@@ -101,20 +147,28 @@ def cursor_keys(key: CursorKey | Sequence[CursorKey]) -> tuple[bytes, ...]:
 class CursorCodec:
     """Signs cursors with the first key and accepts any of the keys (key rotation)."""
 
-    __slots__ = ("_key", "_keys")
+    __slots__ = ("_key", "_keys", "_tags")
 
     def __init__(self, key: bytes | Sequence[bytes]) -> None:
         self._keys = cursor_keys(key)
         self._key = self._keys[0]
+        self._tags: dict[tuple[str, bytes], str] = {}
 
     def _mac(self, payload: bytes, key: bytes | None = None) -> bytes:
-        return hmac.new(key or self._key, payload, hashlib.sha256).digest()[:_MAC_BYTES]
+        return hmac.digest(key or self._key, payload, "sha256")[:_MAC_BYTES]
 
     def _tag(self, shape: str, key: bytes | None = None) -> str:
         """The query's shape as the cursor carries it: keyed, so that a scope value in
-        the filter cannot be recovered from a cursor by hashing guesses."""
-        mac = hmac.new(key or self._key, b"shape:" + shape.encode(), hashlib.sha256)
-        return _b64(mac.digest()[:12])
+        the filter cannot be recovered from a cursor by hashing guesses. Remembered for
+        the shapes of recent queries (the next page asks again)."""
+        key = key or self._key
+        tag = self._tags.get((shape, key))
+        if tag is None:
+            tag = _b64(hmac.digest(key, b"shape:" + shape.encode(), "sha256")[:12])
+            if len(self._tags) >= _TAGS:
+                self._tags.clear()
+            self._tags[(shape, key)] = tag
+        return tag
 
     def encode(self, shape: str, order: tuple[Order, ...], row: Mapping[str, Any]) -> str:
         values = [_encode_value(row[o.field]) for o in order]

@@ -161,7 +161,9 @@ class Store:
     def get(self, model: Model[R], key: Mapping[str, Any]) -> R | None:
         """The row with primary key ``key`` (a mapping of every key field), or None."""
         plan = self._plan(model)
-        where = self._scoped(plan, plan.key_filter(self._key(plan, key)))
+        where: Filter | None = plan.key_filter(self._key(plan, key))
+        if self._shared.scoped:
+            where = self._scoped(plan, where)
         rows = self._run("get", Find(plan.model, where, plan.tiebreak, 1))
         return cast(R, rows[0]) if rows else None
 
@@ -189,6 +191,7 @@ class Store:
         order = unfixed(requested, base)
         start: Mapping[str, Any] | None = None
         resume_order = order
+        shape = None
         if cursor is not None:
             shape = query_shape(plan.name, requested, base)
             start = self._shared.codec.decode(cursor, shape, order, plan.fields, model=plan.name)
@@ -217,7 +220,8 @@ class Store:
         next_cursor = None
         if limit is not None and len(rows) > limit:
             del rows[limit:]
-            shape = query_shape(plan.name, requested, base)
+            if shape is None:
+                shape = query_shape(plan.name, requested, base)
             next_cursor = self._shared.codec.encode(shape, order, rows[-1])
         return Page(cast(list[R], rows), next_cursor)
 
@@ -228,8 +232,14 @@ class Store:
     # --- writes ---------------------------------------------------------------------------
 
     def insert(self, model: Model[R], row: R) -> R:
-        """Insert one row; returns it as stored (canonical values, every field)."""
-        return self.insert_many(model, (row,))[0]
+        """Insert one row; returns it as stored (canonical values, every field).
+
+        ``insert_many(model, [row])[0]``, without the batch's list handling.
+        """
+        plan = self._plan(model)
+        canonical = plan.row(self._written("insert", plan, row))
+        self._run("insert", Insert(plan.model, (canonical,)), 1)
+        return cast(R, canonical)
 
     def insert_many(self, model: Model[R], rows: Iterable[R]) -> list[R]:
         """Insert rows in one batch: all of them, or (on any error) none."""
@@ -241,7 +251,7 @@ class Store:
             )
         rows = list(rows)
         check_batch(len(rows), plan.name)
-        canonical = [plan.row(self._write("insert", plan, _mapping(plan, r)).values) for r in rows]
+        canonical = [plan.row(self._written("insert", plan, r)) for r in rows]
         if canonical:
             self._run("insert", Insert(plan.model, tuple(canonical)), len(canonical))
         return cast(list[R], canonical)
@@ -260,9 +270,7 @@ class Store:
         """
         plan = self._plan(model)
         selected = self._selection(plan, where, key, "update")
-        changes = plan.changes(
-            self._write("update", plan, _mapping(plan, values, "update values")).values
-        )
+        changes = plan.changes(self._written("update", plan, values, "update values"))
         return self._run("update", Update(plan.model, selected, changes))
 
     def upsert(self, model: Model[R], row: R, *, update: Sequence[str]) -> UpsertResult[R]:
@@ -273,9 +281,12 @@ class Store:
         """
         plan = self._plan(model)
         fields = list(plan.update_fields(update))
-        write = self._write("upsert", plan, _mapping(plan, row), fields)
-        canonical = plan.row(write.values)
-        fields = list(plan.update_fields(write.update or ()))
+        if self._shared.plugins:
+            write = self._write("upsert", plan, _mapping(plan, row), fields)
+            canonical = plan.row(write.values)
+            fields = list(plan.update_fields(write.update or ()))
+        else:
+            canonical = plan.row(_mapping(plan, row))
         scope = self._scope(plan)
         result = self._run("upsert", Upsert(plan.model, canonical, tuple(fields), scope))
         if result is None:
@@ -310,6 +321,10 @@ class Store:
 
     @staticmethod
     def _filter(plan: ModelPlan, where: Where) -> Filter | None:
+        if type(where) is dict:
+            quick = plan.quick_filter(where)
+            if quick is not None:
+                return quick
         try:
             parsed = where_from(where)
         except TypeError as exc:
@@ -332,12 +347,14 @@ class Store:
             plan.key_filter(self._key(plan, key)) if key is not None else self._filter(plan, where)
         )
         assert selected is not None
+        if not self._shared.scoped:
+            return selected
         scoped = self._scoped(plan, selected)
         assert scoped is not None
         return scoped
 
     def _key(self, plan: ModelPlan, key: Mapping[str, Any]) -> Mapping[str, Any]:
-        """``key`` with the key fields the scope pins filled in (HOOK-5): under a
+        """``key`` with the key fields the scope pins filled in (HOOK-KEY): under a
         per-tenant key space, a caller names a row by its key within the tenant."""
         if not self._shared.scoped or not isinstance(key, Mapping):
             return key
@@ -363,6 +380,14 @@ class Store:
         if scope is None:
             return where
         return scope if where is None else And((scope, where))
+
+    def _written(
+        self, kind: WriteKind, plan: ModelPlan, values: object, what: str = "a row"
+    ) -> dict[str, Any]:
+        """A caller's row (or update values) as a fresh dict, after the write hooks."""
+        if self._shared.plugins:
+            return self._write(kind, plan, _mapping(plan, values, what)).values
+        return _mapping(plan, values, what)
 
     def _write(
         self,
@@ -427,7 +452,7 @@ def _default_keys() -> tuple[bytes, ...]:
 
 def _mapping(plan: ModelPlan, row: object, what: str = "a row") -> dict[str, Any]:
     """A caller's row as a fresh dict; anything but a mapping is a ValidationError."""
-    if not isinstance(row, Mapping):
+    if type(row) is not dict and not isinstance(row, Mapping):
         raise ValidationError(
             f"{what} must be a mapping of field names to values, got {type(row).__name__}",
             model=plan.name,

@@ -102,6 +102,10 @@ def _checker(model: Model[Any], field: Field) -> Checker:
     return slow
 
 
+_QUICK_FIELDS = 16
+"""The most fields a mapping filter may have for :meth:`ModelPlan.quick_filter`."""
+
+
 def _bound(value: object) -> int:
     """An upper bound of a canonical non-json value's size (LIM-ROW)."""
     if type(value) is str:
@@ -121,6 +125,7 @@ class ModelPlan:
         "key_fields",
         "model",
         "name",
+        "plain",
         "tiebreak",
     )
 
@@ -134,6 +139,8 @@ class ModelPlan:
         self.key_fields = model.primary_key
         self.tiebreak = tuple(Order(k) for k in model.primary_key)
         self.checkers = {f.name: _checker(model, f) for f in model.fields}
+        self.plain = {n: c for n, c in self.checkers.items() if n not in self.json_fields}
+        """The checkers of the fields a filter may compare directly (not json)."""
         self.columns = tuple(
             (f.name, self.checkers[f.name], f.name in self.json_fields, not f.nullable)
             for f in model.fields
@@ -153,12 +160,13 @@ class ModelPlan:
 
     def row(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """A complete canonical row: every field present, missing nullable ones None."""
-        if not isinstance(values, Mapping):
+        if type(values) is not dict and not isinstance(values, Mapping):
             raise ValidationError(
                 f"a row must be a mapping, got {type(values).__name__}", model=self.name
             )
-        for name in values:
-            self.field(name)
+        if not self.fields.keys() >= values.keys():
+            for name in values:
+                self.field(name)  # the first unknown one raises
         out: dict[str, Any] = {}
         size = 0
         for name, check, is_json, required in self.columns:
@@ -247,10 +255,36 @@ class ModelPlan:
         return out
 
     def key_filter(self, key: Mapping[str, Any]) -> Filter:
+        if len(self.key_fields) == 1 and type(key) is dict and len(key) == 1:
+            name = self.key_fields[0]
+            if name in key:  # the usual single-field key: what key() checks, directly
+                return Compare("eq", name, self.checkers[name](key[name]))
         items = tuple(Compare("eq", name, value) for name, value in self.key(key).items())
         return items[0] if len(items) == 1 else And(items)
 
     # --- reads ----------------------------------------------------------------------------
+
+    def quick_filter(self, where: dict[str, Any]) -> Filter | None:
+        """``checked_filter(where_from(where))`` for a mapping of a few non-json fields to
+        non-null values, built directly; None for anything else, or anything invalid
+        (the general path then decides, and raises the usual error)."""
+        if not 0 < len(where) <= _QUICK_FIELDS:
+            return None
+        items = []
+        size = 0
+        for name, value in where.items():
+            check = self.plain.get(name)
+            if check is None or value is None:
+                return None
+            try:
+                value = check(value)
+            except ValidationError:
+                return None
+            size += _bound(value)  # bounds check_filter's measure of the value given
+            items.append(Compare("eq", name, value))
+        if size > MAX_ROW_BYTES:
+            return None
+        return items[0] if len(items) == 1 else And(tuple(items))
 
     def order(self, order_by: Sequence[str | Order]) -> tuple[Order, ...]:
         """The requested order with the primary key appended as the final tie-breaker."""

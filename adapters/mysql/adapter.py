@@ -33,7 +33,7 @@ import pymysql
 
 from noorm.spec.adapter import Capability
 from noorm.spec.errors import BackendError, UnsupportedError
-from noorm.spec.filters import And, Compare, Filter, In, IsNull, Not, Or, Path
+from noorm.spec.filters import And, Compare, Filter, In, IsNull, Not, Or, Path, uses_paths
 from noorm.spec.operations import (
     Count,
     Delete,
@@ -72,6 +72,7 @@ from .dialect import (
     long_string,
     one_line,
 )
+from .upsert import INSERTED, OUT_OF_SCOPE, upsert_returning
 
 __all__ = ["MIN_VERSIONS", "MySQLAdapter", "server_flavour"]
 
@@ -383,9 +384,21 @@ class MySQLAdapter(SQLAdapter[Connection]):
     # --- operations ---------------------------------------------------------------------------
 
     def statement(self, op: Operation[Any]) -> str | None:
-        if isinstance(op, Upsert):  # the first of its statements: the locking read
+        if isinstance(op, Upsert):
+            if self._one_statement(op):
+                return upsert_returning(self.compiler, op).sql
+            # The first of its statements: the locking read.
             return self._locking(self.compiler.select_key(op.model, op.row, None)).sql
         return super().statement(op)
+
+    def _one_statement(self, op: Upsert) -> bool:
+        """Whether ``op`` runs as one ``INSERT ... RETURNING`` (see :mod:`.upsert`): on
+        MariaDB, for a model without unique indexes, with a scope of plain fields."""
+        return (
+            self.dialect.insert_returning
+            and not any(index.unique for index in op.model.indexes)
+            and not (op.where is not None and uses_paths(op.where))
+        )
 
     def _run(self, session: Session[Connection], op: Operation[Any]) -> Any:
         fields = _path_fields(op) if self.dialect.json_warnings else ()
@@ -491,6 +504,8 @@ class MySQLAdapter(SQLAdapter[Connection]):
         self, session: Session[Connection], op: Upsert, *, evaluate_here: bool = False
     ) -> UpsertResult[dict[str, Any]] | None:
         """Retried on deadlock when it is its own transaction (nothing else to lose)."""
+        if not evaluate_here and self._one_statement(op):
+            return self._upsert_returning(session, op)
         attempts = _UPSERT_ATTEMPTS if session.depth == 0 else 1
         for attempt in range(1, attempts + 1):
             try:
@@ -500,6 +515,17 @@ class MySQLAdapter(SQLAdapter[Connection]):
                     raise
                 time.sleep(random.uniform(0, 0.01 * attempt))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _upsert_returning(
+        self, session: Session[Connection], op: Upsert
+    ) -> UpsertResult[dict[str, Any]] | None:
+        """One statement, atomic by itself (see :mod:`.upsert`)."""
+        rows = self._query(session, upsert_returning(self.compiler, op), op.model.name)
+        *values, flag = rows[0]
+        if flag == OUT_OF_SCOPE:
+            return None  # the existing row is outside the scope: left as it was
+        row = self.compiler.table(op.model).decode([values])[0]
+        return UpsertResult(row, inserted=flag == INSERTED)
 
     def _upsert_once(
         self, session: Session[Connection], op: Upsert, evaluate_here: bool = False

@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 import pymysql
 
 from noorm.spec.errors import BackendError, DuplicateKeyError, NoOrmError, UnsupportedError
+from noorm.spec.operations import Order
 from noorm.spec.schema import Field, Model
 from noorm.spec.types import (
     BooleanType,
@@ -381,6 +382,11 @@ class MySQLDialect(Dialect):
     """Keys per JSON path string: a longer path is read with nested ``JSON_EXTRACT`` calls
     (MariaDB refuses paths of 32 keys: "Limit of 32 on JSON path depth")."""
 
+    insert_returning: ClassVar[bool] = False
+    """``INSERT ... RETURNING`` exists (MariaDB 10.5+): upserts take one statement."""
+    force_sort_index: ClassVar[bool] = False
+    """Name the index that serves a keyset page (see :meth:`index_hint`)."""
+
     sort_settings: ClassVar[str] = ""
     """Put before a SELECT that sorts strings: MariaDB sorts only the first
     ``max_sort_length`` bytes of a string (1024 by default), whatever the session."""
@@ -441,6 +447,28 @@ class MySQLDialect(Dialect):
     def select_prefix(self, order_fields: Sequence[Field]) -> str:
         if self.sort_settings and any(isinstance(f.type, StringType) for f in order_fields):
             return self.sort_settings
+        return ""
+
+    def index_hint(self, model: Model[Any], fixed: frozenset[str], order: Sequence[Order]) -> str:
+        """``FORCE INDEX`` of the index that is exactly the pinned fields, then ``order``.
+
+        MariaDB reads such an index with ``ref`` on the pinned prefix and evaluates the
+        keyset bound of a cursor page as a pushed-down condition: it walks every entry
+        from the start of the prefix to the cursor, so a deep page costs its depth. Forced,
+        the same index is read as a range that starts at the cursor.
+        """
+        if not self.force_sort_index or not fixed:
+            return ""
+        wanted = [(o.field, o.descending) for o in order]
+        for index in model.indexes:
+            columns = [(c.field, c.descending) for c in index.columns]
+            head = len(columns) - len(wanted)
+            if (
+                head > 0
+                and columns[head:] == wanted
+                and all(name in fixed for name, _ in columns[:head])
+            ):
+                return f" FORCE INDEX ({self.quote(index.name)})"
         return ""
 
     def order_expr(self, column: str, field: Field) -> str:
@@ -550,5 +578,7 @@ class MariaDBDialect(MySQLDialect):
     json_valid_check: ClassVar[bool] = False
     guard_number_cast: ClassVar[bool] = False
     json_warnings: ClassVar[bool] = True
+    insert_returning: ClassVar[bool] = True
+    force_sort_index: ClassVar[bool] = True
     escape_dash: ClassVar[bool] = True
     path_step: ClassVar[int] = 16

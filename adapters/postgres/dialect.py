@@ -35,7 +35,7 @@ from noorm.spec.types import (
 )
 from noorm.spec.values import MAX_SAFE_INTEGER
 
-from ..sql.codec import Codec, dump_json
+from ..sql.codec import Codec, dump_json, load_json
 from ..sql.dialect import Dialect, JsonAccess, JsonKind
 
 __all__ = ["SYSTEM_COLUMNS", "PostgresCodec", "PostgresDialect", "one_line"]
@@ -79,7 +79,7 @@ class PostgresCodec(Codec):
 
     def decode_json(self, value: Any) -> Any:
         if _LONG_DIGITS.search(value) is None:  # no integer beyond 2**53: the fast parser
-            return json.loads(value)
+            return load_json(value)
         return json.loads(value, parse_int=_json_int, parse_float=float)
 
     def encode_json_scalar(self, value: str | float | bool) -> Any:

@@ -5,7 +5,7 @@ A backend is a :class:`Dialect` subclass (how it spells things) plus a
 """
 
 from .adapter import Cursor, Session, SQLAdapter, Transaction
-from .codec import Codec, Convert, dump_json
+from .codec import Codec, Convert, dump_json, load_json
 from .compiler import DDL, Compiled, Compiler, StatementCache, Table
 from .dialect import Dialect, JsonAccess, JsonKind
 
@@ -25,4 +25,5 @@ __all__ = [
     "Table",
     "Transaction",
     "dump_json",
+    "load_json",
 ]

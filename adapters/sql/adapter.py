@@ -63,7 +63,7 @@ class Session(Generic[ConnT]):
     any error), so the next use gets a clear error and the block is rolled back.
     """
 
-    __slots__ = ("aborted", "broken", "conn", "depth", "lock")
+    __slots__ = ("aborted", "broken", "conn", "cursor", "depth", "lock")
 
     def __init__(self, conn: ConnT) -> None:
         self.conn = conn
@@ -71,6 +71,9 @@ class Session(Generic[ConnT]):
         self.depth = 0
         self.broken = False
         self.aborted = False
+        self.cursor: Cursor | None = None
+        """The cursor every statement of the session runs on, where the adapter keeps
+        one (:attr:`SQLAdapter.reuse_cursor`)."""
 
 
 class Transaction(Generic[ConnT]):
@@ -124,6 +127,15 @@ class Transaction(Generic[ConnT]):
             )
 
 
+def _joining(model: str | None) -> BackendError:
+    return BackendError(
+        "this thread has an open transaction: run operations through its executor "
+        "(`with adapter.transaction() as tx: tx.execute(...)`); running them here "
+        "would silently join it",
+        model=model,
+    )
+
+
 class SQLAdapter(Generic[ConnT]):
     """Runs operations on a DB-API connection through a :class:`Compiler`."""
 
@@ -142,6 +154,10 @@ class SQLAdapter(Generic[ConnT]):
     def _session(self) -> AbstractContextManager[Session[ConnT]]:
         """Exclusive use of a connection (its session lock held) for one call or transaction."""
         raise NotImplementedError
+
+    reuse_cursor: bool = False
+    """Run every statement of a session on one cursor (kept in :attr:`Session.cursor`)
+    instead of opening and closing one per statement."""
 
     def _cursor(self, conn: ConnT) -> Cursor:
         raise NotImplementedError
@@ -198,37 +214,40 @@ class SQLAdapter(Generic[ConnT]):
         """A session for work outside any transaction of the calling thread."""
         with self._session() as session:
             if session.depth:  # we hold the lock, so the open transaction is this thread's
-                raise BackendError(
-                    "this thread has an open transaction: run operations through its executor "
-                    "(`with adapter.transaction() as tx: tx.execute(...)`); running them here "
-                    "would silently join it",
-                    model=model,
-                )
+                raise _joining(model)
             yield session
 
     # --- running operations -------------------------------------------------------------------
 
     def _run(self, session: Session[ConnT], op: Operation[Any]) -> Any:
         check_capabilities(self.capabilities, op)
-        model = op.model.name
-        if isinstance(op, Find):
-            table = self.compiler.table(op.model)
-            return table.decode(self._query(session, self.compiler.find(op), model))
-        if isinstance(op, Count):
-            return self._count(session, self.compiler.count(op), model)
-        if isinstance(op, Update):
-            if not op.values:
-                return self._count(session, self.compiler.update(op), model)
-            return self._command(session, self.compiler.update(op), model)
-        if isinstance(op, Delete):
-            return self._command(session, self.compiler.delete(op), model)
-        if isinstance(op, Insert):
-            return self._insert(session, op)
-        if isinstance(op, Upsert):
-            return self._upsert(session, op)
-        raise TypeError(f"not an operation: {op!r}")
+        name = _RUNS.get(type(op))
+        if name is None:
+            name = next((n for kind, n in _RUNS.items() if isinstance(op, kind)), None)
+            if name is None:
+                raise TypeError(f"not an operation: {op!r}")
+        return getattr(self, name)(session, op)
+
+    def _run_find(self, session: Session[ConnT], op: Find) -> list[dict[str, Any]]:
+        decode = self.compiler.table(op.model).decode
+        return decode(self._query(session, self.compiler.find(op), op.model.name))
+
+    def _run_count(self, session: Session[ConnT], op: Count) -> int:
+        return self._count(session, self.compiler.count(op), op.model.name)
+
+    def _run_update(self, session: Session[ConnT], op: Update) -> int:
+        if not op.values:
+            return self._count(session, self.compiler.update(op), op.model.name)
+        return self._command(session, self.compiler.update(op), op.model.name)
+
+    def _run_delete(self, session: Session[ConnT], op: Delete) -> int:
+        return self._command(session, self.compiler.delete(op), op.model.name)
 
     def _insert(self, session: Session[ConnT], op: Insert) -> None:
+        if len(op.rows) == 1:  # one statement is atomic by itself
+            insert = self.compiler.insert_row(self.compiler.table(op.model), op.rows[0])
+            self._command(session, insert, op.model.name)
+            return
         chunks = list(self.compiler.insert(op))
         if len(chunks) == 1:  # one statement is atomic by itself
             self._command(session, chunks[0], op.model.name)
@@ -263,25 +282,33 @@ class SQLAdapter(Generic[ConnT]):
     def _query(
         self, session: Session[ConnT], compiled: Compiled, model: str | None
     ) -> Sequence[Sequence[Any]]:
-        cursor = self._cursor(session.conn)
+        cursor = session.cursor or self._cursor(session.conn)
         try:
             cursor.execute(compiled.sql, compiled.params)
             return cursor.fetchall()
         except self.dialect.driver_errors as exc:
             raise self._failed(session, exc, model) from exc
         finally:
-            cursor.close()
+            self._done(session, cursor)
 
     def _command(self, session: Session[ConnT], compiled: Compiled, model: str | None) -> int:
         """Run a statement that returns no rows; its row count."""
-        cursor = self._cursor(session.conn)
+        cursor = session.cursor or self._cursor(session.conn)
         try:
             cursor.execute(compiled.sql, compiled.params)
             return cursor.rowcount
         except self.dialect.driver_errors as exc:
             raise self._failed(session, exc, model) from exc
         finally:
-            cursor.close()
+            self._done(session, cursor)
+
+    def _done(self, session: Session[ConnT], cursor: Cursor) -> None:
+        """Keep the session's cursor for the next statement, or close a one-off one."""
+        if session.cursor is not cursor:
+            if self.reuse_cursor:
+                session.cursor = cursor
+            else:
+                cursor.close()
 
     def _count(self, session: Session[ConnT], compiled: Compiled, model: str) -> int:
         return int(self._query(session, compiled, model)[0][0])
@@ -361,3 +388,15 @@ class SQLAdapter(Generic[ConnT]):
                 if self._in_transaction(session.conn) is not False:
                     self._control(session, "ROLLBACK")
             raise
+
+
+_RUNS: dict[type[Any], str] = {
+    Find: "_run_find",
+    Count: "_run_count",
+    Update: "_run_update",
+    Delete: "_run_delete",
+    Insert: "_insert",
+    Upsert: "_upsert",
+}
+"""The method :meth:`SQLAdapter._run` runs each kind of operation with (by name, so a
+subclass overrides it), instead of a chain of isinstance tests."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from noorm.spec.errors import ValidationError
@@ -68,6 +68,8 @@ _TYPE_NAMES = {
     TimestampType: "timestamp",
     JsonType: "json",
 }
+
+_NOT_SCALAR: Any = object()
 
 CHAIN = 16
 """The most operands one flat AND/OR chain holds; longer lists nest balanced chains."""
@@ -132,11 +134,15 @@ class StatementCache:
         self._lock = threading.Lock()
 
     def get(self, key: Hashable) -> str | None:
-        with self._lock:
-            sql = self._data.get(key)
-            if sql is not None:
+        # Without the lock: each OrderedDict call is atomic under the GIL, and a key that
+        # another thread evicts in between is simply not moved (the text is still valid).
+        sql = self._data.get(key)
+        if sql is not None:
+            try:
                 self._data.move_to_end(key)
-            return sql
+            except KeyError:  # evicted by another thread in between: still a valid text
+                return sql
+        return sql
 
     def put(self, key: Hashable, sql: str) -> str:
         """Store ``sql``; if another thread stored the key first, return its string."""
@@ -160,6 +166,7 @@ class Table:
         "column",
         "columns",
         "count_head",
+        "decode",
         "decoders",
         "delete_head",
         "encoders",
@@ -170,6 +177,7 @@ class Table:
         "names",
         "qualified",
         "row_encoders",
+        "scalars",
         "select_head",
         "strings",
         "texts",
@@ -197,7 +205,15 @@ class Table:
         self.decoders = tuple(
             (f.name, dec) for f in model.fields if (dec := codec.decoder(f.type)) is not None
         )
+        self.scalars = {
+            name: encode
+            for (name, encode), f in zip(self.row_encoders, model.fields, strict=True)
+            if not isinstance(f.type, JsonType)
+        }
+        """Encoders of the fields a plain comparison may name (see :meth:`Compiler._shape`)."""
         self.strings = tuple(f.name for f in model.fields if isinstance(f.type, StringType))
+        self.decode = _row_decoder(self.names, dict(self.decoders))
+        """Driver rows (columns in field order) to canonical dicts."""
         self.texts = tuple(
             i for i, f in enumerate(model.fields) if isinstance(f.type, (StringType, JsonType))
         )
@@ -234,18 +250,41 @@ class Table:
                 row[name] = str.__str__(value)
         return row
 
-    def decode(self, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
-        """Driver rows (columns in field order) to canonical dicts."""
-        names, decoders = self.names, self.decoders
-        out = []
-        for values in rows:
-            row = dict(zip(names, values, strict=True))
-            for name, decode in decoders:
-                value = row[name]
-                if value is not None:
-                    row[name] = decode(value)
-            out.append(row)
-        return out
+
+def _row_decoder(
+    names: tuple[str, ...], decoders: Mapping[str, Callable[[Any], Any]]
+) -> Callable[[Iterable[Sequence[Any]]], list[dict[str, Any]]]:
+    """A function decoding driver rows to canonical dicts in one generated pass.
+
+    One dict display per row with each decoder called directly (NULL passes through):
+    no per-row ``zip``, no second loop over the decoded columns.
+    """
+    scope: dict[str, Any] = {}
+    items = []
+    for i, name in enumerate(names):
+        decode = decoders.get(name)
+        if decode is None:
+            items.append(f"{name!r}: r[{i}]")
+        else:
+            scope[f"d{i}"] = decode
+            items.append(f"{name!r}: None if (v{i} := r[{i}]) is None else d{i}(v{i})")
+    source = f"def decode(rows):\n    return [{{{', '.join(items)}}} for r in rows]\n"
+    exec(source, scope)  # field names are validated identifiers, and quoted by repr
+    function: Callable[[Iterable[Sequence[Any]]], list[dict[str, Any]]] = scope["decode"]
+    return function
+
+
+def _plain(table: Table, f: Compare, params: list[Any]) -> Shape | None:
+    """:meth:`Compiler._node`'s shape of a comparison of a non-json field (None: another
+    kind of comparison), its encoded value appended to ``params``."""
+    ref, value = f.ref, f.value
+    if type(ref) is not str or value is None:
+        return None
+    encode = table.scalars.get(ref, _NOT_SCALAR)
+    if encode is _NOT_SCALAR:
+        return None
+    params.append(value if encode is None else encode(value))
+    return ("cmp", f.op, ref)
 
 
 class Compiler:
@@ -254,7 +293,7 @@ class Compiler:
     def __init__(self, dialect: Dialect, *, cache_size: int = 512) -> None:
         self.dialect = dialect
         self.cache = StatementCache(cache_size)
-        self._tables: OrderedDict[int, Table] = OrderedDict()
+        self._tables: dict[int, Table] = {}
         self._tables_lock = threading.Lock()
         self._max_tables = max(64, cache_size // 4)
 
@@ -262,16 +301,14 @@ class Compiler:
 
     def table(self, model: Model[Any]) -> Table:
         """The :class:`Table` of ``model``, by identity (models are immutable)."""
-        with self._tables_lock:
-            table = self._tables.get(id(model))
-            if table is not None and table.model is model:
-                self._tables.move_to_end(id(model))
-                return table
+        table = self._tables.get(id(model))  # atomic under the GIL: no lock to read
+        if table is not None and table.model is model:
+            return table
         table = Table(model, self.dialect)
         with self._tables_lock:
+            if len(self._tables) >= self._max_tables:
+                self._tables.pop(next(iter(self._tables)))  # the oldest Model object
             self._tables[id(model)] = table
-            if len(self._tables) > self._max_tables:
-                self._tables.popitem(last=False)
         return table
 
     # --- operations -------------------------------------------------------------------------
@@ -299,8 +336,7 @@ class Compiler:
         rows = op.rows
         params: list[Any] = []
         if len(rows) == 1:
-            table.encode_row(rows[0], params)
-            yield Compiled(self._insert_sql(table, 1), params)
+            yield self.insert_row(table, rows[0])
             return
         width = len(table.names)
         per_chunk = max(1, self.dialect.max_params // width)
@@ -328,20 +364,27 @@ class Compiler:
             count += 1
         yield Compiled(self._insert_sql(table, count), params[start:])
 
+    def insert_row(self, table: Table, row: Mapping[str, Any]) -> Compiled:
+        """The INSERT of one row (what :meth:`insert` yields for a batch of one)."""
+        params: list[Any] = []
+        table.encode_row(row, params)
+        return Compiled(self._insert_sql(table, 1), params)
+
     def find(self, op: Find) -> Compiled:
         table = self.table(op.model)
         d = self.dialect
         where = where_from(op.where)
         limit = self._limit(op)
         params: list[Any] = []
-        shape = self._where(table, where, params, render=False)[0]
+        shape = self._shape(table, where, params)
         key = (table, "find", shape, op.order, limit is None if d.limit_as_param else limit)
         sql = self.cache.get(key)
         if sql is None:
             params = []
             order = self.full_order(table, op.order, where)
             text = d.select_prefix([table.field(o.field) for o in order])
-            text += table.select_head + self._where(table, where, params, render=True)[1]
+            text += table.select_head + d.index_hint(table.model, fixed_fields(where), order)
+            text += self._where(table, where, params, render=True)[1]
             text += self._order(table, order)
             if limit is not None:
                 text += f" LIMIT {d.placeholder if d.limit_as_param else int(limit)}"
@@ -387,6 +430,15 @@ class Compiler:
         sets = [table.encode(name, op.row.get(name)) for name in names]
         head = self._set(table, names)
         return self._by_key(table, ("upsert-update", names), head, sets, op.row, op.where)
+
+    def returning(self, compiled: Compiled, table: Table) -> Compiled:
+        """``compiled`` (an INSERT, UPDATE or DELETE) returning every column of the rows it
+        wrote, in field order."""
+        key = ("returning", compiled.sql)
+        sql = self.cache.get(key)
+        if sql is None:
+            sql = self.cache.put(key, f"{compiled.sql} RETURNING {table.columns}")
+        return Compiled(sql, compiled.params)
 
     def select_key(
         self, model: Model[Any], key: Mapping[str, Any], where: Filter | None
@@ -441,8 +493,13 @@ class Compiler:
         return sql
 
     def _set(self, table: Table, names: tuple[str, ...]) -> str:
-        ph = self.dialect.placeholder
-        return table.update_head + ", ".join(f"{table.column[n]} = {ph}" for n in names)
+        key = (table, "set", names)
+        sql = self.cache.get(key)
+        if sql is None:
+            ph = self.dialect.placeholder
+            text = table.update_head + ", ".join(f"{table.column[n]} = {ph}" for n in names)
+            sql = self.cache.put(key, text)
+        return sql
 
     def _filtered(
         self, table: Table, kind: Hashable, head: str, params: Sequence[Any], where: Filter | None
@@ -450,7 +507,7 @@ class Compiler:
         """``head`` followed by the WHERE clause of ``where``, cached by shape."""
         where = where_from(where)
         out = list(params)
-        shape = self._where(table, where, out, render=False)[0]
+        shape = self._shape(table, where, out)
         key = (table, kind, shape)
         sql = self.cache.get(key)
         if sql is None:
@@ -472,7 +529,7 @@ class Compiler:
         ph = self.dialect.placeholder
         out = list(params)
         out.extend(table.encode(k, row[k]) for k in table.key)
-        shape = self._filter(table, where, out, render=False)[0] if where is not None else None
+        shape = self._shape(table, where, out)
         key = (table, kind, shape)
         sql = self.cache.get(key)
         if sql is None:
@@ -528,6 +585,33 @@ class Compiler:
         return shape, f" WHERE {sql}" if render else ""
 
     # --- filters ------------------------------------------------------------------------------
+
+    def _shape(self, table: Table, where: Filter | None, params: list[Any]) -> Shape:
+        """The shape of ``where`` and its params, exactly as :meth:`_filter` gives them.
+
+        An equality (or other comparison) of a plain field, and an AND of a few of them
+        (keys, the usual ``{"field": value}`` filters), skip the general walk and its
+        checks: a shape is only ever found in the cache after :meth:`_filter` rendered
+        it, which checked the fields and operators; a new shape is rendered that way.
+        """
+        if where is None:
+            return None
+        kind = type(where)
+        if kind is Compare:
+            shape = _plain(table, where, params)  # type: ignore[arg-type]
+            if shape is not None:
+                return shape
+        elif kind is And and 1 < len(where.items) <= CHAIN:  # type: ignore[union-attr]
+            head = len(params)
+            shapes = []
+            for item in where.items:  # type: ignore[union-attr]
+                if type(item) is not Compare or (one := _plain(table, item, params)) is None:
+                    del params[head:]
+                    break
+                shapes.append(one)
+            else:
+                return ("And", tuple(shapes))
+        return self._filter(table, where, params, False)[0]
 
     def _filter(
         self, table: Table, f: Filter, params: list[Any], render: bool

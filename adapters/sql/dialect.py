@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from noorm.spec.errors import BackendError, NoOrmError, UnsupportedError
+from noorm.spec.operations import Order
 from noorm.spec.schema import Field, Model
 from noorm.spec.types import StringType
 
@@ -138,6 +139,11 @@ class Dialect:
 
     def select_prefix(self, order_fields: Sequence[Field]) -> str:
         """Text put before a SELECT ordered by ``order_fields`` (e.g. statement settings)."""
+        return ""
+
+    def index_hint(self, model: Model[Any], fixed: frozenset[str], order: Sequence[Order]) -> str:
+        """Text put after the table name of a SELECT whose filter pins ``fixed`` with
+        equalities and that sorts by ``order`` (e.g. an index hint); ``""`` by default."""
         return ""
 
     def order_expr(self, column: str, field: Field) -> str:

@@ -22,17 +22,23 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from noorm.spec.adapter import Capability
 from noorm.spec.errors import BackendError, UnsupportedError
+from noorm.spec.operations import Operation, Upsert, UpsertResult
 
-from ..sql.adapter import Session, SQLAdapter
+from ..sql.adapter import Session, SQLAdapter, _joining
 from ..sql.compiler import DDL, Compiled
 from .dialect import SQLiteDialect, json_paths_work
 
 __all__ = ["SQLiteAdapter"]
 
+T = TypeVar("T")
+
 _MIN_VERSION = (3, 24, 0)  # INSERT ... ON CONFLICT DO NOTHING
+_RETURNING = (3, 35, 0)  # UPDATE ... RETURNING
+_UPSERT_ATTEMPTS = 3
 _EXISTING = "SELECT type, name FROM main.sqlite_master WHERE type IN ('table', 'index')"
 
 
@@ -49,6 +55,7 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
             Capability.CONCURRENT_BOOTSTRAP,
         }
     )
+    reuse_cursor = True
 
     def __init__(
         self,
@@ -93,6 +100,8 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
         self._conn = conn
         self._shared = Session(conn)
         self._closed = False
+        self._returning = sqlite3.sqlite_version_info >= _RETURNING
+        """Upserts update first with ``UPDATE ... RETURNING`` (see :meth:`_upsert`)."""
 
     def server_version(self) -> str:
         return f"SQLite {sqlite3.sqlite_version}"
@@ -102,8 +111,27 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
         with self._shared.lock:
             if not self._closed:
                 self._closed = True
+                if self._shared.cursor is not None:
+                    self._shared.cursor.close()
                 if self._owned:
                     self._conn.close()
+
+    def statement(self, op: Operation[Any]) -> str | None:
+        if isinstance(op, Upsert) and self._returning and op.update:
+            upsert = self.compiler.upsert_update(op)  # the first of its statements
+            return self.compiler.returning(upsert, self.compiler.table(op.model)).sql
+        return super().statement(op)
+
+    def execute(self, op: Operation[T]) -> T:
+        """:meth:`SQLAdapter.execute` with the one session's lock taken directly."""
+        session = self._shared
+        with session.lock:
+            if self._closed:
+                raise BackendError("the adapter is closed")
+            if session.depth:  # this thread's own open transaction
+                raise _joining(op.model.name)
+            result: T = self._run(session, op)
+            return result
 
     @contextmanager
     def _session(self) -> Iterator[Session[sqlite3.Connection]]:
@@ -111,6 +139,45 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
             if self._closed:
                 raise BackendError("the adapter is closed")
             yield self._shared
+
+    def _upsert(
+        self, session: Session[sqlite3.Connection], op: Upsert
+    ) -> UpsertResult[dict[str, Any]] | None:
+        """Update first, in one ``UPDATE ... RETURNING`` (SQLite 3.35+), insert otherwise.
+
+        An existing row in the scope is updated and read back by one statement, with no
+        transaction around it (without update fields, one scoped SELECT reads it); a new
+        row takes a second statement, the insert-or-skip. Each statement is atomic and
+        SQLite runs one writer at a time, so when the insert finds the row after all,
+        another connection inserted it in between: the scoped statement runs again, and
+        only if it still misses a row that exists is the row outside the scope. Older
+        SQLite takes the generic protocol, in a transaction.
+        """
+        if not self._returning:
+            return super()._upsert(session, op)
+        model = op.model.name
+        compiler = self.compiler
+        table = compiler.table(op.model)
+        if op.update:
+            scoped = compiler.returning(compiler.upsert_update(op), table)
+        else:
+            scoped = compiler.select_key(op.model, op.row, op.where)
+        for _ in range(_UPSERT_ATTEMPTS):
+            rows = self._query(session, scoped, model)
+            if rows:
+                return UpsertResult(table.decode(rows)[0], inserted=False)
+            insert = compiler.upsert_insert(op)
+            if self._command(session, insert, model):
+                return UpsertResult(table.written(insert.params), inserted=True)
+            rows = self._query(session, scoped, model)  # the key exists: in the scope?
+            if rows:
+                return UpsertResult(table.decode(rows)[0], inserted=False)
+            if op.where is not None:
+                anywhere = compiler.select_key(op.model, op.row, None)
+                if self._query(session, anywhere, model):
+                    return None  # the existing row is outside the scope: left alone
+            # The row went away again in between: start over.
+        raise BackendError("the row kept changing while it was upserted", model=model)
 
     def _missing(self, session: Session[sqlite3.Connection], ddl: list[DDL]) -> list[DDL]:
         existing = {

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+from datetime import timedelta as _timedelta
 from typing import Any, ClassVar
 
 from noorm.spec.errors import DuplicateKeyError, NoOrmError, ValidationError
@@ -29,7 +30,8 @@ from noorm.spec.types import (
     StringType,
     TimestampType,
 )
-from noorm.spec.values import from_epoch_ms, to_epoch_ms
+from noorm.spec.values import EPOCH as _EPOCH
+from noorm.spec.values import to_epoch_ms
 
 from ..sql.codec import Codec, dump_json
 from ..sql.dialect import Dialect, JsonAccess, JsonKind
@@ -96,7 +98,7 @@ class SQLiteCodec(Codec):
         return to_epoch_ms(value)
 
     def decode_timestamp(self, value: Any) -> Any:
-        return from_epoch_ms(int(value))
+        return _EPOCH + _timedelta(0, 0, 0, int(value))  # from_epoch_ms, without keywords
 
     def encode_json_scalar(self, value: str | float | bool) -> Any:
         # json_extract() reads JSON true/false as the integers 1/0.

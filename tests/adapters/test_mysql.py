@@ -878,6 +878,79 @@ def test_upsert_never_touches_a_row_of_another_scope(db: MySQLAdapter) -> None:
     support.check_upsert_never_touches_a_row_of_another_scope(db)
 
 
+MEMBERS = Model(
+    "members",
+    [Field("id", StringType(36)), Field("tenant", StringType(20)), Field("n", IntegerType())],
+    primary_key=["id"],
+    indexes=[Index("members_tenant_n", ["tenant", "n"])],
+)
+"""A model whose only unique key is its primary key: MariaDB upserts it in one statement."""
+
+
+def member(id: str, tenant: str = "t1", n: int = 0) -> dict[str, Any]:
+    return {"id": id, "tenant": tenant, "n": n}
+
+
+def recording(adapter: MySQLAdapter) -> list[str]:
+    """Record the SQL of every statement ``adapter`` runs, reads and writes alike."""
+    seen: list[str] = []
+    query, command = adapter._query, adapter._command
+
+    def spy_query(session: Any, compiled: Any, model: Any) -> Any:
+        seen.append(compiled.sql)
+        return query(session, compiled, model)
+
+    def spy_command(session: Any, compiled: Any, model: Any) -> int:
+        seen.append(compiled.sql)
+        return command(session, compiled, model)
+
+    adapter._query = spy_query  # type: ignore[method-assign]
+    adapter._command = spy_command  # type: ignore[method-assign]
+    return seen
+
+
+def test_upsert_of_a_model_without_unique_indexes_is_one_statement(db: MySQLAdapter) -> None:
+    """OP-UPS, HOOK-QUERY on MariaDB's ``INSERT ... ON DUPLICATE KEY UPDATE ... RETURNING``:
+    inserted or not is told exactly (also when nothing changes), and a row of another
+    scope is never written."""
+    if db.flavour != "mariadb":
+        pytest.skip("MySQL 8 has no INSERT ... RETURNING")
+    db.bootstrap(Schema([MEMBERS]))
+    scope = eq("tenant", "t1")
+    run = recording(db)
+    assert db.execute(Upsert(MEMBERS, member("a", n=1), ("n",), scope)) == UpsertResult(
+        member("a", n=1), inserted=True
+    )
+    for _ in range(2):  # a change, then the same values again: still an update
+        assert db.execute(Upsert(MEMBERS, member("a", n=2), ("n",), scope)) == UpsertResult(
+            member("a", n=2), inserted=False
+        )
+    assert db.execute(Upsert(MEMBERS, member("a", tenant="t9", n=3), ("n",))) == UpsertResult(
+        member("a", n=3),
+        inserted=False,  # only the listed field changes
+    )
+    assert db.execute(Upsert(MEMBERS, member("a", n=9), (), scope)) == UpsertResult(
+        member("a", n=3), inserted=False
+    )
+    assert db.execute(Upsert(MEMBERS, member("b", n=4), (), scope)) == UpsertResult(
+        member("b", n=4), inserted=True
+    )
+    db.execute(Insert(MEMBERS, (member("c", tenant="t2", n=5),)))
+    for update in (("n",), ("n", "tenant"), ()):
+        assert db.execute(Upsert(MEMBERS, member("c", n=9), update, scope)) is None
+    assert db.execute(Find(MEMBERS, None, BY_ID)) == [
+        member("a", n=3),
+        member("b", n=4),
+        member("c", tenant="t2", n=5),
+    ]
+    upserts = [sql for sql in run if "ON DUPLICATE KEY UPDATE" in sql]
+    assert len(run) == len(upserts) + 2  # the insert and the find
+    assert db.statement(Upsert(MEMBERS, member("a"), ("n",), scope)) == upserts[0]
+    with db.transaction() as tx:  # inside a transaction too
+        result = tx.execute(Upsert(MEMBERS, member("a", n=7), ("n",), scope))
+        assert result == UpsertResult(member("a", n=7), inserted=False)
+
+
 def test_upsert_without_update_returns_the_existing_row(db: MySQLAdapter) -> None:
     db.execute(Insert(USERS, (user("u1", n=1),)))
     result = db.execute(Upsert(USERS, user("u1", email="x@example.com", n=7), (), SCOPE_T1))

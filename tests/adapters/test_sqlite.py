@@ -351,7 +351,64 @@ def test_update_and_delete_counts(db: SQLiteAdapter) -> None:
 # --- upsert -----------------------------------------------------------------------------------------
 
 
-def test_upsert_inserts_then_updates_only_listed_fields(db: SQLiteAdapter) -> None:
+@pytest.fixture(params=["update first", "transactional"])
+def upsert_db(request: pytest.FixtureRequest, db: SQLiteAdapter) -> SQLiteAdapter:
+    """An adapter on each upsert protocol: ``UPDATE ... RETURNING`` first (SQLite 3.35+),
+    or the generic one in a transaction (older SQLite)."""
+    db._returning = request.param == "update first"
+    return db
+
+
+def statements(adapter: SQLiteAdapter) -> list[str]:
+    """The SQL of every statement ``adapter``'s connection runs from now on."""
+    seen: list[str] = []
+    adapter._conn.set_trace_callback(seen.append)
+    return seen
+
+
+def test_an_upsert_of_an_existing_row_is_one_statement(db: SQLiteAdapter) -> None:
+    db.execute(Insert(USERS, (user("u1", n=1),)))
+    seen = statements(db)
+    result = db.execute(Upsert(USERS, user("u1", n=2), ("n",), SCOPE_T1))
+    assert result == UpsertResult(user("u1", n=2), inserted=False)
+    assert len(seen) == 1 and seen[0].startswith("UPDATE") and "RETURNING" in seen[0]
+    statement = db.statement(Upsert(USERS, user("u1", n=2), ("n",), SCOPE_T1))
+    assert statement == (
+        'UPDATE "main"."users" SET "n" = ? WHERE "id" = ? AND "tenant" = ? '
+        'RETURNING "id", "tenant", "email", "n"'
+    )
+    seen.clear()
+    result = db.execute(Upsert(USERS, user("u2", n=2), ("n",), SCOPE_T1))
+    assert result == UpsertResult(user("u2", n=2), inserted=True)
+    assert [sql.split()[0] for sql in seen] == ["UPDATE", "INSERT"]
+
+
+def test_an_upsert_looks_again_when_another_connection_wins_the_race(tmp_path: Path) -> None:
+    """The update found no row, then the insert found one: the other connection inserted
+    it in between. The upsert updates it, as if it had come first."""
+    file = tmp_path / "race.sqlite3"
+    adapter = open_adapter(file)
+    other = sqlite3.connect(file, isolation_level=None)
+    raced: list[str] = []
+
+    def race(sql: str) -> None:
+        if sql.startswith("INSERT") and not raced:
+            raced.append(sql)
+            other.execute(
+                "INSERT INTO users (id, tenant, email, n) VALUES ('u1', 't1', 'o@x.org', 5)"
+            )
+
+    adapter._conn.set_trace_callback(race)
+    result = adapter.execute(Upsert(USERS, user("u1", n=2), ("n",), SCOPE_T1))
+    assert raced
+    expected = {"id": "u1", "tenant": "t1", "email": "o@x.org", "n": 2}
+    assert result == UpsertResult(expected, inserted=False)
+    other.close()
+    adapter.close()
+
+
+def test_upsert_inserts_then_updates_only_listed_fields(upsert_db: SQLiteAdapter) -> None:
+    db = upsert_db
     first = db.execute(Upsert(USERS, user("u1", n=1), ("n",), SCOPE_T1))
     assert first == UpsertResult(user("u1", n=1), inserted=True)
     changed = user("u1", email="new@example.com", n=2)
@@ -360,11 +417,13 @@ def test_upsert_inserts_then_updates_only_listed_fields(db: SQLiteAdapter) -> No
     assert db.execute(Find(USERS, None, BY_ID)) == [user("u1", n=2)]
 
 
-def test_upsert_never_touches_a_row_of_another_scope(db: SQLiteAdapter) -> None:
+def test_upsert_never_touches_a_row_of_another_scope(upsert_db: SQLiteAdapter) -> None:
+    db = upsert_db
     support.check_upsert_never_touches_a_row_of_another_scope(db)
 
 
-def test_upsert_without_update_returns_the_existing_row(db: SQLiteAdapter) -> None:
+def test_upsert_without_update_returns_the_existing_row(upsert_db: SQLiteAdapter) -> None:
+    db = upsert_db
     db.execute(Insert(USERS, (user("u1", n=1),)))
     result = db.execute(Upsert(USERS, user("u1", email="x@example.com", n=7), (), SCOPE_T1))
     assert result == UpsertResult(user("u1", n=1), inserted=False)
@@ -373,11 +432,13 @@ def test_upsert_without_update_returns_the_existing_row(db: SQLiteAdapter) -> No
     )
 
 
-def test_upsert_collisions_on_other_unique_indexes(db: SQLiteAdapter) -> None:
+def test_upsert_collisions_on_other_unique_indexes(upsert_db: SQLiteAdapter) -> None:
+    db = upsert_db
     support.check_upsert_collisions_on_other_unique_indexes(db)
 
 
-def test_upsert_inside_a_rolled_back_transaction(db: SQLiteAdapter) -> None:
+def test_upsert_inside_a_rolled_back_transaction(upsert_db: SQLiteAdapter) -> None:
+    db = upsert_db
     db.execute(Insert(USERS, (user("u1", n=1),)))
     with pytest.raises(RuntimeError), db.transaction() as tx:
         tx.execute(Upsert(USERS, user("u1", n=2), ("n",)))
@@ -387,7 +448,8 @@ def test_upsert_inside_a_rolled_back_transaction(db: SQLiteAdapter) -> None:
     assert db.execute(Find(USERS, None, BY_ID)) == [user("u1", n=1)]
 
 
-def test_upsert_with_a_json_path_scope(db: SQLiteAdapter) -> None:
+def test_upsert_with_a_json_path_scope(upsert_db: SQLiteAdapter) -> None:
+    db = upsert_db
     db.execute(Insert(DOCS, (doc(1, j={'o"wner': "x"}, n=1.0),)))
     scope = eq(path("j", 'o"wner'), "y")
     assert db.execute(Upsert(DOCS, doc(1, n=2.0), ("n",), scope)) is None
@@ -763,6 +825,7 @@ def test_writes_and_bootstrap_take_the_write_lock_at_begin(tmp_path: Path) -> No
         tx.execute(Insert(USERS, (user("a"),)))  # ...then a write
     assert [kind for kind, _ in held] == ["SELECT", "INSERT"] and all(locked for _, locked in held)
     held.clear()
+    adapter._returning = False  # the transactional upsert (SQLite before 3.35)
     adapter.execute(Upsert(USERS, user("a", n=1), ("n",)))
     assert held and all(locked for _, locked in held)
     held.clear()
@@ -819,8 +882,11 @@ def test_filters_and_orders_agree_with_the_reference(
         )
 
 
-def test_every_cursor_is_closed_after_a_statement(tmp_path: Path) -> None:
-    """Reads, writes and failing writes leave no open cursor behind."""
+@pytest.mark.parametrize("borrowed", [False, True])
+def test_one_cursor_serves_every_statement_and_closes_with_the_adapter(
+    tmp_path: Path, borrowed: bool
+) -> None:
+    """Reads, writes and failing writes run on one cursor, which close() closes."""
     handed: list[sqlite3.Cursor] = []
 
     class Recording(SQLiteAdapter):
@@ -829,7 +895,9 @@ def test_every_cursor_is_closed_after_a_statement(tmp_path: Path) -> None:
             handed.append(cursor)
             return cursor
 
-    adapter = Recording(tmp_path / "c.sqlite3")
+    path = tmp_path / "c.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    adapter = Recording(conn if borrowed else path)
     store = Store(SCHEMA, adapter)
     store.bootstrap()
     store.insert(DOCS, doc(1))
@@ -837,12 +905,15 @@ def test_every_cursor_is_closed_after_a_statement(tmp_path: Path) -> None:
     store.count(DOCS)
     with pytest.raises(DuplicateKeyError):
         store.insert(DOCS, doc(1))
+    with store.transaction() as tx:
+        tx.update(DOCS, {"n": 5.0}, key={"id": 1})
     store.delete(DOCS, key={"id": 1})
-    assert handed
-    for cursor in handed:
-        with pytest.raises(sqlite3.ProgrammingError):
-            cursor.fetchall()  # closed
+    assert len(handed) == 1
+    assert not conn.in_transaction  # no statement of the cursor is left running
     adapter.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        handed[0].fetchall()  # closed
+    conn.close()
 
 
 def test_the_default_busy_timeout_is_five_seconds(tmp_path: Path) -> None:
