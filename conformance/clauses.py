@@ -70,6 +70,9 @@ CLAUSES: dict[str, str] = {
     "BOOT-2": "bootstrap(dry_run=True) returns statements, executes nothing",
     "BOOT-3": "two concurrent bootstraps both succeed",
     "BOOT-4": "no implicit tables: operations before bootstrap raise BackendError",
+    "BOOT-5": "additive evolution: new nullable fields and indexes; dropped nullable columns kept",
+    "BOOT-6": "any other difference raises SchemaMismatchError and changes nothing",
+    "BOOT-7": "existing columns, types, nullability and primary key are compared",
     "ERR-1": "the error hierarchy; errors carry model and field",
     "HOOK-SCHEMA": "plugins extend the schema before it is final",
     "HOOK-WRITE": "plugins inject or enforce written values",
@@ -97,6 +100,7 @@ CLAUSE_CAPABILITIES: dict[str, Capability] = {
     "TX-3": Capability.TRANSACTIONS,
     "TX-5": Capability.SAVEPOINTS,
     "BOOT-3": Capability.CONCURRENT_BOOTSTRAP,
+    "BOOT-7": Capability.SCHEMA_INTROSPECTION,
 }
 """The clauses marked *(capability: X)*; every other clause is core and never skipped."""
 

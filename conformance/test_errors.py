@@ -14,6 +14,7 @@ from noorm.spec import (
     InvalidCursorError,
     NoOrmError,
     SchemaError,
+    SchemaMismatchError,
     UnsupportedError,
     ValidationError,
     eq,
@@ -32,6 +33,11 @@ def test_the_error_hierarchy() -> None:
         assert issubclass(kind, NoOrmError) and kind is not NoOrmError
     assert not issubclass(DuplicateKeyError, ValidationError)
     assert not issubclass(BackendError, ValidationError)
+    # Found by reading the database, not in the input, and no driver failure (BOOT-6).
+    assert issubclass(SchemaMismatchError, NoOrmError)
+    assert not issubclass(SchemaMismatchError, (ValidationError, BackendError))
+    mismatch = SchemaMismatchError("redefined", model="items", index="items_s")
+    assert (mismatch.model, mismatch.field, mismatch.index) == ("items", None, "items_s")
     error = ValidationError("too long", model="items", field="short")
     assert (error.model, error.field) == ("items", "short") and "items.short" in str(error)
 

@@ -7,6 +7,7 @@ from .errors import (
     InvalidCursorError,
     NoOrmError,
     SchemaError,
+    SchemaMismatchError,
     UnsupportedError,
     ValidationError,
 )
@@ -106,6 +107,7 @@ __all__ = [
     "Row",
     "Schema",
     "SchemaError",
+    "SchemaMismatchError",
     "StringType",
     "TimestampType",
     "UnsupportedError",

@@ -32,6 +32,9 @@ class Capability(StrEnum):
     """Filters on a path inside a json field."""
     CONCURRENT_BOOTSTRAP = "concurrent_bootstrap"
     """``bootstrap()`` may run from two processes at once."""
+    SCHEMA_INTROSPECTION = "schema_introspection"
+    """The backend records each table's columns (type, nullability) and primary key, so
+    ``bootstrap()`` refuses a model that no longer matches them (BOOT-7)."""
 
 
 class Executor(Protocol):
@@ -63,10 +66,12 @@ class Adapter(Executor, Protocol):
         ...
 
     def bootstrap(self, schema: Schema, *, dry_run: bool = False) -> list[str]:
-        """Create missing tables/collections and indexes; idempotent.
+        """Create missing tables/collections and indexes, add new nullable fields; idempotent.
 
         Returns the statements (DDL text, or a description of each call for
-        non-SQL backends); with ``dry_run`` nothing is executed.
+        non-SQL backends); with ``dry_run`` nothing is executed. Any other difference
+        from an existing table raises SchemaMismatchError before anything runs
+        (BOOT-5..7, :mod:`noorm.spec.evolution`).
         """
         ...
 

@@ -17,6 +17,7 @@ __all__ = [
     "InvalidCursorError",
     "NoOrmError",
     "SchemaError",
+    "SchemaMismatchError",
     "UnsupportedError",
     "ValidationError",
 ]
@@ -39,6 +40,27 @@ class ValidationError(NoOrmError):
 
 class SchemaError(ValidationError):
     """A schema definition that breaks the canonical-schema rules."""
+
+
+class SchemaMismatchError(NoOrmError):
+    """``bootstrap()`` found a table, column or index that differs from its model (BOOT-6).
+
+    Not a :class:`SchemaError`: the schema is valid, and only reading the database
+    showed the conflict, so it is no ValidationError ("bad input, caught before any
+    I/O"). Not a :class:`BackendError` either: the driver did not fail, and retrying
+    cannot help. Nothing was changed. ``index`` names the index at fault, if one is.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str | None = None,
+        field: str | None = None,
+        index: str | None = None,
+    ) -> None:
+        self.index = index
+        super().__init__(message, model=model, field=field)
 
 
 class InvalidCursorError(ValidationError):

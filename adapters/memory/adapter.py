@@ -13,7 +13,7 @@ replays the log backwards to a mark.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar, cast
 
@@ -23,6 +23,7 @@ from noorm.spec import (
     Capability,
     Count,
     Delete,
+    Field,
     Find,
     Index,
     Insert,
@@ -37,9 +38,17 @@ from noorm.spec import (
     check_capabilities,
     require_capability,
 )
+from noorm.spec.evolution import StoredColumn, StoredIndex, StoredTable, evolve
 
 from .evaluate import pinned_key, predicate, sort_rows
-from .table import Table, UndoLog, UniqueIndex, describe_index, describe_model
+from .table import (
+    Table,
+    UndoLog,
+    UniqueIndex,
+    describe_field,
+    describe_index,
+    describe_model,
+)
 
 __all__ = ["MemoryAdapter", "MemoryTransaction"]
 
@@ -60,7 +69,6 @@ class MemoryAdapter:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._tables: dict[str, Table] = {}
-        self._index_owner: dict[str, str] = {}  # index names share one namespace
         self._log: UndoLog = []
         self._tx_thread: int | None = None  # set while a transaction holds the lock
         self._closed = False
@@ -88,50 +96,58 @@ class MemoryAdapter:
         return self._transaction()
 
     def bootstrap(self, schema: Schema, *, dry_run: bool = False) -> list[str]:
-        """Create missing models and indexes; returns one description per creation.
+        """Create missing models and indexes, add new nullable fields; one description each.
 
-        Idempotent (a second run returns [] and changes nothing) and atomic: every
-        check runs before anything is created. An existing model is never altered;
-        a different definition under its name raises BackendError.
+        Idempotent (a second run returns [] and changes nothing) and atomic: every model
+        is compared with its table (:func:`~noorm.spec.evolution.evolve`, BOOT-5..7) and
+        every unique index built before anything changes.
         """
         with self._lock:
             self._check_open()
+            stored = {
+                name: StoredIndex(name, owner, _columns(index), index.unique)
+                for owner, table in self._tables.items()
+                for name, index in table.indexes.items()
+            }
             statements: list[str] = []
             new_tables: list[Table] = []
+            new_fields: list[tuple[Table, Model[Any]]] = []
             new_indexes: list[tuple[Table, Index, UniqueIndex | None]] = []
-            owners = dict(self._index_owner)
             for model in schema.models:
                 table = self._tables.get(model.name)
                 if table is None:
+                    evolution = evolve(model, None, stored, _same_type)
                     table = Table(model)
                     new_tables.append(table)
                     statements.append(describe_model(model))
-                elif not _same_shape(table.model, model):
-                    raise BackendError(
-                        "a model of this name already exists with other fields or primary "
-                        "key; the memory adapter does not migrate (use a new adapter)",
-                        model=model.name,
-                    )
-                for index in model.indexes:
-                    owner = owners.get(index.name)
-                    if owner is not None and owner != model.name:
-                        raise BackendError(
-                            f"index name {index.name!r} is already used by model {owner!r}",
-                            model=model.name,
-                        )
-                    if index.name in table.indexes:
-                        continue
-                    owners[index.name] = model.name
+                else:
+                    evolution = evolve(model, _stored(table.model), stored, _same_type)
+                    if evolution.fields:
+                        grown = table.model.replace(fields=(*table.model.fields, *evolution.fields))
+                        new_fields.append((table, grown))
+                        statements.extend(describe_field(model, f) for f in evolution.fields)
+                added = {f.name for f in evolution.fields}
+                for index in evolution.indexes:
                     # A dry run reads no rows: it proposes what a real run would try.
-                    built = table.unique_index(index) if index.unique and not dry_run else None
+                    empty = any(c.field in added for c in index.columns)
+                    built = (
+                        table.unique_index(index, empty=empty)
+                        if index.unique and not dry_run
+                        else None
+                    )
                     new_indexes.append((table, index, built))
                     statements.append(describe_index(model, index))
+            if new_fields and not dry_run and self._tx_thread is not None:
+                # The undo log holds rows without the new fields: a rollback would
+                # bring them back. (A SQL adapter refuses any bootstrap here.)
+                raise BackendError("bootstrap() cannot add fields inside a transaction")
             if not dry_run:
                 for table in new_tables:
                     self._tables[table.model.name] = table
+                for table, grown in new_fields:
+                    table.grow(grown)
                 for table, index, built in new_indexes:
                     table.add_index(index, built)
-                self._index_owner = owners
             return statements
 
     def server_version(self) -> str:
@@ -146,7 +162,6 @@ class MemoryAdapter:
         with self._lock:
             self._closed = True
             self._tables.clear()
-            self._index_owner.clear()
 
     # --- transactions ---------------------------------------------------------------------
 
@@ -224,10 +239,11 @@ class MemoryAdapter:
             raise BackendError(
                 f"model {model.name} does not exist; run bootstrap()", model=model.name
             )
-        if model is not table.model and not _same_shape(model, table.model):
+        if model is not table.model and not _fits(model, table.model):
             raise BackendError(
-                "the operation's model differs from the one bootstrap() created "
-                "(fields or primary key changed); the memory adapter does not migrate",
+                "the operation's model differs from the table bootstrap() made (a field "
+                "or the primary key differs, or the table has a NOT NULL field the model "
+                "lacks): run bootstrap() with this model",
                 model=model.name,
             )
         return table
@@ -249,14 +265,16 @@ class MemoryAdapter:
         sort_rows(op.model, rows, op.order)
         if op.limit is not None:
             del rows[op.limit :]
-        return [table.copy_out(row) for row in rows]
+        out = [table.copy_out(row) for row in rows]
+        return out if op.model is table.model else _narrow(op.model, table, out)
 
     def _count(self, op: Count) -> int:
         return len(self._selected(self._table(op.model), op))
 
     def _insert(self, op: Insert) -> None:
         table = self._table(op.model)
-        rows = [table.stored(row) for row in op.rows]  # copy everything before writing
+        given = op.rows if op.model is table.model else _padded(op.model, table, op.rows)
+        rows = [table.stored(row) for row in given]  # copy everything before writing
         for row in rows:
             table.insert(row, self._log)
 
@@ -278,23 +296,26 @@ class MemoryAdapter:
 
     def _upsert(self, op: Upsert) -> UpsertResult[dict[str, Any]] | None:
         table = self._table(op.model)
-        row = table.stored(op.row)
+        given = (op.row,) if op.model is table.model else _padded(op.model, table, (op.row,))
+        row = table.stored(given[0])
         key = table.key_of(row)
         existing = table.rows.get(key)
         if existing is None:
             table.insert(row, self._log)
-            return UpsertResult(table.copy_out(row), inserted=True)
+            return UpsertResult(_narrow(op.model, table, [table.copy_out(row)])[0], inserted=True)
         if op.where is not None and not predicate(op.model, op.where)(existing):
             return None  # the row belongs to another scope: the kit reports a duplicate
         if not op.update:
-            return UpsertResult(table.copy_out(existing), inserted=False)
+            return UpsertResult(
+                _narrow(op.model, table, [table.copy_out(existing)])[0], inserted=False
+            )
         for name in op.update:
             if not table.model.has_field(name):
                 raise ValidationError("unknown field in update", model=op.model.name, field=name)
         # ``row`` is already a private copy; key fields in ``update`` hold equal values.
         updated = {**existing, **{name: row[name] for name in op.update}}
         table.put(key, updated, self._log)
-        return UpsertResult(table.copy_out(updated), inserted=False)
+        return UpsertResult(_narrow(op.model, table, [table.copy_out(updated)])[0], inserted=False)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -346,8 +367,43 @@ class MemoryTransaction:
             )
 
 
-def _same_shape(a: Model[Any], b: Model[Any]) -> bool:
-    return a.fields == b.fields and a.primary_key == b.primary_key
+def _fits(model: Model[Any], table: Model[Any]) -> bool:
+    """Whether ``model`` can work on a table of ``table``'s fields: the same key, each of
+    its fields stored as declared, and only nullable fields besides (BOOT-5)."""
+    return (
+        model.primary_key == table.primary_key
+        and all(table.has_field(f.name) and table.field(f.name) == f for f in model.fields)
+        and all(f.nullable or model.has_field(f.name) for f in table.fields)
+    )
+
+
+def _padded(
+    model: Model[Any], table: Table, rows: Sequence[Mapping[str, Any]]
+) -> Sequence[Mapping[str, Any]]:
+    """``rows`` of ``model`` with NULL in the fields the table has besides (BOOT-5)."""
+    extra = dict.fromkeys(name for name in table.field_names if not model.has_field(name))
+    return [{**row, **extra} for row in rows] if extra else rows
+
+
+def _narrow(model: Model[Any], table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` of the table with only ``model``'s fields, as a SQL SELECT of them reads."""
+    if len(model.fields) == len(table.field_names):
+        return rows
+    names = model.field_names
+    return [{name: row[name] for name in names} for row in rows]
+
+
+def _stored(model: Model[Any]) -> StoredTable:
+    columns = tuple(StoredColumn(f.name, f.type, f.nullable) for f in model.fields)
+    return StoredTable(columns, model.primary_key)
+
+
+def _columns(index: Index) -> tuple[tuple[str, bool], ...]:
+    return tuple((c.field, c.descending) for c in index.columns)
+
+
+def _same_type(field: Field, stored: object) -> bool:
+    return field.type == stored
 
 
 def _model_name(op: Operation[Any]) -> str | None:

@@ -14,6 +14,7 @@ from typing import Any, TypeAlias
 
 from noorm.spec import (
     DuplicateKeyError,
+    Field,
     Index,
     JsonType,
     Model,
@@ -22,7 +23,15 @@ from noorm.spec import (
 
 from .copying import copy_json
 
-__all__ = ["Key", "Table", "UndoLog", "UniqueIndex", "describe_index", "describe_model"]
+__all__ = [
+    "Key",
+    "Table",
+    "UndoLog",
+    "UniqueIndex",
+    "describe_field",
+    "describe_index",
+    "describe_model",
+]
 
 Key: TypeAlias = tuple[Any, ...]
 """A primary-key (or unique-index) value: one entry per key field."""
@@ -76,10 +85,13 @@ class Table:
 
     # --- schema ---------------------------------------------------------------------------
 
-    def unique_index(self, index: Index) -> UniqueIndex:
-        """A unique index built over the current rows; BackendError if they collide."""
+    def unique_index(self, index: Index, *, empty: bool = False) -> UniqueIndex:
+        """A unique index built over the current rows; BackendError if they collide.
+
+        ``empty``: it holds a field bootstrap is adding, NULL in every row (BOOT-5).
+        """
         built = UniqueIndex(index.name, tuple(column.field for column in index.columns))
-        for key, row in self.rows.items():
+        for key, row in () if empty else self.rows.items():
             value = built.key(row)
             if value is None:
                 continue
@@ -91,6 +103,16 @@ class Table:
                 )
             built.entries[value] = key
         return built
+
+    def grow(self, model: Model[Any]) -> None:
+        """Become a table of ``model``: the current fields plus new nullable ones, NULL
+        in every row (rows are replaced, never mutated: see the module docstring)."""
+        added = {name: None for name in model.field_names if name not in self.field_names}
+        self.model = model
+        self.field_names = model.field_names
+        self._json_fields = tuple(f.name for f in model.fields if isinstance(f.type, JsonType))
+        for key, row in self.rows.items():
+            self.rows[key] = {**row, **added}
 
     def add_index(self, index: Index, built: UniqueIndex | None) -> None:
         self.indexes[index.name] = index
@@ -198,17 +220,24 @@ def _show(value: Key) -> str:
 # --- descriptions (what bootstrap() returns) ----------------------------------------------
 
 
+def _describe(field: Field) -> str:
+    type_name: str = field.type.name
+    max_length = getattr(field.type, "max_length", None)
+    if max_length is not None:
+        type_name = f"{type_name}({max_length})"
+    return f"{field.name} {type_name}{' null' if field.nullable else ''}"
+
+
 def describe_model(model: Model[Any]) -> str:
     """``create model name (field type [null], ..., primary key (...))``."""
-    columns = []
-    for field in model.fields:
-        type_name: str = field.type.name
-        max_length = getattr(field.type, "max_length", None)
-        if max_length is not None:
-            type_name = f"{type_name}({max_length})"
-        columns.append(f"{field.name} {type_name}{' null' if field.nullable else ''}")
+    columns = [_describe(field) for field in model.fields]
     columns.append(f"primary key ({', '.join(model.primary_key)})")
     return f"create model {model.name} ({', '.join(columns)})"
+
+
+def describe_field(model: Model[Any], field: Field) -> str:
+    """``add field name type null to model`` (only nullable fields are ever added)."""
+    return f"add field {_describe(field)} to {model.name}"
 
 
 def describe_index(model: Model[Any], index: Index) -> str:

@@ -61,6 +61,7 @@ from noorm.spec import (
     Model,
     Operation,
     Schema,
+    SchemaMismatchError,
     UnsupportedError,
     Update,
     Upsert,
@@ -69,7 +70,7 @@ from noorm.spec import (
 
 from .codec import JSON, Codec
 from .errors import DRIVER_ERRORS, driver_errors, is_duplicate, translate
-from .indexes import describe_collection, index_plans
+from .indexes import PK_INDEX, IndexPlan, describe_collection, index_plans
 from .mql import compile_filter, compile_sort, conjunction, render
 
 __all__ = ["MongoAdapter", "MongoTransaction"]
@@ -289,42 +290,61 @@ class MongoAdapter:
         """Create missing collections and indexes; returns a description per call.
 
         Idempotent and safe to run concurrently: "already exists" is success, and
-        ``createIndex`` with an identical spec is a no-op. An index that exists under
-        the same name with other keys raises BackendError (no migrations).
+        ``createIndex`` with an identical spec is a no-op. Every existing collection's
+        indexes are compared with the plan first: one that exists under a planned name
+        with other keys or uniqueness raises SchemaMismatchError and nothing is created
+        (BOOT-6). Collections have no columns: a new nullable field needs nothing (NULL
+        is an absent field), and what cannot be compared is in docs/backends/mongodb.md.
         """
         self._check_open(None)
-        statements: list[str] = []
         entries = [self._model(model) for model in schema.models]  # refuse before creating
         with driver_errors(None):
             existing = set(self._db.list_collection_names())
         self._existing.update(existing)
+        haves: dict[str, dict[str, Document]] = {}
+        for entry in entries:
+            if entry.model.name in existing:
+                with driver_errors(entry.model.name):
+                    indexes = entry.collection.list_indexes()
+                    haves[entry.model.name] = {str(ix["name"]): dict(ix) for ix in indexes}
+                    self._refuse_named_ids(entry)
+        # Index names are per collection here, but one namespace on the other backends:
+        # a schema's index name on another of its collections is refused the same way.
+        holders = {name: owner for owner, have in haves.items() for name in have}
+        todo: list[tuple[_Model, bool, list[IndexPlan]]] = []
         for entry in entries:
             model = entry.model
-            collection = entry.collection
-            with driver_errors(model.name):
-                if model.name not in existing:
-                    statements.append(describe_collection(model.name))
-                    if not dry_run:
-                        self._create_collection(model.name)
-                        self._existing.add(model.name)
-                    have: dict[str, Document] = {}
-                else:
-                    have = {str(ix["name"]): dict(ix) for ix in collection.list_indexes()}
-                    if not dry_run:
-                        self._refuse_named_ids(entry)
-                for plan in index_plans(model, entry.codec, partial_unique=not self.ferretdb):
-                    current = have.get(plan.name)
-                    if current is not None:
-                        if not plan.matches(current):
-                            raise BackendError(
-                                f"index {plan.name!r} exists with another definition "
-                                f"({dict(current.get('key', {}))}); the adapter does not migrate",
-                                model=model.name,
-                            )
-                        continue
-                    statements.append(plan.describe(model.name))
-                    if not dry_run:
-                        collection.create_index(list(plan.keys), **plan.options())
+            have = haves.get(model.name, {})
+            plans = []
+            for plan in index_plans(model, entry.codec, partial_unique=not self.ferretdb):
+                current = have.get(plan.name)
+                holder = holders.get(plan.name, model.name)
+                if current is None and holder != model.name and plan.name != PK_INDEX:
+                    raise SchemaMismatchError(
+                        f"index {plan.name!r}: the name is taken by an index of collection "
+                        f"{holder!r}; bootstrap() does not redefine indexes (BOOT-6)",
+                        model=model.name,
+                        index=plan.name,
+                    )
+                if current is None:
+                    plans.append(plan)
+                elif not plan.matches(current):
+                    raise _index_mismatch(model, plan, current)
+            todo.append((entry, model.name not in existing, plans))
+        statements: list[str] = []
+        for entry, create, plans in todo:
+            name = entry.model.name
+            if create:
+                statements.append(describe_collection(name))
+            statements.extend(plan.describe(name) for plan in plans)
+            if dry_run:
+                continue
+            with driver_errors(name):
+                if create:
+                    self._create_collection(name)
+                    self._existing.add(name)
+                for plan in plans:
+                    entry.collection.create_index(list(plan.keys), **plan.options())
         return statements
 
     def _refuse_named_ids(self, entry: _Model) -> None:
@@ -761,6 +781,20 @@ class MongoTransaction:
             "MongoDB has no savepoints: transactions cannot be nested",
             capability=Capability.SAVEPOINTS.value,
         )
+
+
+def _index_mismatch(model: Model[Any], plan: IndexPlan, current: Document) -> SchemaMismatchError:
+    """BOOT-6: an index exists under a planned name with another definition."""
+    keys = dict(current.get("key", {}))
+    unique = "unique " if current.get("unique") else ""
+    what = "the primary key's index" if plan.name == PK_INDEX else f"index {plan.name!r}"
+    return SchemaMismatchError(
+        f"{what} exists as {unique}{keys}, the model needs "
+        f"{'unique ' if plan.unique else ''}{dict(plan.keys)}; bootstrap() does not redefine "
+        "indexes or keys (BOOT-6)",
+        model=model.name,
+        index=plan.name,
+    )
 
 
 def _other_index(exc: PyMongoError) -> bool:

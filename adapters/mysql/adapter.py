@@ -52,6 +52,8 @@ from ..memory.evaluate import predicate, sort_rows
 from ..sql.adapter import Session, SQLAdapter
 from ..sql.compiler import DDL, Compiled, Table
 from ..sql.health import unsolicited
+from ..sql.introspect import Catalog
+from .catalog import read_catalog
 from .connection import (
     Connection,
     ConnectionFactory,
@@ -206,7 +208,12 @@ class MySQLAdapter(SQLAdapter[Connection]):
                 first.close()
             raise
         super().__init__(dialect, cache_size=cache_size)
-        caps = {Capability.TRANSACTIONS, Capability.SAVEPOINTS, Capability.CONCURRENT_BOOTSTRAP}
+        caps = {
+            Capability.TRANSACTIONS,
+            Capability.SAVEPOINTS,
+            Capability.CONCURRENT_BOOTSTRAP,
+            Capability.SCHEMA_INTROSPECTION,
+        }
         if dialect.json_paths:
             caps.add(Capability.JSON_PATHS)
         self.capabilities = frozenset(caps)
@@ -252,6 +259,8 @@ class MySQLAdapter(SQLAdapter[Connection]):
                 probed = _PROBED[(version, type(dialect))] = json_paths_work(conn, dialect)
         dialect.json_paths = probed
         self._server_version = display
+        self._directions = flavour == "mysql" or numbers >= (10, 8)
+        """Whether the server keeps an index column's DESC (MariaDB before 10.8 ignores it)."""
         self._database = database
         self.flavour = flavour
         """``"mysql"`` or ``"mariadb"``."""
@@ -588,9 +597,9 @@ class MySQLAdapter(SQLAdapter[Connection]):
         ddl = self.compiler.ddl(schema)
         with self._free_session(None) as session:
             if dry_run:
-                return [statement.sql for statement in self._missing(session, ddl)]
+                return [statement.sql for statement in self._plan(session, schema, ddl)]
             with self._bootstrap_lock(session):
-                todo = self._missing(session, ddl)
+                todo = self._plan(session, schema, ddl)
                 for statement in todo:
                     self._command(session, Compiled(statement.sql, []), statement.model)
         return [statement.sql for statement in todo]
@@ -601,6 +610,10 @@ class MySQLAdapter(SQLAdapter[Connection]):
             for t, i in self._query(session, Compiled(_EXISTING, []), None)
         }
         return [s for s in ddl if (s.model, s.index_name) not in existing]
+
+    def _catalog(self, session: Session[Connection], schema: Schema, tables: list[str]) -> Catalog:
+        query = self._catalog_query(session)
+        return read_catalog(query, self.dialect, schema, tables, directions=self._directions)
 
     @contextmanager
     def _bootstrap_lock(self, session: Session[Connection]) -> Iterator[None]:

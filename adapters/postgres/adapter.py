@@ -47,6 +47,8 @@ from noorm.spec.schema import Schema
 from ..sql.adapter import Session, SQLAdapter
 from ..sql.compiler import DDL, Compiled
 from ..sql.health import unsolicited
+from ..sql.introspect import Catalog
+from .catalog import read_catalog
 from .compiler import COPY_ROWS, PostgresCompiler
 from .dialect import PostgresDialect, one_line
 
@@ -115,6 +117,7 @@ class PostgresAdapter(SQLAdapter[Connection]):
             Capability.SAVEPOINTS,
             Capability.JSON_PATHS,
             Capability.CONCURRENT_BOOTSTRAP,
+            Capability.SCHEMA_INTROSPECTION,
         }
     )
 
@@ -312,6 +315,11 @@ class PostgresAdapter(SQLAdapter[Connection]):
             )
         _check_schema(schema, BackendError)
         return schema
+
+    def _catalog(self, session: Session[Connection], schema: Schema, tables: list[str]) -> Catalog:
+        index_names = [index.name for model in schema.models for index in model.indexes]
+        query = self._catalog_query(session)
+        return read_catalog(query, self.dialect, self.schema, tables, index_names)
 
     def _missing(self, session: Session[Connection], ddl: list[DDL]) -> list[DDL]:
         """What does not exist yet in the adapter's schema; inside bootstrap's

@@ -33,6 +33,7 @@ from noorm.spec.schema import Schema
 
 from .compiler import DDL, Compiled, Compiler
 from .dialect import Dialect
+from .introspect import Catalog, Query, evolution_plan
 
 __all__ = ["Cursor", "SQLAdapter", "Session", "Transaction"]
 
@@ -198,16 +199,40 @@ class SQLAdapter(Generic[ConnT]):
         ddl = self.compiler.ddl(schema)
         with self._free_session(None) as session:
             if dry_run:
-                return [statement.sql for statement in self._missing(session, ddl)]
+                return [statement.sql for statement in self._plan(session, schema, ddl)]
             with self._scope(session):
-                todo = self._missing(session, ddl)
+                todo = self._plan(session, schema, ddl)
                 for statement in todo:
                     self._command(session, Compiled(statement.sql, []), statement.model)
         return [statement.sql for statement in todo]
 
+    def _plan(self, session: Session[ConnT], schema: Schema, ddl: list[DDL]) -> list[DDL]:
+        """What bootstrap runs: the missing tables and indexes, and the additive changes
+        of the existing tables (BOOT-5); SchemaMismatchError, before any DDL, for the rest."""
+        todo = self._missing(session, ddl)
+        creating = {s.model for s in todo if s.index_name is None}
+        tables = [m.name for m in schema.models if m.name not in creating]
+        catalog = self._catalog(session, schema, tables)
+        return todo if catalog is None else evolution_plan(self.dialect, schema, todo, catalog)
+
     def _missing(self, session: Session[ConnT], ddl: list[DDL]) -> list[DDL]:
         """The statements whose table or index does not exist yet (default: all of them)."""
         return ddl
+
+    def _catalog(
+        self, session: Session[ConnT], schema: Schema, tables: list[str]
+    ) -> Catalog | None:
+        """The stored definition of ``tables`` (the models' tables that exist) and of the
+        indexes ``schema`` names (None: the backend cannot tell; nothing is compared)."""
+        return None
+
+    def _catalog_query(self, session: Session[ConnT]) -> Query:
+        """A catalog query runner for :mod:`.introspect` on ``session``."""
+
+        def query(sql: str, params: Sequence[Any]) -> Sequence[Sequence[Any]]:
+            return self._query(session, Compiled(sql, list(params)), None)
+
+        return query
 
     @contextmanager
     def _free_session(self, model: str | None) -> Iterator[Session[ConnT]]:

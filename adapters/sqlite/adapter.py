@@ -10,6 +10,8 @@ autocommit mode (``isolation_level=None``) usable from any thread. Or pass an op
   converters for INTEGER, REAL or TEXT columns;
 - be opened with ``check_same_thread=False`` if the adapter is used from several threads.
 
+The adapter turns off SQLite's double-quoted string literals on it where Python can
+(3.12+), so an unknown column name is an error rather than a string.
 Its ``row_factory`` does not matter (the adapter's cursors use plain tuples), and
 :meth:`SQLiteAdapter.close` leaves it open. Anything else you run on that connection
 while the adapter is using it is your concern: the adapter's lock covers only its own
@@ -27,9 +29,12 @@ from typing import Any, TypeVar
 from noorm.spec.adapter import Capability
 from noorm.spec.errors import BackendError, UnsupportedError
 from noorm.spec.operations import Operation, Upsert, UpsertResult
+from noorm.spec.schema import Schema
 
 from ..sql.adapter import Session, SQLAdapter, _joining
 from ..sql.compiler import DDL, Compiled
+from ..sql.introspect import Catalog
+from .catalog import read_catalog
 from .dialect import SQLiteDialect, json_paths_work
 
 __all__ = ["SQLiteAdapter"]
@@ -53,6 +58,7 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
             Capability.SAVEPOINTS,
             Capability.JSON_PATHS,
             Capability.CONCURRENT_BOOTSTRAP,
+            Capability.SCHEMA_INTROSPECTION,
         }
     )
     reuse_cursor = True
@@ -83,6 +89,7 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
             )
             self._owned = True
         try:
+            _no_string_identifiers(conn)
             paths = json_paths_work(conn)
             dialect = SQLiteDialect(
                 strict=sqlite3.sqlite_version_info >= (3, 37, 0),
@@ -185,6 +192,12 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
         }
         return [statement for statement in ddl if _creates(statement) not in existing]
 
+    def _catalog(
+        self, session: Session[sqlite3.Connection], schema: Schema, tables: list[str]
+    ) -> Catalog:
+        index_names = [index.name for model in schema.models for index in model.indexes]
+        return read_catalog(self._catalog_query(session), self.dialect, tables, index_names)
+
     def _cursor(self, conn: sqlite3.Connection) -> sqlite3.Cursor:
         cursor = conn.cursor()
         cursor.row_factory = None
@@ -192,6 +205,19 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
 
     def _in_transaction(self, conn: sqlite3.Connection) -> bool:
         return conn.in_transaction
+
+
+def _no_string_identifiers(conn: sqlite3.Connection) -> None:
+    """Turn off SQLite's misfeature of reading an unknown double-quoted identifier as a
+    string literal (``"note"`` becoming the text 'note'), where Python can (3.12+:
+    ``setconfig``). Elsewhere bootstrap() is what keeps every named column existing."""
+    setconfig = getattr(conn, "setconfig", None)
+    if setconfig is None:
+        return
+    for option in ("SQLITE_DBCONFIG_DQS_DML", "SQLITE_DBCONFIG_DQS_DDL"):
+        code = getattr(sqlite3, option, None)
+        if code is not None:
+            setconfig(code, False)
 
 
 def _max_params(conn: sqlite3.Connection) -> int:

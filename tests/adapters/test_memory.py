@@ -50,6 +50,7 @@ from noorm.spec import (
     Or,
     Order,
     Schema,
+    SchemaMismatchError,
     StringType,
     TimestampType,
     Update,
@@ -199,22 +200,41 @@ def test_bootstrap_unique_index_over_colliding_rows_creates_nothing() -> None:
     insert(adapter, bare, {"id": "c", "email": "x@y", "org": "o"})  # still no unique index
 
 
-def test_bootstrap_refuses_a_changed_model_and_a_taken_index_name() -> None:
+def test_bootstrap_evolves_additively_and_refuses_the_rest() -> None:  # BOOT-5..7
     adapter = MemoryAdapter()
     adapter.bootstrap(SCHEMA)
+    insert(adapter, ITEMS, {"id": 1})
     changed = ITEMS.with_field(Field("extra", StringType(), nullable=True))
-    with pytest.raises(BackendError, match="does not migrate"):
-        adapter.bootstrap(Schema([changed]))
+    with pytest.raises(BackendError, match="run bootstrap"):
+        ids(adapter, changed)  # not yet: the table lacks the field
+    assert adapter.bootstrap(Schema([changed])) == ["add field extra string null to items"]
+    assert ids(adapter, changed) == [1] and ids(adapter, ITEMS) == [1]
+    retyped = ITEMS.replace(fields=[*ITEMS.fields[:-1], Field("meta", StringType(), nullable=True)])
+    with pytest.raises(SchemaMismatchError, match="stores it as json") as caught:
+        adapter.bootstrap(Schema([retyped]))
+    assert (caught.value.model, caught.value.field) == ("items", "meta")
+    with pytest.raises(BackendError, match="run bootstrap"):
+        ids(adapter, retyped)
     other = Model(
         "other",
         [Field("id", IntegerType())],
         primary_key=["id"],
         indexes=[Index("users_email", ["id"])],
     )
-    with pytest.raises(BackendError, match="already used by model 'users'"):
+    with pytest.raises(SchemaMismatchError, match="taken by an index of table 'users'") as caught:
         adapter.bootstrap(Schema([other]))
-    with pytest.raises(BackendError, match="does not migrate"):
-        ids(adapter, changed)
+    assert (caught.value.model, caught.value.index) == ("other", "users_email")
+    assert adapter.bootstrap(SCHEMA) == []  # nothing was created or changed
+
+
+def test_bootstrap_adds_no_field_inside_a_transaction() -> None:
+    adapter = MemoryAdapter()
+    adapter.bootstrap(SCHEMA)
+    changed = Schema([ITEMS.with_field(Field("extra", StringType(), nullable=True))])
+    with adapter.transaction():
+        with pytest.raises(BackendError, match="inside a transaction"):
+            adapter.bootstrap(changed)
+        assert adapter.bootstrap(changed, dry_run=True) == ["add field extra string null to items"]
 
 
 def test_concurrent_bootstrap() -> None:  # BOOT-3

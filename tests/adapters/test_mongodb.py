@@ -66,6 +66,7 @@ from noorm.spec import (  # noqa: E402
     Order,
     Schema,
     SchemaError,
+    SchemaMismatchError,
     StringType,
     TimestampType,
     UnsupportedError,
@@ -227,6 +228,7 @@ def test_adapter_identity_and_capabilities(adapter: MongoAdapter) -> None:
     assert Capability.JSON_PATHS in adapter.capabilities
     assert Capability.CONCURRENT_BOOTSTRAP in adapter.capabilities
     assert Capability.SAVEPOINTS not in adapter.capabilities
+    assert Capability.SCHEMA_INTROSPECTION not in adapter.capabilities  # no columns to read
     if adapter.ferretdb:
         assert adapter.server_version().endswith(f"(FerretDB {adapter.ferretdb})")
         assert Capability.TRANSACTIONS not in adapter.capabilities  # TX-4: never pretends
@@ -536,7 +538,8 @@ def test_bootstrap_refuses_composite_keys_stored_with_field_names(adapter: Mongo
     with pytest.raises(BackendError, match="earlier version") as caught:
         adapter.bootstrap(SCHEMA)
     assert caught.value.model == "pairs"
-    assert adapter.bootstrap(SCHEMA, dry_run=True) == []  # a dry run reads no rows
+    with pytest.raises(BackendError, match="earlier version"):  # a dry run says so too
+        adapter.bootstrap(SCHEMA, dry_run=True)
     adapter.database["pairs"].delete_many({})
     adapter.database["pairs"].insert_one({"_id": {"0": "x", "1": bson.Int64(1)}, "b": "x"})
     assert adapter.bootstrap(SCHEMA) == []
@@ -1419,9 +1422,10 @@ def test_bootstrap_creates_collections_and_named_indexes_once(adapter: MongoAdap
 def test_bootstrap_refuses_to_redefine_an_index(adapter: MongoAdapter) -> None:
     adapter.bootstrap(SCHEMA)
     changed = ITEMS.replace(indexes=[Index("items_s_i", ["s"])])
-    with pytest.raises(BackendError) as caught:
+    with pytest.raises(SchemaMismatchError) as caught:  # BOOT-6
         adapter.bootstrap(Schema([changed]))
-    assert caught.value.model == "items" and "items_s_i" in str(caught.value)
+    assert caught.value.model == "items" and caught.value.index == "items_s_i"
+    assert "items_s_i" in str(caught.value)
 
 
 def test_indexes_mongodb_cannot_hold_twice_are_merged(adapter: MongoAdapter) -> None:

@@ -188,6 +188,7 @@ def test_protocol_identity_and_capabilities(db: MySQLAdapter) -> None:
         Capability.SAVEPOINTS,
         Capability.JSON_PATHS,
         Capability.CONCURRENT_BOOTSTRAP,
+        Capability.SCHEMA_INTROSPECTION,
     }
     version = query(db, "SELECT VERSION()")[0][0]
     flavour, numbers, display = server_flavour(version)

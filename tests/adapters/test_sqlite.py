@@ -110,6 +110,7 @@ def test_protocol_identity_and_capabilities(db: SQLiteAdapter) -> None:
         Capability.SAVEPOINTS,
         Capability.JSON_PATHS,
         Capability.CONCURRENT_BOOTSTRAP,
+        Capability.SCHEMA_INTROSPECTION,
     }
     assert db.server_version() == f"SQLite {sqlite3.sqlite_version}"
 

@@ -36,6 +36,7 @@ from noorm.spec import (
     Order,
     Path,
     Schema,
+    SchemaMismatchError,
     UnsupportedError,
     Update,
     Upsert,
@@ -47,6 +48,7 @@ __all__ = [
     "empty_in_matches_all",
     "loses_milliseconds",
     "ne_matches_null",
+    "never_evolves",
     "no_capabilities",
     "no_server_version",
     "nulls_last",
@@ -328,6 +330,34 @@ drops_limit = _Factory(DropsLimit)
 path_filters_match_all = _Factory(PathFiltersMatchAll)
 
 
+class NeverEvolves(Broken):
+    """Bootstraps as before schema evolution: an existing table stays as it was created
+    (no new column, nothing compared); only missing tables and indexes are made."""
+
+    name = "broken-never-evolves"
+
+    def bootstrap(self, schema: Schema, *, dry_run: bool = False) -> list[str]:
+        tables = self._inner._tables
+        models = []
+        for model in schema.models:
+            table = tables.get(model.name)
+            if table is not None:
+                old = table.model
+                known = [
+                    ix for ix in model.indexes if all(old.has_field(c.field) for c in ix.columns)
+                ]
+                indexes = [ix for ix in known if ix.name not in table.indexes]
+                model = old.replace(indexes=[*table.indexes.values(), *indexes])
+            models.append(model)
+        try:
+            return self._inner.bootstrap(Schema(models), dry_run=dry_run)
+        except SchemaMismatchError:
+            return []
+
+
+never_evolves = _Factory(NeverEvolves)
+
+
 class NoServerVersion(Broken):
     """Says nothing about its backend: ``server_version()`` returns an empty string."""
 
@@ -354,5 +384,6 @@ BROKEN: dict[str, frozenset[str]] = {
     "empty_in_matches_all": frozenset({"FLT-IN"}),
     "drops_limit": frozenset({"OP-FIND"}),
     "path_filters_match_all": frozenset({"CAP-1"}),
+    "never_evolves": frozenset({"BOOT-5", "BOOT-6", "BOOT-7"}),
 }
 """Factory name -> exactly the clauses certification must fail, and no other."""
