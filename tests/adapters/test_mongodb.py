@@ -1746,6 +1746,35 @@ def test_an_upsert_is_one_command_and_a_batch_sends_only_its_inserts(
     assert commands.names() == ["find"]
 
 
+def test_a_scoped_upsert_updates_in_one_command_and_inserts_in_two(db_name: str) -> None:
+    """HOOK-QUERY: the scope's equalities must not be copied into a new row, so a scoped
+    upsert is an update in scope first, then an insert; another scope's row is found by
+    the failed insert and never written."""
+    commands = Commands()
+    client: MongoClient[Any] = MongoClient(URL, event_listeners=[commands])
+    adapter = MongoAdapter(client, db_name)
+    try:
+        store = Store(SCHEMA, adapter, plugins=[TenantScope(models=["items"])])
+        store.bootstrap()
+        acme, other = store.bind(tenant_id="acme"), store.bind(tenant_id="other")
+        commands.sent.clear()
+        assert acme.upsert(ITEMS, row("k", s="a"), update=["s"]).inserted
+        assert commands.names() == ["findAndModify", "insert"]
+        commands.sent.clear()
+        assert acme.upsert(ITEMS, row("k", s="b"), update=["s"]).row["s"] == "b"
+        assert commands.names() == ["findAndModify"]
+        assert commands.last("findAndModify")["query"] == {"_id": "k", "tenant_id": "acme"}
+        commands.sent.clear()
+        with pytest.raises(DuplicateKeyError):
+            other.upsert(ITEMS, row("k", s="stolen"), update=["s"])
+        assert commands.names() == ["findAndModify", "insert", "find"]
+        got = acme.get(ITEMS, {"id": "k"})
+        assert got is not None and got["s"] == "b"  # untouched by the other scope
+    finally:
+        adapter.close()
+        client.close()
+
+
 # --- observability, errors, factory -------------------------------------------------------
 
 
