@@ -1678,7 +1678,7 @@ def test_hebo_pages_and_key_lookups_are_pushed_down_to_postgresql(
     if not adapter.ferretdb:
         pytest.skip("FerretDB's explain (pushdown flags, PostgreSQL plan) only")
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    rows = [
+    rows: list[Any] = [
         {
             "id": f"i{n:02}",
             "conversation_id": c,
@@ -1726,17 +1726,17 @@ def test_an_upsert_is_one_command_and_a_batch_sends_only_its_inserts(
 
     store, _, commands = watched
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    new = {"id": "c1", "created_at": t0, "metadata": {"a": "1"}}
+    new: Any = {"id": "c1", "created_at": t0, "metadata": {"a": "1"}}
     commands.sent.clear()
     assert store.upsert(conversations, new, update=["metadata"]) == UpsertResult(new, True)
-    changed = {**new, "created_at": t0 + timedelta(days=1), "metadata": None}
-    stored = {**new, "metadata": None}
+    changed: Any = {**new, "created_at": t0 + timedelta(days=1), "metadata": None}
+    stored: Any = {**new, "metadata": None}
     assert store.upsert(conversations, changed, update=["metadata"]) == UpsertResult(stored, False)
     assert store.upsert(conversations, changed, update=[]) == UpsertResult(stored, False)
     assert commands.names() == ["findAndModify"] * 3
     assert commands.last("findAndModify")["query"] == {"_id": "c1"}
     commands.sent.clear()
-    batch = [{"id": f"b{n}", "created_at": t0, "metadata": None} for n in range(10)]
+    batch: list[Any] = [{"id": f"b{n}", "created_at": t0, "metadata": None} for n in range(10)]
     assert store.insert_many(conversations, batch) == batch
     assert commands.names() == ["insert"]
     # A model with a json field may hold documents of 16 MiB, but a page of small ones

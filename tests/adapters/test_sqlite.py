@@ -46,6 +46,7 @@ from noorm.spec import (
     Order,
     Schema,
     StringType,
+    UnsupportedError,
     Upsert,
     UpsertResult,
     ValidationError,
@@ -924,3 +925,81 @@ def test_the_default_busy_timeout_is_five_seconds(tmp_path: Path) -> None:
         assert timeout == 5000
     finally:
         adapter.close()
+
+
+# --- runtime version gates (pinned by mutation testing) ------------------------------------------
+
+
+def _as_version(monkeypatch: pytest.MonkeyPatch, version: tuple[int, int, int]) -> None:
+    """Make the adapter believe the linked SQLite is ``version`` (its feature gates)."""
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", version)
+    monkeypatch.setattr(sqlite3, "sqlite_version", ".".join(map(str, version)))
+
+
+@pytest.mark.parametrize(
+    ("version", "supported"), [((3, 23, 99), False), ((3, 24, 0), True), ((2, 99, 0), False)]
+)
+def test_the_oldest_sqlite_is_3_24(
+    monkeypatch: pytest.MonkeyPatch, version: tuple[int, int, int], supported: bool
+) -> None:
+    _as_version(monkeypatch, version)
+    if supported:
+        SQLiteAdapter(":memory:").close()
+    else:
+        with pytest.raises(UnsupportedError, match=r"too old; no-orm needs 3\.24\.0"):
+            SQLiteAdapter(":memory:")
+
+
+@pytest.mark.parametrize("version", [(3, 24, 0), (3, 29, 99), (3, 30, 0), (3, 34, 99),
+                                     (3, 35, 0), (3, 36, 99), (3, 37, 0)])  # fmt: skip
+def test_each_feature_is_used_from_its_version_on_with_the_same_results(
+    monkeypatch: pytest.MonkeyPatch, version: tuple[int, int, int]
+) -> None:
+    """STRICT tables from 3.37, NULLS FIRST/LAST from 3.30, RETURNING from 3.35; before
+    that the adapter spells the same semantics without them."""
+    _as_version(monkeypatch, version)
+    adapter = SQLiteAdapter(":memory:")
+    statements: list[str] = []
+    store = Store(SCHEMA, adapter, on_query=lambda event: statements.append(event.statement or ""))
+    ddl = adapter.bootstrap(SCHEMA, dry_run=True)
+    assert any(s.endswith(" STRICT") for s in ddl) is (version >= (3, 37, 0))
+    store.bootstrap()
+    store.insert_many(DOCS, [doc(1, i=2), doc(2), doc(3, i=1)])
+    rows = store.find(DOCS, order_by=["i"]).rows
+    assert [r["id"] for r in rows] == [2, 3, 1]  # NULL first ascending (ORD-1)
+    assert [r["id"] for r in store.find(DOCS, order_by=[Order("i", descending=True)])] == [1, 3, 2]
+    assert any("NULLS " in s for s in statements) is (version >= (3, 30, 0))
+    statements.clear()
+    updated = store.upsert(DOCS, doc(1, i=5), update=["i"])
+    inserted = store.upsert(DOCS, doc(4, i=6), update=["i"])
+    assert (updated.inserted, updated.row["i"], inserted.inserted) == (False, 5, True)
+    assert any("RETURNING" in s for s in statements) is (version >= (3, 35, 0))
+    adapter.close()
+
+
+def test_an_owned_connection_serves_every_thread_and_waits_5_s_for_locks(tmp_path: Path) -> None:
+    """The adapter opens its connection for use from any thread (its own lock serialises
+    calls), with the documented 5 s busy timeout unless told otherwise."""
+    adapter = SQLiteAdapter(tmp_path / "db.sqlite3")
+    adapter.bootstrap(SCHEMA)
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            adapter.execute(Insert(DOCS, (doc(k),)))
+        except BaseException as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert errors == []
+    assert adapter.execute(Count(DOCS, None)) == 4
+    timeouts = [adapter._conn.execute("PRAGMA busy_timeout").fetchone()[0]]
+    adapter.close()
+    other = SQLiteAdapter(tmp_path / "db.sqlite3", timeout=0.25)
+    timeouts.append(other._conn.execute("PRAGMA busy_timeout").fetchone()[0])
+    other.close()
+    assert timeouts == [5000, 250]
