@@ -1,0 +1,147 @@
+"""Render docs/certification.md from the matrix's reports (standard library only).
+
+Reads ``reports/matrix/<cell>.json`` (the ``noorm certify --report`` JSON) and
+``reports/matrix/cells/<cell>.json`` (what ci/matrix knows about the run: commit,
+date, server provenance, wall time). A cell without a report is never shown as
+certified: it is "not run", "error" or "not available here".
+
+    python ci/matrix.d/render.py    # re-render from the reports on disk
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ADAPTER_ORDER = ["memory", "sqlite", "postgres", "mysql", "mongodb"]
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return data
+    except (OSError, ValueError):
+        return None
+
+
+def _clause_counts(report: dict[str, Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for entry in report.get("clauses", {}).values():
+        counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1
+    return counts
+
+
+def _cell_row(cell: Any, reports: Path) -> tuple[list[str], list[str]]:
+    """One table row, and the detail lines for the section under the table."""
+    report = _load(reports / f"{cell.id}.json")
+    meta = _load(reports / "cells" / f"{cell.id}.json") or {}
+    if cell.unavailable:
+        server = f"{cell.server} {cell.version}"
+        return [cell.adapter, server, "**not available here**", "—", "—", "—", "—", "—", "—"], [
+            f"- `{cell.id}`: not available here. {cell.unavailable}."
+        ]
+    label = meta.get("server_label") or f"{cell.server} {cell.version}"
+    if report is None:
+        status = "error" if meta.get("status") == "error" else "not run"
+        detail = [f"- `{cell.id}`: **{status}**: {meta.get('error', 'no report in reports/matrix/')}"]
+        return [cell.adapter, label, f"**no** ({status})", "—", "—", meta.get("date", "—")[:10],
+                (meta.get("commit") or "—")[:10], "—", _secs(meta)], detail
+    counts = _clause_counts(report)
+    certified = bool(report.get("certified"))
+    clauses = f"{counts.get('passed', 0)} / {counts.get('failed', 0)} / {counts.get('skipped', 0)}"
+    other = {k: v for k, v in counts.items() if k not in ("passed", "failed", "skipped")}
+    if other:
+        clauses += " (" + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(other.items())) + ")"
+    summary = report.get("summary", {})
+    tests = f"{summary.get('passed', 0)} / {summary.get('failed', 0)} / {summary.get('skipped', 0)}"
+    if summary.get("not_run"):
+        tests += f" ({summary['not_run']} not run)"
+    commit = (meta.get("commit") or "")[:10] + ("+dirty" if meta.get("dirty") else "")
+    driver = (report.get("versions") or {}).get("driver") or "— (in-process)"
+    server = report.get("server_version") or label
+    if meta.get("server_label") and meta["server_label"] not in server:
+        server = f"{server} — {meta['server_label']}"
+    row = [
+        cell.adapter,
+        server,
+        "**yes**" if certified else "**NO**",
+        clauses,
+        tests,
+        (report.get("generated_at") or meta.get("date") or "")[:10],
+        commit or "—",
+        driver,
+        _secs(meta),
+    ]
+    detail: list[str] = []
+    if not certified:
+        detail.append(f"- `{cell.id}` ({server}): **not certified**.")
+        for clause, entry in report.get("clauses", {}).items():
+            if entry["outcome"] in ("failed", "incomplete", "not_run"):
+                reason = " ".join(str(entry.get("reason", "")).split())
+                if len(reason) > 400:
+                    reason = reason[:397] + "..."
+                detail.append(f"  - {clause} {entry['outcome']} ({entry.get('title', '')}): {reason}")
+        for why in report.get("why_not_certified", []):
+            if not any(why.startswith(f"{c} failed") for c in report.get("clauses", {})):
+                detail.append(f"  - {' '.join(why.split())[:400]}")
+    return row, detail
+
+
+def _secs(meta: dict[str, Any]) -> str:
+    if "wall_seconds" not in meta:
+        return "—"
+    return f"{meta['wall_seconds']:.0f} s"
+
+
+def render(cells: list[Any], reports: Path, out: Path) -> None:
+    cells = sorted(cells, key=lambda c: ADAPTER_ORDER.index(c.adapter) if c.adapter in ADAPTER_ORDER else 99)
+    rows, details, provenance = [], [], []
+    for cell in cells:
+        row, detail = _cell_row(cell, reports)
+        rows.append(row)
+        details += detail
+        meta = _load(reports / "cells" / f"{cell.id}.json") or {}
+        if meta.get("provenance"):
+            provenance.append(f"- `{cell.id}`: {meta['provenance']}")
+    ran = [_load(reports / "cells" / f"{c.id}.json") for c in cells if not c.unavailable]
+    walls = [m["wall_seconds"] for m in ran if m and "wall_seconds" in m]
+    head = ["adapter", "server (as the adapter reports it)", "certified",
+            "clauses passed / failed / skipped", "tests passed / failed / skipped",
+            "date", "no-orm commit", "driver", "wall time"]
+    lines = [
+        "# Certification matrix",
+        "",
+        "<!-- Generated by ci/matrix (ci/matrix.d/render.py) from reports/matrix/*.json: do not edit. -->",
+        "",
+        "Each built-in adapter certified with `noorm certify` against every server version this",
+        "machine can provision, one report per cell in `reports/matrix/<adapter>-<server>-<version>.json`.",
+        "`ci/matrix` provisions the servers (loopback only, ports of their own), runs the suite",
+        "and renders this page; see [ci/README-services.md](../ci/README-services.md#ci-matrix).",
+        "A cell is **yes** only when its report says `certified`: every test ran, none failed and",
+        "every skip is a declared missing capability on a non-core clause. A cell whose server",
+        "could not be provisioned, or that has no report, is never counted as certified.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "| " + " | ".join("---" for _ in head) + " |",
+        *("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows),
+        "",
+    ]
+    if walls:
+        lines += [f"Sum of the cells' wall times (provisioning + certification): {sum(walls):.0f} s "
+                  f"over {len(walls)} cells.", ""]
+    lines += ["## Cells that are not certified or not available", ""]
+    lines += details or ["None."]
+    lines += ["", "## Where the servers come from", ""]
+    lines += provenance or ["(no cell has run yet)"]
+    lines.append("")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from matrix import REPORTS, ROOT, all_cells
+
+    render(all_cells(), REPORTS, ROOT / "docs" / "certification.md")
