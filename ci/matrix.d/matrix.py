@@ -456,7 +456,7 @@ class FerretDB(Server):
         self.proc: subprocess.Popen[bytes] | None = None
 
     def provenance(self) -> str:
-        back = f"{self.pg.label} (npm {self.pg.package})" if self.pg else "SQLite"
+        back = f"{self.pg.label} (npm {self.pg.package})" if self.pg else f"SQLite {self._sqlite_version()}"
         return f"built from the Go module proxy; {self.backend} backend: {back}"
 
     def _binary(self) -> Path:
@@ -513,8 +513,16 @@ class FerretDB(Server):
         return f"mongodb://{HOST}:{self.port}/"
 
     def _sqlite_version(self) -> str:
-        # FerretDB v1's SQLite backend is the pure-Go modernc.org/sqlite port; its version
-        # is the SQLite it embeds, which is not the Python one. Name it by module version.
+        # FerretDB v1's SQLite backend is modernc.org/sqlite (SQLite translated to Go),
+        # not the system or Python SQLite: name it by the module version in the binary.
+        try:
+            info = run(["go" if shutil.which("go") else "/usr/local/go/bin/go", "version", "-m", str(self.bin)])
+        except (OSError, ProvisionError):
+            return "(modernc.org/sqlite)"
+        for line in info.splitlines():
+            parts = line.split()
+            if len(parts) >= 3 and parts[1] == "modernc.org/sqlite":
+                return f"(modernc.org/sqlite {parts[2]})"
         return "(modernc.org/sqlite)"
 
     def stop(self) -> None:
