@@ -25,10 +25,12 @@ KNOWN_CAUSES = [
         "(`SELECT CHARSET(JSON_UNQUOTE(JSON_EXTRACT(j, '$.a')))` gives `utf8mb3`; on "
         "Debian's 10.11.19 it gives `utf8mb4`), so the adapter's "
         "`JSON_UNQUOTE(...) COLLATE utf8mb4_nopad_bin` for string comparisons on JSON paths "
-        "is refused. This matches MariaDB bug MDEV-35614 (JSON_UNQUOTE unescapes into "
-        "utf8mb3, which cannot hold 4-byte characters; the upstream fix was merged in 2025). "
-        "A server bug the adapter does not work around (it could compare through "
-        "`JSON_VALUE` or refuse such servers in its version check).",
+        "is refused. Measured on 11.4.5: `JSON_UNQUOTE` also turns a 4-byte character into "
+        "`?` (`x😀y` comes back as `x?y`, even through `CONVERT(... USING utf8mb4)`), while "
+        "`JSON_VALUE(j, '$.a')` returns `utf8mb4` with the character intact. This matches "
+        "MariaDB bug MDEV-35614 (JSON_UNQUOTE unescapes into utf8mb3; fixed upstream in "
+        "2025). A server bug the adapter does not work around: it could read string paths "
+        "with `JSON_VALUE` on MariaDB, or refuse the affected releases.",
     ),
 ]
 
