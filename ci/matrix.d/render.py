@@ -62,15 +62,28 @@ def _cell_row(cell: Any, reports: Path) -> tuple[list[str], list[str]]:
     label = meta.get("server_label") or f"{cell.server} {cell.version}"
     if report is None:
         status = "error" if meta.get("status") == "error" else "not run"
-        detail = [f"- `{cell.id}`: **{status}**: {meta.get('error', 'no report in reports/matrix/')}"]
-        return [cell.adapter, label, f"**no** ({status})", "—", "—", meta.get("date", "—")[:10],
-                (meta.get("commit") or "—")[:10], "—", _secs(meta)], detail
+        detail = [
+            f"- `{cell.id}`: **{status}**: {meta.get('error', 'no report in reports/matrix/')}"
+        ]
+        return [
+            cell.adapter,
+            label,
+            f"**no** ({status})",
+            "—",
+            "—",
+            meta.get("date", "—")[:10],
+            (meta.get("commit") or "—")[:10],
+            "—",
+            _secs(meta),
+        ], detail
     counts = _clause_counts(report)
     certified = bool(report.get("certified"))
     clauses = f"{counts.get('passed', 0)} / {counts.get('failed', 0)} / {counts.get('skipped', 0)}"
     other = {k: v for k, v in counts.items() if k not in ("passed", "failed", "skipped")}
     if other:
-        clauses += " (" + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(other.items())) + ")"
+        clauses += (
+            " (" + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(other.items())) + ")"
+        )
     summary = report.get("summary", {})
     tests = f"{summary.get('passed', 0)} / {summary.get('failed', 0)} / {summary.get('skipped', 0)}"
     if summary.get("not_run"):
@@ -103,7 +116,9 @@ def _cell_row(cell: Any, reports: Path) -> tuple[list[str], list[str]]:
                 reason = " ".join(str(entry.get("reason", "")).split())
                 if len(reason) > 400:
                     reason = reason[:397] + "..."
-                detail.append(f"  - {clause} {entry['outcome']} ({entry.get('title', '')}): {reason}")
+                detail.append(
+                    f"  - {clause} {entry['outcome']} ({entry.get('title', '')}): {reason}"
+                )
         text = json.dumps(report.get("why_not_certified", []))
         for needle, cause in KNOWN_CAUSES:
             if needle.replace("'", "\\'") in text or needle in text:
@@ -121,7 +136,9 @@ def _secs(meta: dict[str, Any]) -> str:
 
 
 def render(cells: list[Any], reports: Path, out: Path) -> None:
-    cells = sorted(cells, key=lambda c: ADAPTER_ORDER.index(c.adapter) if c.adapter in ADAPTER_ORDER else 99)
+    cells = sorted(
+        cells, key=lambda c: ADAPTER_ORDER.index(c.adapter) if c.adapter in ADAPTER_ORDER else 99
+    )
     rows, details, provenance = [], [], []
     for cell in cells:
         row, detail = _cell_row(cell, reports)
@@ -132,9 +149,17 @@ def render(cells: list[Any], reports: Path, out: Path) -> None:
             provenance.append(f"- `{cell.id}`: {meta['provenance']}")
     ran = [_load(reports / "cells" / f"{c.id}.json") for c in cells if not c.unavailable]
     walls = [m["wall_seconds"] for m in ran if m and "wall_seconds" in m]
-    head = ["adapter", "server (as the adapter reports it)", "certified",
-            "clauses passed / failed / skipped", "tests passed / failed / skipped",
-            "date", "no-orm commit", "driver", "wall time"]
+    head = [
+        "adapter",
+        "server (as the adapter reports it)",
+        "certified",
+        "clauses passed / failed / skipped",
+        "tests passed / failed / skipped",
+        "date",
+        "no-orm commit",
+        "driver",
+        "wall time",
+    ]
     lines = [
         "# Certification matrix",
         "",
@@ -154,13 +179,19 @@ def render(cells: list[Any], reports: Path, out: Path) -> None:
         "",
     ]
     if any("[^pymysql]" in row[7] for row in rows):
-        lines += ["[^pymysql]: as the report states it: the adapter reports `pymysql.__version__`, "
-                  "which is PyMySQL's MySQLdb-compatibility number, not the PyMySQL release "
-                  "(`importlib.metadata.version(\"PyMySQL\")`). Runs of `ci/matrix` record the "
-                  "installed release next to it.", ""]
+        lines += [
+            "[^pymysql]: as the report states it: the adapter reports `pymysql.__version__`, "
+            "which is PyMySQL's MySQLdb-compatibility number, not the PyMySQL release "
+            '(`importlib.metadata.version("PyMySQL")`). Runs of `ci/matrix` record the '
+            "installed release next to it.",
+            "",
+        ]
     if walls:
-        lines += [f"Sum of the cells' wall times (provisioning + certification): {sum(walls):.0f} s "
-                  f"over {len(walls)} cells.", ""]
+        lines += [
+            f"Sum of the cells' wall times (provisioning + certification): {sum(walls):.0f} s "
+            f"over {len(walls)} cells.",
+            "",
+        ]
     lines += ["## Cells that are not certified or not available", ""]
     lines += details or ["None."]
     lines += ["", "## Where the servers come from", ""]
