@@ -32,6 +32,17 @@ KNOWN_CAUSES = [
         "2025). A server bug the adapter does not work around: it could read string paths "
         "with `JSON_VALUE` on MariaDB, or refuse the affected releases.",
     ),
+    (
+        "UNIQUE constraint failed",
+        "FerretDB's SQLite backend reports a unique index built over duplicate values as a "
+        "generic `OperationFailure` (`... constraint failed: UNIQUE constraint failed: index "
+        "'...' (2067)`, SQLite's SQLITE_CONSTRAINT_UNIQUE), not as MongoDB's DuplicateKey "
+        "(11000). The adapter (`adapters/mongodb/errors.py: is_duplicate`) recognises only "
+        "11000/11001 and the PostgreSQL backend's form (code 1 with `SQLSTATE 23505`), so "
+        "`bootstrap()` raises `BackendError` where BOOT-1/BOOT-2 require `DuplicateKeyError`. "
+        "An adapter gap for this backend (one more pattern to recognise), not a data problem: "
+        "every other clause passes.",
+    ),
 ]
 
 
