@@ -106,8 +106,11 @@ def _cell_row(cell: Any, reports: Path) -> tuple[list[str], list[str]]:
     elif driver.startswith("PyMySQL "):
         driver += " [^pymysql]"
     server = report.get("server_version") or label
-    if meta.get("server_label") and meta["server_label"] not in server:
-        server = f"{server} — {meta['server_label']}"
+    label = meta.get("server_label") or ""
+    if " / " in label:  # FerretDB: the report names FerretDB, the label adds its backend
+        server = f"{server} on {label.split(' / ', 1)[1]}"
+    elif label and label not in server:
+        server = f"{server} ({label})"
     row = [
         cell.adapter,
         server,
