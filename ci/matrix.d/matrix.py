@@ -1,4 +1,4 @@
-"""ci/matrix: certify each adapter against several server versions (see ci/matrix --help).
+"""Certify each server adapter against several server versions, one report per cell, and render docs/certification.md.
 
 Standard library only (plus psycopg / PyMySQL / pymongo from the venv for the set-up
 of the servers it starts). Every server runs on 127.0.0.1 on a port of its own, with

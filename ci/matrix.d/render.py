@@ -182,7 +182,7 @@ def render(cells: list[Any], reports: Path, out: Path) -> None:
         "Each built-in adapter certified with `noorm certify` against every server version this",
         "machine can provision, one report per cell in `reports/matrix/<adapter>-<server>-<version>.json`.",
         "`ci/matrix` provisions the servers (loopback only, ports of their own), runs the suite",
-        "and renders this page; see [ci/README-services.md](../ci/README-services.md#ci-matrix).",
+        "and renders this page; see [ci/README-services.md](../ci/README-services.md#cimatrix).",
         "A cell is **yes** only when its report says `certified`: every test ran, none failed and",
         "every skip is a declared missing capability on a non-core clause. A cell whose server",
         "could not be provisioned, or that has no report, is never counted as certified.",
