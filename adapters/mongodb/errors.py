@@ -43,7 +43,13 @@ def is_duplicate(exc: BaseException) -> bool:
     if isinstance(exc, OperationFailure):
         if exc.code in _DUPLICATE_CODES:
             return True
-        return exc.code == 1 and "SQLSTATE 23505" in str(exc)  # FerretDB + PostgreSQL
+        # FerretDB reports a unique index it cannot build (existing duplicates) as code 1
+        # with its backend's own error: SQLSTATE 23505 on PostgreSQL, SQLite's extended
+        # code 2067 (SQLITE_CONSTRAINT_UNIQUE) on SQLite.
+        text = str(exc)
+        return exc.code == 1 and (
+            "SQLSTATE 23505" in text or ("UNIQUE constraint failed" in text and "(2067)" in text)
+        )
     return False
 
 

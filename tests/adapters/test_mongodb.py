@@ -1928,3 +1928,74 @@ def test_filters_and_orders_agree_with_the_reference_adapter(
     got = store.find(ITEMS, where, order_by=Order(order, descending))
     assert ids(got) == ids(expected), where
     assert store.count(ITEMS, where) == len(expected)
+
+
+# --- FerretDB's SQLite backend (docs/certification.md) ------------------------------------------
+
+
+def _ferretdb_binary() -> str | None:
+    cache = os.environ.get("NOORM_CACHE", os.path.expanduser("~/.cache/noorm"))
+    binary = os.path.join(cache, "bin", "ferretdb")
+    return binary if os.access(binary, os.X_OK) else None
+
+
+@pytest.fixture(scope="module")
+def sqlite_ferretdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoClient[Any]]:
+    """A private FerretDB on its SQLite backend (the binary ci/services builds)."""
+    import socket
+    import time
+
+    binary = _ferretdb_binary()
+    if binary is None:
+        pytest.skip("no FerretDB binary in $NOORM_CACHE/bin (ci/services builds it)")
+    state = tmp_path_factory.mktemp("ferretdb-sqlite")
+    (state / "data").mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen(
+        [binary, f"--listen-addr=127.0.0.1:{port}", "--handler=sqlite",
+         f"--sqlite-url=file:{state / 'data'}/", "--telemetry=disable",
+         f"--state-dir={state}", "--debug-addr=-", "--log-level=error"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    client: MongoClient[Any] = MongoClient(f"mongodb://127.0.0.1:{port}/", tz_aware=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.admin.command("ping")
+                break
+            except PyMongoError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield client
+    finally:
+        client.close()
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_a_unique_index_over_duplicates_is_a_duplicate_key_error_on_the_sqlite_backend(
+    sqlite_ferretdb: MongoClient[Any],
+) -> None:
+    """FerretDB/SQLite reports the failed index build as code 1 with SQLite's 2067
+    (BOOT-1): the same DuplicateKeyError as on its PostgreSQL backend."""
+    plain = Model(
+        "evolving", [Field("id", IntegerType()), Field("email", StringType(40))], primary_key=["id"]
+    )
+    unique = plain.replace(indexes=[Index("evolving_email", ["email"], unique=True)])
+    adapter = MongoAdapter(sqlite_ferretdb, f"noorm_sqlite_{uuid.uuid4().hex[:8]}")
+    try:
+        Store([plain], adapter).bootstrap()
+        Store([plain], adapter).insert_many(
+            plain, [{"id": 1, "email": "a"}, {"id": 2, "email": "a"}]
+        )
+        with pytest.raises(DuplicateKeyError) as caught:
+            Store([unique], adapter).bootstrap()
+        assert caught.value.model == "evolving"
+        assert isinstance(caught.value.__cause__, OperationFailure)
+    finally:
+        sqlite_ferretdb.drop_database(adapter.database.name)
+        adapter.close()
