@@ -856,6 +856,26 @@ data_rows, filters, orders = support.reference_strategies(
 )
 
 
+@settings(max_examples=300, deadline=None)
+@given(where=filters, depth=st.integers(0, 8))
+def test_the_quick_shape_walk_agrees_with_the_full_one(where: Filter, depth: int) -> None:
+    """``Compiler._shape`` (keys, mappings, scopes, cursor pages without the checks)
+    gives the shape and params of the rendering walk, for any filter: whatever it does
+    not handle goes to that walk."""
+    compiler = SQLiteAdapter(":memory:").compiler
+    table = compiler.table(DOCS)
+    for _ in range(depth):  # nesting deep enough to reorder operands
+        where = and_(eq("i", 1), not_(where))
+    quick: list[Any] = []
+    full: list[Any] = []
+    try:
+        expected = compiler._filter(table, where, full, False)[0]
+    except ValidationError:
+        return  # never rendered, so never cached
+    assert compiler._shape(table, where, quick) == expected
+    assert quick == full
+
+
 @pytest.fixture(scope="module")
 def shared() -> Iterator[dict[str, SQLiteAdapter]]:
     both = {"path": open_adapter(":memory:"), "json_each": open_adapter(":memory:", json_each=True)}
