@@ -381,6 +381,12 @@ def test_an_upsert_of_an_existing_row_is_one_statement(db: SQLiteAdapter) -> Non
     result = db.execute(Upsert(USERS, user("u2", n=2), ("n",), SCOPE_T1))
     assert result == UpsertResult(user("u2", n=2), inserted=True)
     assert [sql.split()[0] for sql in seen] == ["UPDATE", "INSERT"]
+    seen.clear()
+    result = db.execute(Upsert(USERS, user("u1", n=9), (), SCOPE_T1))  # nothing to update
+    assert result == UpsertResult(user("u1", n=2), inserted=False)
+    assert [sql.split()[0] for sql in seen] == ["SELECT"]
+    statement = db.statement(Upsert(USERS, user("u1", n=9), (), SCOPE_T1))
+    assert statement is not None and statement.startswith('SELECT "id", "tenant"')
 
 
 def test_an_upsert_looks_again_when_another_connection_wins_the_race(tmp_path: Path) -> None:
