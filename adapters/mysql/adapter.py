@@ -172,6 +172,7 @@ class MySQLAdapter(SQLAdapter[Connection]):
         "mariadb": MariaDBDialect,
     }
     """The dialect class of each server flavour (a subclass may swap one)."""
+    reuse_cursor = True  # sessions are pooled: one cursor each, for every statement
 
     def __init__(
         self,

@@ -12,7 +12,8 @@ Either way a connection must be idle when the adapter gets it. The adapter issue
 that is not is switched for the adapter's call and switched back (in psycopg 3 that is
 a client-side flag, not a round trip).
 
-Results are read with the adapter's own loaders on each cursor (binary format):
+Results are read with the adapter's own loaders on its cursors (binary format), one
+cursor per connection, kept for the connection's next statements:
 TIMESTAMPTZ as aware UTC datetimes straight from the wire value, so neither the session
 ``TimeZone`` nor ``DateStyle`` matters (a session east of UTC cannot overflow 9999-12-31
 into year 10000), and JSONB as text, parsed by :class:`~.dialect.PostgresCodec`. A
@@ -76,6 +77,8 @@ _INDEX_KINDS = frozenset({"i", "I"})
 _SCHEMA_MISSING = "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = %s)"
 _SYSTEM_SCHEMAS = ("pg_", "information_schema")
 _LOCK = "SELECT pg_advisory_xact_lock(%s)"
+_SESSIONS = 64
+"""Pooled connections whose sessions are kept before closed ones are forgotten."""
 
 
 class _UTCTimestamptzLoader(Loader):
@@ -120,6 +123,7 @@ class PostgresAdapter(SQLAdapter[Connection]):
             Capability.SCHEMA_INTROSPECTION,
         }
     )
+    reuse_cursor = True
 
     def __init__(
         self,
@@ -157,6 +161,8 @@ class PostgresAdapter(SQLAdapter[Connection]):
                 "expected a URL, a psycopg.Connection or a psycopg_pool.ConnectionPool, "
                 f"got {type(target).__name__}"
             )
+        self._sessions: dict[int, Session[Connection]] = {}
+        """The session (and so the cursor) of each pooled connection, by identity."""
         self._local = threading.local()
         self._lock = threading.Lock()
         self._closed = False
@@ -237,11 +243,24 @@ class PostgresAdapter(SQLAdapter[Connection]):
             raise BackendError(f"no connection from the pool: {one_line(exc)}") from exc
         try:
             with _autocommit(conn):
-                yield Session(conn)
+                yield self._session_of(conn)
         finally:
             if self._rested is not None:
                 self._rested.returned(conn)
             self._pool.putconn(conn)
+
+    def _session_of(self, conn: Connection) -> Session[Connection]:
+        """The session of a pooled connection: one per connection, so its cursor (with
+        the loaders registered once) serves every later statement on it too. A
+        connection is lent to one thread at a time, and so is its session."""
+        session = self._sessions.get(id(conn))
+        if session is None or session.conn is not conn:
+            session = Session(conn)
+            with self._lock:
+                if len(self._sessions) >= _SESSIONS:  # the pool replaced connections
+                    self._sessions = {k: s for k, s in self._sessions.items() if not s.conn.closed}
+                self._sessions[id(conn)] = session
+        return session
 
     def _cursor(self, conn: Connection) -> psycopg.Cursor[Any]:
         cursor = conn.cursor(binary=True, row_factory=tuple_row)

@@ -274,6 +274,38 @@ def _row_decoder(
     return function
 
 
+def _quick(table: Table, f: Filter, params: list[Any]) -> tuple[Shape, int] | None:
+    """:meth:`Compiler._node`'s shape and nesting of ``f``, its params appended; None
+    (params half-appended) for a filter with anything else in it: a json field or
+    path, an IN list, a comparison with None, operands reordered by their nesting."""
+    kind = type(f)
+    if kind is Compare:
+        shape = _plain(table, f, params)  # type: ignore[arg-type]
+        return None if shape is None else (shape, 0)
+    if kind is IsNull:
+        ref = f.ref  # type: ignore[union-attr]
+        return (("null", ref), 0) if type(ref) is str and ref in table.scalars else None
+    if kind is Not:
+        inner = _quick(table, f.item, params)  # type: ignore[union-attr]
+        return None if inner is None else (("Not", inner[0]), inner[1] + 1)
+    if kind is And or kind is Or:
+        items = flatten(f)  # type: ignore[arg-type]
+        if len(items) < 2:
+            return ((kind.__name__,), 0) if not items else _quick(table, items[0], params)
+        parts = []
+        for item in items:
+            part = _quick(table, item, params)
+            if part is None:
+                return None
+            parts.append(part)
+        deepest = max([part[1] for part in parts[1:]])
+        if deepest >= DEEP:  # _chain reorders such operands
+            return None
+        nesting = _levels(len(parts)) + max(parts[0][1], 2 + deepest)
+        return (kind.__name__, tuple([part[0] for part in parts])), nesting
+    return None
+
+
 def _plain(table: Table, f: Compare, params: list[Any]) -> Shape | None:
     """:meth:`Compiler._node`'s shape of a comparison of a non-json field (None: another
     kind of comparison), its encoded value appended to ``params``."""
@@ -589,28 +621,19 @@ class Compiler:
     def _shape(self, table: Table, where: Filter | None, params: list[Any]) -> Shape:
         """The shape of ``where`` and its params, exactly as :meth:`_filter` gives them.
 
-        An equality (or other comparison) of a plain field, and an AND of a few of them
-        (keys, the usual ``{"field": value}`` filters), skip the general walk and its
-        checks: a shape is only ever found in the cache after :meth:`_filter` rendered
-        it, which checked the fields and operators; a new shape is rendered that way.
+        Filters of comparisons and ``is_null`` of plain fields under AND, OR and NOT
+        (keys, ``{"field": value}`` filters, scopes, cursor pages) are walked by
+        :func:`_quick`, without :meth:`_node`'s checks and SQL bookkeeping: a shape is
+        only ever found in the cache after :meth:`_filter` rendered it, which checked
+        its fields and operators, and a new shape is rendered that way.
         """
         if where is None:
             return None
-        kind = type(where)
-        if kind is Compare:
-            shape = _plain(table, where, params)  # type: ignore[arg-type]
-            if shape is not None:
-                return shape
-        elif kind is And and 1 < len(where.items) <= CHAIN:  # type: ignore[union-attr]
-            head = len(params)
-            shapes = []
-            for item in where.items:  # type: ignore[union-attr]
-                if type(item) is not Compare or (one := _plain(table, item, params)) is None:
-                    del params[head:]
-                    break
-                shapes.append(one)
-            else:
-                return ("And", tuple(shapes))
+        head = len(params)
+        quick = _quick(table, where, params)
+        if quick is not None:
+            return quick[0]
+        del params[head:]
         return self._filter(table, where, params, False)[0]
 
     def _filter(

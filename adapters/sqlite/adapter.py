@@ -124,8 +124,10 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
                     self._conn.close()
 
     def statement(self, op: Operation[Any]) -> str | None:
-        if isinstance(op, Upsert) and self._returning and op.update:
-            upsert = self.compiler.upsert_update(op)  # the first of its statements
+        if isinstance(op, Upsert) and self._returning:  # the first of its statements
+            if not op.update:
+                return self.compiler.select_key(op.model, op.row, op.where).sql
+            upsert = self.compiler.upsert_update(op)
             return self.compiler.returning(upsert, self.compiler.table(op.model)).sql
         return super().statement(op)
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,8 +45,6 @@ DEEP = 40
 """The deep page: the 41st, 800 items in."""
 ORDER = (desc("created_at"), desc("id"))
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
-
-Explain = Callable[[SQLAdapter[Any], Compiled], Any]
 
 
 def item(conversation: str, n: int) -> ItemRow:
@@ -225,8 +222,3 @@ def test_mariadb_lists_an_index_range_in_order() -> None:
             assert status["Handler_icp_attempts"] <= 21, status
     finally:
         adapter.close()
-
-
-def test_sqlite_version_has_the_plan_text_we_read() -> None:
-    """EXPLAIN QUERY PLAN's fourth column is its text since SQLite 3.24 (the adapter's floor)."""
-    assert sqlite3.sqlite_version_info >= (3, 24, 0)

@@ -218,6 +218,39 @@ def test_a_borrowed_pool_is_not_closed_and_its_connections_are_restored(
         adapter.execute(Count(DOCS, None))
 
 
+def test_one_cursor_per_connection_with_the_loaders_registered_once(
+    pool: ConnectionPool[Any], schema: str, conn: psycopg.Connection[Any]
+) -> None:
+    """Statements reuse their connection's cursor, whose loaders the adapter registered
+    when it opened it; the connection's own loaders stay psycopg's."""
+    opened: list[psycopg.Cursor[Any]] = []
+
+    class Counting(PostgresAdapter):
+        def _cursor(self, conn: Any) -> psycopg.Cursor[Any]:
+            cursor = super()._cursor(conn)
+            opened.append(cursor)
+            return cursor
+
+    for target in (pool, conn):
+        opened.clear()
+        adapter = Counting(target, schema=schema)
+        adapter.bootstrap(SCHEMA)
+        for n in range(5):
+            adapter.execute(Insert(DOCS, (doc(n, t=datetime(2026, 1, 1, tzinfo=UTC)),)))
+            assert adapter.execute(Find(DOCS, eq("id", n), BY_ID))[0]["t"].tzinfo is UTC
+            with adapter.transaction() as tx:
+                tx.execute(Update(DOCS, eq("id", n), {"i": n}))
+        assert 1 <= len(opened) <= (pool.max_size if target is pool else 1)
+        adapter.execute(Delete(DOCS, ALL))
+        adapter.close()
+    with conn.cursor(binary=True) as cursor:  # psycopg's own loaders: the session zone
+        cursor.execute("SET TIME ZONE 'Europe/Paris'")
+        cursor.execute("SELECT '2026-01-01T00:00:00Z'::timestamptz")
+        row = cursor.fetchone()
+        assert row is not None and row[0].utcoffset() == timedelta(hours=1)
+        cursor.execute("RESET TIME ZONE")
+
+
 def test_a_borrowed_connection(conn: psycopg.Connection[Any], schema: str) -> None:
     conn.row_factory = psycopg.rows.dict_row  # the adapter's cursors ignore it
     adapter = PostgresAdapter(conn, schema=schema)

@@ -383,6 +383,12 @@ def test_an_upsert_of_an_existing_row_is_one_statement(db: SQLiteAdapter) -> Non
     result = db.execute(Upsert(USERS, user("u2", n=2), ("n",), SCOPE_T1))
     assert result == UpsertResult(user("u2", n=2), inserted=True)
     assert [sql.split()[0] for sql in seen] == ["UPDATE", "INSERT"]
+    seen.clear()
+    result = db.execute(Upsert(USERS, user("u1", n=9), (), SCOPE_T1))  # nothing to update
+    assert result == UpsertResult(user("u1", n=2), inserted=False)
+    assert [sql.split()[0] for sql in seen] == ["SELECT"]
+    statement = db.statement(Upsert(USERS, user("u1", n=9), (), SCOPE_T1))
+    assert statement is not None and statement.startswith('SELECT "id", "tenant"')
 
 
 def test_an_upsert_looks_again_when_another_connection_wins_the_race(tmp_path: Path) -> None:
@@ -856,6 +862,26 @@ data_rows, filters, orders = support.reference_strategies(
     paths=PATHS,
     max_rows=12,
 )
+
+
+@settings(max_examples=300, deadline=None)
+@given(where=filters, depth=st.integers(0, 8))
+def test_the_quick_shape_walk_agrees_with_the_full_one(where: Filter, depth: int) -> None:
+    """``Compiler._shape`` (keys, mappings, scopes, cursor pages without the checks)
+    gives the shape and params of the rendering walk, for any filter: whatever it does
+    not handle goes to that walk."""
+    compiler = SQLiteAdapter(":memory:").compiler
+    table = compiler.table(DOCS)
+    for _ in range(depth):  # nesting deep enough to reorder operands
+        where = and_(eq("i", 1), not_(where))
+    quick: list[Any] = []
+    full: list[Any] = []
+    try:
+        expected = compiler._filter(table, where, full, False)[0]
+    except ValidationError:
+        return  # never rendered, so never cached
+    assert compiler._shape(table, where, quick) == expected
+    assert quick == full
 
 
 @pytest.fixture(scope="module")
