@@ -95,11 +95,11 @@ def test_a_new_nullable_field_and_index_are_added(adapter: Adapter, second: Adap
     assert new.get(V2, {"id": "c"}) == {"id": "c", "n": 3, "note": "note", "flag": True}
     assert ids(new.find(V2, {"note": "note"}).rows) == ["c"], "old rows must read NULL"
     assert ids(new.find(V2, {"flag": True}).rows) == ["c"]
-    assert ids(new.find(V2, is_null("note")).rows) == ["a", "b"]
+    assert sorted(ids(new.find(V2, is_null("note")).rows)) == ["a", "b"]
     assert new.count(V2, {"n": 2}) == 1
     with pytest.raises(DuplicateKeyError):  # the new unique index is in force
         new.insert(V2, {"id": "d", "n": 4, "note": "note"})
-    assert [r["id"] for r in all_rows(new, V2)] == ["a", "b", "c"]
+    assert sorted(ids(all_rows(new, V2))) == ["a", "b", "c"]
 
 
 @pytest.mark.clause("BOOT-5")
@@ -114,7 +114,7 @@ def test_a_nullable_column_the_model_dropped_is_left_alone(
     # The old release still works on the table: its column kept its values.
     assert old.bootstrap() == [] and old.bootstrap(dry_run=True) == []
     assert old.get(V1, {"id": "a"}) == {"id": "a", "n": 1, "gone": "x"}
-    assert all_rows(old, V1) == [
+    assert sorted(all_rows(old, V1), key=lambda row: str(row["id"])) == [
         {"id": "a", "n": 1, "gone": "x"},
         {"id": "b", "n": 20, "gone": None},
         {"id": "c", "n": 3, "gone": None},
@@ -194,8 +194,6 @@ def test_a_changed_column_or_key_is_refused(adapter: Adapter, second: Adapter, c
     before = all_rows(old, V1)
     changed, field = BOOT_7_CASES[case]
     # With an additive change and a new table in the same schema: neither is made.
-    if changed.has_field("note"):
-        raise AssertionError("the case must not hold the additive field")
     grown = changed.with_field(NOTE)
     _refused(_store(second, LATER, grown), model="evo", field=field)
     _nothing_changed(second, before)

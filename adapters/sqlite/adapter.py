@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from noorm.spec.adapter import Capability
 from noorm.spec.errors import BackendError, UnsupportedError
 from noorm.spec.operations import Operation, Upsert, UpsertResult
-from noorm.spec.schema import Schema
+from noorm.spec.schema import Model, Schema
 
 from ..sql.adapter import Session, SQLAdapter, _joining
 from ..sql.compiler import DDL, Compiled
@@ -44,6 +44,7 @@ T = TypeVar("T")
 _MIN_VERSION = (3, 24, 0)  # INSERT ... ON CONFLICT DO NOTHING
 _RETURNING = (3, 35, 0)  # UPDATE ... RETURNING
 _UPSERT_ATTEMPTS = 3
+_COLUMN_NAMES = "SELECT name FROM pragma_table_info(?, 'main')"
 _EXISTING = "SELECT type, name FROM main.sqlite_master WHERE type IN ('table', 'index')"
 
 
@@ -89,7 +90,7 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
             )
             self._owned = True
         try:
-            _no_string_identifiers(conn)
+            literals_off = _no_string_identifiers(conn)
             paths = json_paths_work(conn)
             dialect = SQLiteDialect(
                 strict=sqlite3.sqlite_version_info >= (3, 37, 0),
@@ -109,6 +110,9 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
         self._closed = False
         self._returning = sqlite3.sqlite_version_info >= _RETURNING
         """Upserts update first with ``UPDATE ... RETURNING`` (see :meth:`_upsert`)."""
+        self._checked: dict[int, Model[Any]] | None = None if literals_off else {}
+        """Models whose columns all exist (by id), where SQLite may read a missing
+        column's name as a string; None where it cannot."""
 
     def server_version(self) -> str:
         return f"SQLite {sqlite3.sqlite_version}"
@@ -194,6 +198,36 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
         }
         return [statement for statement in ddl if _creates(statement) not in existing]
 
+    def _run(self, session: Session[sqlite3.Connection], op: Operation[Any]) -> Any:
+        checked = self._checked
+        if checked is not None and checked.get(id(op.model)) is not op.model:
+            self._check_columns(session, op.model, checked)
+        return super()._run(session, op)
+
+    def _check_columns(
+        self,
+        session: Session[sqlite3.Connection],
+        model: Model[Any],
+        checked: dict[int, Model[Any]],
+    ) -> None:
+        """Refuse a model naming a column its table lacks, once per Model object: this
+        SQLite would read ``"note"`` as the string 'note' (no setconfig before Python
+        3.12). A missing table is left to the statement itself (BOOT-4)."""
+        rows = self._query(session, Compiled(_COLUMN_NAMES, [model.name]), model.name)
+        if not rows:
+            return
+        found = {str(row[0]) for row in rows}
+        for field in model.fields:
+            if field.name not in found:
+                raise BackendError(
+                    "the table has no such column: run bootstrap() with this model",
+                    model=model.name,
+                    field=field.name,
+                )
+        if len(checked) > 1024:
+            checked.clear()
+        checked[id(model)] = model
+
     def _catalog(
         self, session: Session[sqlite3.Connection], schema: Schema, tables: list[str]
     ) -> Catalog:
@@ -209,17 +243,18 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
         return conn.in_transaction
 
 
-def _no_string_identifiers(conn: sqlite3.Connection) -> None:
+def _no_string_identifiers(conn: sqlite3.Connection) -> bool:
     """Turn off SQLite's misfeature of reading an unknown double-quoted identifier as a
     string literal (``"note"`` becoming the text 'note'), where Python can (3.12+:
-    ``setconfig``). Elsewhere bootstrap() is what keeps every named column existing."""
+    ``setconfig``); whether it did. Elsewhere every model's columns are checked on its
+    first use, and bootstrap() compares every table with its model (BOOT-7)."""
     setconfig = getattr(conn, "setconfig", None)
-    if setconfig is None:
-        return
-    for option in ("SQLITE_DBCONFIG_DQS_DML", "SQLITE_DBCONFIG_DQS_DDL"):
-        code = getattr(sqlite3, option, None)
-        if code is not None:
-            setconfig(code, False)
+    codes = [getattr(sqlite3, f"SQLITE_DBCONFIG_DQS_{kind}", None) for kind in ("DML", "DDL")]
+    if setconfig is None or None in codes:
+        return False
+    for code in codes:
+        setconfig(code, False)
+    return True
 
 
 def _max_params(conn: sqlite3.Connection) -> int:

@@ -60,6 +60,7 @@ from noorm.spec import (  # noqa: E402
     NumberType,
     Order,
     Schema,
+    SchemaMismatchError,
     StringType,
     UnsupportedError,
     Update,
@@ -1395,3 +1396,22 @@ def test_filters_and_orders_agree_with_the_reference(
 ) -> None:
     expected = support.reference_rows(rows, where, order, limit)
     support.check_agrees_with_the_reference(shared, rows, where, order, limit, expected, where)
+
+
+# --- schema evolution (BOOT-5..7) ---------------------------------------------------------
+
+
+def test_a_changed_varchar_length_is_a_mismatch_and_text_is_not_observed(db: MySQLAdapter) -> None:
+    """VARCHAR(n) carries max_length; TEXT columns do not (docs/backends/mysql.md)."""
+    named = Model(
+        "named",
+        [Field("id", IntegerType()), Field("s", StringType(10)), Field("t", StringType(2000))],
+        primary_key=["id"],
+    )
+    db.bootstrap(Schema([named]))
+    wider = named.replace(fields=[named.fields[0], Field("s", StringType(20)), named.fields[2]])
+    with pytest.raises(SchemaMismatchError, match=r"varchar\(10\)") as caught:
+        db.bootstrap(Schema([wider]))
+    assert (caught.value.model, caught.value.field) == ("named", "s")
+    longer = named.replace(fields=[*named.fields[:2], Field("t", StringType(3000))])
+    assert db.bootstrap(Schema([longer]), dry_run=True) == []  # both TEXT

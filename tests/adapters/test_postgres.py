@@ -54,6 +54,7 @@ from noorm.spec import (
     Order,
     Schema,
     SchemaError,
+    SchemaMismatchError,
     StringType,
     Update,
     Upsert,
@@ -1110,3 +1111,37 @@ def test_a_connect_timeout_in_the_url_wins_over_the_argument(schema: str) -> Non
     finally:
         given.close()
         default.close()
+
+
+# --- schema evolution (BOOT-5..7) ---------------------------------------------------------
+
+NAMED = Model("named", [Field("id", IntegerType()), Field("s", StringType(10))], primary_key=["id"])
+
+
+def test_a_changed_max_length_or_collation_is_a_mismatch(
+    pool: ConnectionPool[Any], schema: str
+) -> None:
+    """VARCHAR(n) carries max_length; strings are COLLATE "C" (STR-4)."""
+    adapter = PostgresAdapter(pool, schema=schema)
+    adapter.bootstrap(Schema([NAMED]))
+    wider = NAMED.replace(fields=[Field("id", IntegerType()), Field("s", StringType(20))])
+    with pytest.raises(SchemaMismatchError, match=r"character varying\(10\)") as caught:
+        adapter.bootstrap(Schema([wider]))
+    assert (caught.value.model, caught.value.field) == ("named", "s")
+    raw(f'ALTER TABLE "{schema}"."named" ALTER COLUMN "s" TYPE VARCHAR(10) COLLATE "POSIX"')
+    with pytest.raises(SchemaMismatchError, match="COLLATE POSIX"):
+        adapter.bootstrap(Schema([NAMED]), dry_run=True)
+    adapter.close()
+
+
+def test_an_added_column_waits_for_the_bootstrap_lock(
+    pool: ConnectionPool[Any], schema: str
+) -> None:
+    """The ALTER runs in bootstrap's transaction: a second bootstrap finds it done."""
+    adapter = PostgresAdapter(pool, schema=schema)
+    adapter.bootstrap(Schema([NAMED]))
+    noted = NAMED.with_field(Field("note", StringType(5), nullable=True))
+    ran = adapter.bootstrap(Schema([noted]))
+    assert ran == [f'ALTER TABLE "{schema}"."named" ADD COLUMN "note" VARCHAR(5) COLLATE "C"']
+    assert PostgresAdapter(pool, schema=schema).bootstrap(Schema([noted])) == []
+    adapter.close()

@@ -32,6 +32,7 @@ from noorm.kit import Store
 from noorm.spec import (
     Adapter,
     BackendError,
+    BooleanType,
     Capability,
     Count,
     DuplicateKeyError,
@@ -45,7 +46,9 @@ from noorm.spec import (
     NumberType,
     Order,
     Schema,
+    SchemaMismatchError,
     StringType,
+    TimestampType,
     UnsupportedError,
     Upsert,
     UpsertResult,
@@ -827,6 +830,7 @@ def test_writes_and_bootstrap_take_the_write_lock_at_begin(tmp_path: Path) -> No
     assert adapter.bootstrap(SCHEMA)  # reads what exists, then creates: all under the lock
     assert held and all(locked for _, locked in held)
     assert {kind for kind, _ in held} == {"SELECT", "CREATE"}
+    adapter.execute(Count(USERS, None))  # where Python < 3.12: the first use checks columns
     held.clear()
     with adapter.transaction() as tx:
         tx.execute(Count(USERS, None))  # a read first...
@@ -1029,3 +1033,53 @@ def test_an_owned_connection_serves_every_thread_and_waits_5_s_for_locks(tmp_pat
     timeouts.append(other._conn.execute("PRAGMA busy_timeout").fetchone()[0])
     other.close()
     assert timeouts == [5000, 250]
+
+
+# --- schema evolution (BOOT-5..7) ---------------------------------------------------------
+
+NOTED_V1 = Model("noted", [Field("id", StringType(10))], primary_key=["id"])
+NOTED_V2 = NOTED_V1.with_field(Field("note", StringType(20), nullable=True))
+
+
+def test_a_column_the_table_lacks_is_never_read_as_its_own_name(tmp_path: Path) -> None:
+    """SQLite reads an unknown ``"note"`` as the string 'note': issue 9's report."""
+    path = tmp_path / "db.sqlite3"
+    first = open_adapter(path)
+    old = Store(Schema([NOTED_V1]), first)
+    old.bootstrap()
+    old.insert(NOTED_V1, {"id": "a"})
+    adapter = open_adapter(path)
+    new = Store(Schema([NOTED_V2]), adapter)
+    for call in (
+        lambda: new.get(NOTED_V2, {"id": "a"}),
+        lambda: new.find(NOTED_V2, {"note": "note"}),
+        lambda: new.count(NOTED_V2, {"note": "note"}),
+    ):
+        with pytest.raises(BackendError) as caught:  # not bootstrapped: refused
+            call()
+        assert caught.value.model == "noted" and "note" in str(caught.value)
+    assert new.bootstrap() == ['ALTER TABLE "main"."noted" ADD COLUMN "note" TEXT COLLATE BINARY']
+    assert new.get(NOTED_V2, {"id": "a"}) == {"id": "a", "note": None}
+    assert new.find(NOTED_V2, {"note": "note"}).rows == []
+    new.insert(NOTED_V2, {"id": "b", "note": "note"})
+    assert [r["id"] for r in new.find(NOTED_V2, {"note": "note"}).rows] == ["b"]
+    assert old.get(NOTED_V1, {"id": "b"}) == {"id": "b"}
+    adapter.close()
+    first.close()
+
+
+def test_a_mismatch_is_found_in_the_stored_checks(tmp_path: Path) -> None:
+    """Boolean and json columns differ from integer and text only by their CHECK."""
+    adapter = open_adapter(tmp_path / "db.sqlite3")
+    flags = Model(
+        "flags", [Field("id", IntegerType()), Field("f", BooleanType())], primary_key=["id"]
+    )
+    Store(Schema([flags]), adapter).bootstrap()
+    as_int = flags.replace(fields=[Field("id", IntegerType()), Field("f", IntegerType())])
+    with pytest.raises(SchemaMismatchError, match="boolean CHECK") as caught:
+        Store(Schema([as_int]), adapter).bootstrap(dry_run=True)
+    assert (caught.value.model, caught.value.field) == ("flags", "f")
+    # Not observable on SQLite (the same INTEGER column): integer versus timestamp.
+    as_ts = flags.replace(fields=[Field("id", TimestampType()), Field("f", BooleanType())])
+    assert Store(Schema([as_ts]), adapter).bootstrap(dry_run=True) == []
+    adapter.close()
