@@ -552,9 +552,7 @@ class MySQLDialect(Dialect):
             inner = column
             for _ in paths[1:]:
                 inner = f"JSON_EXTRACT({inner}, {self.placeholder})"
-            value_sql = (
-                f"JSON_VALUE({inner}, {self.placeholder}) COLLATE {self.string_collation}"
-            )
+            value_sql = f"JSON_VALUE({inner}, {self.placeholder}) COLLATE {self.string_collation}"
         elif kind == "string":
             value_sql = f"JSON_UNQUOTE({extract}) COLLATE {self.string_collation}"
         elif kind == "boolean":

@@ -195,7 +195,7 @@ def render(cells: list[Any], reports: Path, out: Path) -> None:
     if any("[^pymysql]" in row[7] for row in rows):
         lines += [
             "[^pymysql]: as the report states it, without the installed release beside it: "
-            "before the adapter reported `importlib.metadata.version(\"PyMySQL\")`, it "
+            'before the adapter reported `importlib.metadata.version("PyMySQL")`, it '
             "reported `pymysql.__version__`, PyMySQL's MySQLdb-compatibility number (2.2.8 "
             "for PyMySQL 1.2.4). Runs of `ci/matrix` record the installed release next to it.",
             "",
