@@ -383,7 +383,7 @@ class MySQLDialect(Dialect):
     json_value_strings: ClassVar[bool] = False
     """Read a string at a path with ``JSON_VALUE`` rather than ``JSON_UNQUOTE(JSON_EXTRACT
     ...)``: MariaDB 11.4.5's ``JSON_UNQUOTE`` returns utf8mb3 and turns astral characters
-    into ``?`` (MDEV-35614), ``JSON_VALUE`` keeps utf8mb4 on every MariaDB release. MySQL
+    into ``?`` (MDEV-35614); ``JSON_VALUE`` keeps utf8mb4 (10.11.19, 11.4.5, 11.8.9). MySQL
     8 keeps ``JSON_UNQUOTE`` (utf8mb4 there): its ``JSON_VALUE`` needs 8.0.21 and returns
     ``VARCHAR(512)`` unless given a ``RETURNING`` type."""
     path_step: ClassVar[int] = 1_000
