@@ -21,6 +21,7 @@ indexes looked up in ``information_schema``, and MariaDB's JSON warnings as erro
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import random
 import re
 import threading
@@ -113,6 +114,13 @@ def server_flavour(version: str) -> tuple[str, tuple[int, ...], str]:
     if "mariadb" in version.lower():
         return "mariadb", numbers, f"MariaDB {dotted}"
     return "mysql", numbers, f"MySQL {dotted}"
+
+
+def _driver_version() -> str:
+    try:
+        return f"PyMySQL {importlib.metadata.version('PyMySQL')}"
+    except importlib.metadata.PackageNotFoundError:  # a copy without its metadata
+        return "PyMySQL " + ".".join(str(n) for n in pymysql.VERSION[:3])
 
 
 class _Session(Session[Connection]):
@@ -231,6 +239,11 @@ class MySQLAdapter(SQLAdapter[Connection]):
     def server_version(self) -> str:
         """e.g. ``"MariaDB 10.11.19"`` or ``"MySQL 8.0.36"``."""
         return self._server_version
+
+    def driver_version(self) -> str:
+        """e.g. ``"PyMySQL 1.2.4"``: the installed release, not ``pymysql.__version__``
+        (2.2.8 there, a MySQLdb-compatibility number)."""
+        return _driver_version()
 
     @property
     def database(self) -> str:

@@ -20,9 +20,11 @@ function, which spells a key's leading ``-`` as ``\\u002d`` in both (:func:`json
 Neither behaviour is trusted: every new server is probed (:func:`json_paths_work`),
 and a server that fails loses the json_paths capability rather than select another key.
 ``JSON_EXTRACT`` returns JSON text (MariaDB) or a JSON value (MySQL), so comparisons
-read the value through ``JSON_UNQUOTE`` (strings, with the code-point collation;
-booleans as ``'true'``/``'false'``) or ``CAST(... AS DOUBLE)`` (numbers), always behind
-a ``JSON_TYPE`` check of the kind (FLT-JSON-1).
+read the value through ``JSON_VALUE`` (strings on MariaDB) or ``JSON_UNQUOTE`` (strings
+on MySQL, with the code-point collation; booleans as ``'true'``/``'false'``) or
+``CAST(... AS DOUBLE)`` (numbers), always behind a ``JSON_TYPE`` check of the kind
+(FLT-JSON-1). MariaDB's ``JSON_UNQUOTE`` returns utf8mb3 on some releases (11.4.5,
+MDEV-35614), which cannot take the utf8mb4 collation and loses astral characters.
 """
 
 from __future__ import annotations
@@ -378,6 +380,12 @@ class MySQLDialect(Dialect):
 
     escape_dash: ClassVar[bool] = False
     """Write a key's leading ``-`` as ``\\u002d`` (see :func:`json_key`)."""
+    json_value_strings: ClassVar[bool] = False
+    """Read a string at a path with ``JSON_VALUE`` rather than ``JSON_UNQUOTE(JSON_EXTRACT
+    ...)``: MariaDB 11.4.5's ``JSON_UNQUOTE`` returns utf8mb3 and turns astral characters
+    into ``?`` (MDEV-35614); ``JSON_VALUE`` keeps utf8mb4 (10.11.19, 11.4.5, 11.8.9). MySQL
+    8 keeps ``JSON_UNQUOTE`` (utf8mb4 there): its ``JSON_VALUE`` needs 8.0.21 and returns
+    ``VARCHAR(512)`` unless given a ``RETURNING`` type."""
     path_step: ClassVar[int] = 1_000
     """Keys per JSON path string: a longer path is read with nested ``JSON_EXTRACT`` calls
     (MariaDB refuses paths of 32 keys: "Limit of 32 on JSON path depth")."""
@@ -540,6 +548,11 @@ class MySQLDialect(Dialect):
         type_sql = f"JSON_TYPE({extract})"
         if kind is None:
             value_sql = ""
+        elif kind == "string" and self.json_value_strings:
+            inner = column
+            for _ in paths[1:]:
+                inner = f"JSON_EXTRACT({inner}, {self.placeholder})"
+            value_sql = f"JSON_VALUE({inner}, {self.placeholder}) COLLATE {self.string_collation}"
         elif kind == "string":
             value_sql = f"JSON_UNQUOTE({extract}) COLLATE {self.string_collation}"
         elif kind == "boolean":
@@ -581,4 +594,5 @@ class MariaDBDialect(MySQLDialect):
     insert_returning: ClassVar[bool] = True
     force_sort_index: ClassVar[bool] = True
     escape_dash: ClassVar[bool] = True
+    json_value_strings: ClassVar[bool] = True
     path_step: ClassVar[int] = 16

@@ -103,7 +103,7 @@ def _cell_row(cell: Any, reports: Path) -> tuple[list[str], list[str]]:
     driver = (report.get("versions") or {}).get("driver") or "— (in-process)"
     if meta.get("driver_dist") and meta["driver_dist"] != driver:
         driver = f"{meta['driver_dist']} (report: {driver})"
-    elif driver.startswith("PyMySQL "):
+    elif not meta.get("driver_dist") and driver.startswith("PyMySQL "):
         driver += " [^pymysql]"
     server = report.get("server_version") or label
     label = meta.get("server_label") or ""
@@ -194,10 +194,10 @@ def render(cells: list[Any], reports: Path, out: Path) -> None:
     ]
     if any("[^pymysql]" in row[7] for row in rows):
         lines += [
-            "[^pymysql]: as the report states it: the adapter reports `pymysql.__version__`, "
-            "which is PyMySQL's MySQLdb-compatibility number, not the PyMySQL release "
-            '(`importlib.metadata.version("PyMySQL")`). Runs of `ci/matrix` record the '
-            "installed release next to it.",
+            "[^pymysql]: as the report states it, without the installed release beside it: "
+            'before the adapter reported `importlib.metadata.version("PyMySQL")`, it '
+            "reported `pymysql.__version__`, PyMySQL's MySQLdb-compatibility number (2.2.8 "
+            "for PyMySQL 1.2.4). Runs of `ci/matrix` record the installed release next to it.",
             "",
         ]
     if walls:

@@ -15,6 +15,7 @@ test gets a fresh ``noorm_test_<hex>`` database, dropped afterwards.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import math
 import os
@@ -43,6 +44,7 @@ from noorm.adapters.mysql.dialect import SORT_PREFIX, dump_document, json_path  
 from noorm.adapters.mysql.testing import ConformanceFactory  # noqa: E402
 from noorm.adapters.sql.codec import dump_json  # noqa: E402
 from noorm.adapters.sql.compiler import Compiler  # noqa: E402
+from noorm.conformance.plugin import driver_version  # noqa: E402
 from noorm.spec import (  # noqa: E402
     Adapter,
     BackendError,
@@ -198,6 +200,25 @@ def test_protocol_identity_and_capabilities(db: MySQLAdapter) -> None:
     assert display.startswith("MariaDB " if "MariaDB" in version else "MySQL ")
     assert display.split()[1] == ".".join(map(str, numbers))
     assert isinstance(db.dialect, MariaDBDialect if flavour == "mariadb" else MySQLDialect)
+
+
+def test_the_driver_version_is_the_pymysql_release(
+    db: MySQLAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The installed PyMySQL release, not ``pymysql.__version__`` (2.2.8 for PyMySQL
+    1.2.4: a MySQLdb-compatibility number), also as the certification report states it."""
+    release = importlib.metadata.version("PyMySQL")
+    assert db.driver_version() == f"PyMySQL {release}"
+    assert driver_version(db) == f"PyMySQL {release}"
+    assert release == ".".join(map(str, pymysql.VERSION[:3]))
+    if pymysql.__version__ != release:
+        assert pymysql.__version__ not in db.driver_version()
+
+    def missing(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    assert db.driver_version() == "PyMySQL " + ".".join(map(str, pymysql.VERSION[:3]))
 
 
 @pytest.mark.parametrize(
@@ -398,6 +419,84 @@ def test_typed_path_comparisons(db: MySQLAdapter, where: Filter, expected: list[
     support.check_typed_path_comparisons(db, TYPED, where, expected)
     rows = [doc(n, j=j) for n, j in TYPED.items()]
     assert [r["id"] for r in rows if matches(DOCS, where, r)] == expected  # the reference agrees
+
+
+def test_string_path_comparisons_read_utf8mb4_values() -> None:
+    """MariaDB reads a string at a path with ``JSON_VALUE``, never ``JSON_UNQUOTE``:
+    11.4.5's ``JSON_UNQUOTE`` returns utf8mb3 (MDEV-35614), so ``COLLATE
+    utf8mb4_nopad_bin`` fails on it and astral characters become ``?``. A path of more
+    than 16 keys reads its last step with ``JSON_VALUE`` too. MySQL 8 keeps
+    ``JSON_UNQUOTE`` (utf8mb4 there; its ``JSON_VALUE`` needs 8.0.21)."""
+    mariadb = MariaDBDialect()
+    one = mariadb.json_access("`j`", ("k",), "string")
+    assert one.type_sql == "JSON_TYPE(JSON_EXTRACT(`j`, %s))"
+    assert one.value_sql == "JSON_VALUE(`j`, %s) COLLATE utf8mb4_nopad_bin"
+    assert one.type_params == one.value_params == ('$."k"',)
+    keys = tuple(f"k{n}" for n in range(20))
+    stepped = mariadb.json_access("`j`", keys, "string")
+    assert stepped.type_sql == "JSON_TYPE(JSON_EXTRACT(JSON_EXTRACT(`j`, %s), %s))"
+    assert stepped.value_sql == ("JSON_VALUE(JSON_EXTRACT(`j`, %s), %s) COLLATE utf8mb4_nopad_bin")
+    assert stepped.value_params == (json_path(keys[:16]), json_path(keys[16:]))
+    sql = Compiler(mariadb).find(Find(DOCS, in_(path("j", "k"), ["x", "y"]), BY_ID)).sql
+    assert "JSON_VALUE(`docs`.`j`, %s) COLLATE utf8mb4_nopad_bin IN %s" in sql
+    for kind in ("string", "number", "boolean", None):
+        for dialect in (mariadb, MySQLDialect()):
+            for n in (1, 20):
+                access = dialect.json_access("`j`", keys[:n], kind)
+                uses = access.value_sql.count("JSON_UNQUOTE(")
+                assert uses == (kind == "boolean" or (kind == "string" and dialect is not mariadb))
+    mysql = MySQLDialect().json_access("`j`", ("k",), "string")
+    assert mysql.value_sql == "JSON_UNQUOTE(JSON_EXTRACT(`j`, %s)) COLLATE utf8mb4_0900_bin"
+
+
+ASTRAL = "a\U0001f600b"
+
+
+def test_astral_characters_under_path_filters(db: MySQLAdapter) -> None:
+    """Astral characters at a path (and in its keys) compare exactly: not as ``?``, in
+    code-point order, on paths of one step and of two (more than 16 keys)."""
+    long = tuple(f"\U0001f600{n}" for n in range(20))
+    deep: Any = ASTRAL
+    for key in reversed(long):
+        deep = {key: deep}
+    db.execute(
+        Insert(
+            DOCS,
+            (
+                doc(1, j={"k": ASTRAL, "\U0001f600": "\U0001f600", "d": deep}),
+                doc(2, j={"k": "a?b", "\U0001f600": "?", "d": {"x": 1}}),
+                doc(3, j={"k": "a\uffffb", "\U0001f600": "\U0001f601"}),
+                doc(4, j={"k": 1}),
+            ),
+        )
+    )
+    assert ids(db, eq(path("j", "k"), ASTRAL)) == [1]
+    assert ids(db, eq(path("j", "k"), "a?b")) == [2]
+    assert ids(db, ne(path("j", "k"), ASTRAL)) == [2, 3, 4]
+    assert ids(db, gt(path("j", "k"), "a\uffffb")) == [1]  # code point order, not UTF-16
+    assert ids(db, lt(path("j", "k"), ASTRAL)) == [2, 3]
+    assert ids(db, in_(path("j", "k"), [ASTRAL, "a\uffffb"])) == [1, 3]
+    assert ids(db, not_in(path("j", "k"), [ASTRAL])) == [2, 3, 4]
+    assert ids(db, eq(path("j", "\U0001f600"), "\U0001f600")) == [1]
+    assert ids(db, gte(path("j", "\U0001f600"), "\U0001f600")) == [1, 3]
+    assert ids(db, eq(path("j", "d", *long), ASTRAL)) == [1]
+    assert ids(db, eq(path("j", "d", *long), "a?b")) == []
+    assert ids(db, is_null(path("j", "d", *long))) == [2, 3, 4]
+    [row] = db.execute(Find(DOCS, eq(path("j", "d", *long), ASTRAL), BY_ID))
+    assert row["j"]["k"] == ASTRAL and row["j"]["d"] == deep  # the document round-trips
+    if db.flavour == "mariadb":  # what the server makes of the read itself
+        text = dump_document({"k": ASTRAL})
+        assert query(
+            db,
+            "SELECT JSON_VALUE(%s, %s), CHARSET(JSON_VALUE(%s, %s))",
+            text,
+            '$."k"',
+            text,
+            '$."k"',
+        ) == [(ASTRAL, "utf8mb4")]
+
+
+# --- JSON nested deeper than MariaDB reads (JSON-1) ------------------------------------------------
 
 
 # --- JSON nested deeper than MariaDB reads (JSON-1) ------------------------------------------------
