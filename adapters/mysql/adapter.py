@@ -201,7 +201,13 @@ class MySQLAdapter(SQLAdapter[Connection]):
                 first.close()
             raise
         super().__init__(dialect, cache_size=cache_size)
-        caps = {Capability.TRANSACTIONS, Capability.SAVEPOINTS, Capability.CONCURRENT_BOOTSTRAP}
+        caps = {
+            Capability.TRANSACTIONS,
+            Capability.SAVEPOINTS,
+            Capability.CONCURRENT_BOOTSTRAP,
+            Capability.LOCKING_READS,
+            Capability.ATOMIC_UPDATES,
+        }
         if dialect.json_paths:
             caps.add(Capability.JSON_PATHS)
         self.capabilities = frozenset(caps)
@@ -410,7 +416,7 @@ class MySQLAdapter(SQLAdapter[Connection]):
         if isinstance(op, Upsert):
             return self._upsert(session, op, evaluate_here=True)
         if isinstance(op, (Find, Count)):
-            rows = self._every_row(session, table, lock=False)
+            rows = self._every_row(session, table, lock=isinstance(op, Find) and op.for_update)
             test = predicate(model, op.where)
             rows = [row for row in rows if test(row)]
             if isinstance(op, Count):
@@ -466,7 +472,7 @@ class MySQLAdapter(SQLAdapter[Connection]):
             run = _run_filter(order, longs, rows[-1])
             if run is not None:
                 where = run if op.where is None else And((op.where, run))
-                more = self.compiler.find(Find(op.model, where, op.order, None))
+                more = self.compiler.find(Find(op.model, where, op.order, None, op.for_update))
                 extra = table.decode(self._query(session, more, model))
                 seen = {tuple(r[k] for k in table.key) for r in extra}
                 rows = [r for r in rows if tuple(r[k] for k in table.key) not in seen] + extra

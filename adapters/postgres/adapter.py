@@ -109,6 +109,8 @@ class PostgresAdapter(SQLAdapter[Connection]):
             Capability.SAVEPOINTS,
             Capability.JSON_PATHS,
             Capability.CONCURRENT_BOOTSTRAP,
+            Capability.LOCKING_READS,
+            Capability.ATOMIC_UPDATES,
         }
     )
 

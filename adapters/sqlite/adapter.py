@@ -47,6 +47,8 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
             Capability.SAVEPOINTS,
             Capability.JSON_PATHS,
             Capability.CONCURRENT_BOOTSTRAP,
+            Capability.LOCKING_READS,
+            Capability.ATOMIC_UPDATES,
         }
     )
 
