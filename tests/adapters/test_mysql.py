@@ -47,6 +47,7 @@ from noorm.spec import (  # noqa: E402
     Adapter,
     BackendError,
     Capability,
+    ConflictError,
     Count,
     Delete,
     DuplicateKeyError,
@@ -188,6 +189,8 @@ def test_protocol_identity_and_capabilities(db: MySQLAdapter) -> None:
         Capability.SAVEPOINTS,
         Capability.JSON_PATHS,
         Capability.CONCURRENT_BOOTSTRAP,
+        Capability.LOCKING_READS,
+        Capability.ATOMIC_UPDATES,
     }
     version = query(db, "SELECT VERSION()")[0][0]
     flavour, numbers, display = server_flavour(version)
@@ -1010,6 +1013,7 @@ def test_a_deadlock_victim_commits_nothing(db: MySQLAdapter) -> None:
     victims = [name for name in ("x", "y") if outcome.get(name) is not None]
     assert len(victims) == 1, outcome
     victim = victims[0]
+    assert isinstance(outcome[victim], ConflictError)  # ISO-4
     cause = outcome[victim].__cause__  # type: ignore[union-attr]
     assert isinstance(cause, pymysql.err.OperationalError) and cause.args[0] == 1213
     assert "nothing was committed" in str(outcome[f"{victim}-exit"])

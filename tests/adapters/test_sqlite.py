@@ -110,6 +110,8 @@ def test_protocol_identity_and_capabilities(db: SQLiteAdapter) -> None:
         Capability.SAVEPOINTS,
         Capability.JSON_PATHS,
         Capability.CONCURRENT_BOOTSTRAP,
+        Capability.LOCKING_READS,
+        Capability.ATOMIC_UPDATES,
     }
     assert db.server_version() == f"SQLite {sqlite3.sqlite_version}"
 
