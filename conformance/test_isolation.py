@@ -110,8 +110,8 @@ def test_optimistic_increments_by_conditional_update_lose_nothing(store: Store) 
     assert _counter(store) == THREADS * INCREMENTS, "a conditional update lost an increment"
 
 
-@pytest.mark.clause("ISO-2", "ISO-5")
-@pytest.mark.requires(Capability.TRANSACTIONS, Capability.LOCKING_READS)
+@pytest.mark.clause("ISO-2")
+@pytest.mark.requires(Capability.LOCKING_READS, Capability.TRANSACTIONS)
 def test_read_modify_write_through_locking_reads_loses_nothing(store: Store) -> None:
     """8 threads x 25 increments, each a transaction reading with for_update=True."""
     store.insert(ITEMS, item("counter", i=0))
@@ -139,7 +139,7 @@ def test_read_modify_write_through_locking_reads_loses_nothing(store: Store) -> 
 
 
 @pytest.mark.clause("ISO-2")
-@pytest.mark.requires(Capability.TRANSACTIONS, Capability.LOCKING_READS)
+@pytest.mark.requires(Capability.LOCKING_READS, Capability.TRANSACTIONS)
 def test_a_locking_find_reads_like_a_plain_one(store: Store) -> None:
     store.insert_many(
         ITEMS, [item(f"r{n}", i=n % 3, s="é" * n + "x", b=n % 2 == 0) for n in range(7)]
