@@ -2,6 +2,7 @@
 
 from .hooks import Plugin, QueryEvent, Write, WriteKind
 from .plugins import AuditTimestamps, TenantScope
+from .retry import retry_transaction
 from .store import Page, Store
 
 __all__ = [
@@ -13,4 +14,5 @@ __all__ = [
     "TenantScope",
     "Write",
     "WriteKind",
+    "retry_transaction",
 ]

@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
-from noorm.spec.adapter import Adapter, Capability, Executor
+from noorm.spec.adapter import Adapter, Capability, Executor, require_capability
 from noorm.spec.errors import DuplicateKeyError, ValidationError, suggest
-from noorm.spec.filters import And, Filter, pinned, where_from
+from noorm.spec.filters import And, Filter, flatten, pinned, where_from
 from noorm.spec.operations import (
     Count,
     Delete,
@@ -138,6 +138,11 @@ class Store:
         """The final model called ``name`` (for schemas built from data)."""
         return self._shared.schema.model(name)
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether this view is bound to a transaction (``store.transaction()``'s)."""
+        return self._executor is not self._shared.adapter
+
     def bind(self, **context: Any) -> Store:
         """A view of this store whose hooks receive ``context`` (merged over the current one)."""
         return self._view(self._executor, {**self._context, **context})
@@ -158,13 +163,18 @@ class Store:
 
     # --- reads ----------------------------------------------------------------------------
 
-    def get(self, model: Model[R], key: Mapping[str, Any]) -> R | None:
-        """The row with primary key ``key`` (a mapping of every key field), or None."""
+    def get(self, model: Model[R], key: Mapping[str, Any], *, for_update: bool = False) -> R | None:
+        """The row with primary key ``key`` (a mapping of every key field), or None.
+
+        ``for_update=True`` (in a transaction) locks the row until the transaction ends,
+        so a read-modify-write of it loses no concurrent update (ISO-2).
+        """
         plan = self._plan(model)
+        self._check_locking(plan, for_update)
         where: Filter | None = plan.key_filter(self._key(plan, key))
         if self._shared.scoped:
             where = self._scoped(plan, where)
-        rows = self._run("get", Find(plan.model, where, plan.tiebreak, 1))
+        rows = self._run("get", Find(plan.model, where, plan.tiebreak, 1, for_update))
         return cast(R, rows[0]) if rows else None
 
     def find(
@@ -176,14 +186,17 @@ class Store:
         limit: int | None = None,
         cursor: str | None = None,
         after: Mapping[str, Any] | None = None,
+        for_update: bool = False,
     ) -> Page[R]:
         """A page of matching rows in ``order_by`` order (primary key as tie-breaker).
 
         ``cursor`` continues from a previous page's ``next_cursor``; ``after`` starts
         strictly after the row with that primary key (empty if there is none).
+        ``for_update=True`` (in a transaction) locks the rows of the page (ISO-2).
         """
         plan = self._plan(model)
         check_limit(limit, plan.name)
+        self._check_locking(plan, for_update)
         if cursor is not None and after is not None:
             raise ValidationError("pass either cursor or after, not both", model=plan.name)
         base = self._scoped(plan, self._filter(plan, where))
@@ -216,7 +229,7 @@ class Store:
             resume = after_filter(resume_order, start, plan.fields)
             query = resume if base is None else And((base, resume))
         fetch = None if limit is None else limit + 1
-        rows = self._run("find", Find(plan.model, query, order, fetch))
+        rows = self._run("find", Find(plan.model, query, order, fetch, for_update))
         next_cursor = None
         if limit is not None and len(rows) > limit:
             del rows[limit:]
@@ -266,7 +279,9 @@ class Store:
     ) -> int:
         """Set ``values`` on the row with ``key``, or on every row matching ``where``.
 
-        Returns the number of rows matched. ``where=ALL`` updates every row.
+        Returns the number of rows matched. ``where=ALL`` updates every row. With both,
+        the row with ``key`` is updated only if it also matches ``where`` (1 or 0): a
+        compare-and-set when ``where`` tests a version field (ISO-1).
         """
         plan = self._plan(model)
         selected = self._selection(plan, where, key, "update")
@@ -300,7 +315,8 @@ class Store:
     ) -> int:
         """Delete the row with ``key``, or every row matching ``where``; returns the count.
 
-        ``where=ALL`` deletes every row.
+        ``where=ALL`` deletes every row. With both, the row with ``key`` only if it also
+        matches ``where``.
         """
         plan = self._plan(model)
         return self._run("delete", Delete(plan.model, self._selection(plan, where, key, "delete")))
@@ -334,18 +350,21 @@ class Store:
     def _selection(
         self, plan: ModelPlan, where: Where, key: Mapping[str, Any] | None, op: str
     ) -> Filter:
-        if (where is None) == (key is None):
+        if where is None and key is None:
             raise ValidationError(
-                f"{op} needs exactly one of key= or where= (where=ALL for every row)",
-                model=plan.name,
+                f"{op} needs key=, where= or both (where=ALL for every row)", model=plan.name
             )
         if isinstance(where, Mapping) and not where:
             raise ValidationError(
                 f"{op} with an empty where={{}} is refused; pass where=ALL", model=plan.name
             )
-        selected = (
-            plan.key_filter(self._key(plan, key)) if key is not None else self._filter(plan, where)
-        )
+        if key is None:
+            selected = self._filter(plan, where)
+        else:
+            selected = plan.key_filter(self._key(plan, key))
+            condition = None if where is None else self._filter(plan, where)
+            if condition is not None:
+                selected = And(tuple(flatten(And((selected, condition)))))
         assert selected is not None
         if not self._shared.scoped:
             return selected
@@ -364,6 +383,24 @@ class Store:
         pins = pinned(self._scope(plan))
         filled = {name: pins[name] for name in missing if name in pins}
         return {**key, **filled} if filled else key
+
+    def _check_locking(self, plan: ModelPlan, for_update: bool) -> None:
+        """ISO-3: a locking read only inside a transaction, only with ``locking_reads``."""
+        if not for_update:
+            return
+        if for_update is not True:
+            raise ValidationError(
+                f"for_update must be a bool, got {type(for_update).__name__}", model=plan.name
+            )
+        if not self.in_transaction:
+            raise ValidationError(
+                "for_update=True locks rows until the transaction ends: use it inside "
+                "store.transaction()",
+                model=plan.name,
+            )
+        require_capability(
+            self._shared.adapter.capabilities, Capability.LOCKING_READS, model=plan.name
+        )
 
     def _scope(self, plan: ModelPlan) -> Filter | None:
         if not self._shared.scoped:

@@ -3,6 +3,7 @@
 from .adapter import Adapter, Capability, Executor, check_capabilities, require_capability
 from .errors import (
     BackendError,
+    ConflictError,
     DuplicateKeyError,
     InvalidCursorError,
     NoOrmError,
@@ -76,6 +77,7 @@ __all__ = [
     "BooleanType",
     "Capability",
     "Compare",
+    "ConflictError",
     "Count",
     "Delete",
     "DuplicateKeyError",

@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from .errors import UnsupportedError
 from .filters import uses_paths
-from .operations import Operation
+from .operations import Find, Operation
 from .schema import Schema
 
 __all__ = ["Adapter", "Capability", "Executor", "check_capabilities", "require_capability"]
@@ -35,6 +35,11 @@ class Capability(StrEnum):
     SCHEMA_INTROSPECTION = "schema_introspection"
     """The backend records each table's columns (type, nullability) and primary key, so
     ``bootstrap()`` refuses a model that no longer matches them (BOOT-7)."""
+    LOCKING_READS = "locking_reads"
+    """``Find(for_update=True)`` in a transaction locks the rows it returns (ISO-2)."""
+    ATOMIC_UPDATES = "atomic_updates"
+    """An update tests each row against its filter and writes it in one atomic step, so a
+    concurrent write never falls in between (ISO-1). FerretDB reads, then writes."""
 
 
 class Executor(Protocol):
@@ -96,7 +101,10 @@ def require_capability(
 
 def check_capabilities(capabilities: frozenset[Capability], op: Operation[Any]) -> None:
     """CAP-1 for ``execute``: an operation whose filter compares a json path needs
-    ``json_paths``. Cheap when the capability is declared: the filter is not walked."""
+    ``json_paths``, a locking read ``locking_reads``. Cheap when the capabilities are
+    declared: the filter is not walked."""
+    if type(op) is Find and op.for_update and Capability.LOCKING_READS not in capabilities:
+        require_capability(capabilities, Capability.LOCKING_READS, model=op.model.name)
     if Capability.JSON_PATHS not in capabilities:
         where = getattr(op, "where", None)
         if where is not None and uses_paths(where):

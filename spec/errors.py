@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "BackendError",
+    "ConflictError",
     "DuplicateKeyError",
     "InvalidCursorError",
     "NoOrmError",
@@ -88,6 +89,12 @@ class UnsupportedError(NoOrmError):
 
 class BackendError(NoOrmError):
     """The database or its driver failed; the driver's exception is ``__cause__``."""
+
+
+class ConflictError(BackendError):
+    """A concurrent transaction won: deadlock, serialization failure, lock wait timeout or
+    write conflict (ISO-4). The whole transaction was rolled back; rerunning it may succeed
+    (``noorm.kit.retry_transaction``)."""
 
 
 def brief(value: object, width: int = 80) -> str:

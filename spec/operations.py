@@ -66,12 +66,18 @@ class Insert(Operation[None]):
 
 @dataclass(frozen=True, slots=True)
 class Find(Operation[list[dict[str, Any]]]):
-    """Rows matching ``where`` in ``order`` (which ends with the primary key)."""
+    """Rows matching ``where`` in ``order`` (which ends with the primary key).
+
+    ``for_update``: a locking read (ISO-2), only ever inside a transaction: the rows it
+    returns stay locked against other transactions' writes and locking reads until the
+    transaction ends.
+    """
 
     model: Model[Any]
     where: Filter | None
     order: tuple[Order, ...]
     limit: int | None = None
+    for_update: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +88,11 @@ class Count(Operation[int]):
 
 @dataclass(frozen=True, slots=True)
 class Update(Operation[int]):
-    """Set ``values`` on every row matching ``where``; returns the number of rows matched."""
+    """Set ``values`` on every row matching ``where``; returns the number of rows matched.
+
+    With ``ATOMIC_UPDATES`` each row is tested against ``where`` and written in one step,
+    so a ``where`` on a version field is a compare-and-set (ISO-1).
+    """
 
     model: Model[Any]
     where: Filter | None

@@ -5,7 +5,8 @@ convenient: every clause behaves as the spec says, and misuse that would deadloc
 or silently bypass a transaction on a real backend raises instead.
 
 Concurrency model: one re-entrant lock guards all state. A transaction holds it from
-``__enter__`` to ``__exit__`` (serializable: other threads wait); each write appends
+``__enter__`` to ``__exit__`` (serializable: other threads wait, so a locking read,
+ISO-2, needs nothing more and no conflict ever arises); each write appends
 to an undo log, so a rollback (of a statement, a savepoint or the transaction)
 replays the log backwards to a mark.
 """
@@ -77,6 +78,12 @@ class MemoryAdapter:
 
     def execute(self, op: Operation[T]) -> T:
         """Run ``op`` atomically, outside any transaction (waits for another thread's)."""
+        if type(op) is Find and op.for_update:
+            raise ValidationError(
+                "a locking read (for_update) needs a transaction: run it on the executor "
+                "of adapter.transaction()",
+                model=op.model.name,
+            )
         with self._lock:
             if self._tx_thread is not None:
                 # Holding the lock while a transaction is open means it is this thread's.

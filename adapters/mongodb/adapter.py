@@ -66,6 +66,7 @@ from noorm.spec import (
     Update,
     Upsert,
     UpsertResult,
+    check_capabilities,
 )
 
 from .codec import JSON, Codec
@@ -201,6 +202,10 @@ class MongoAdapter:
         )
         replicated = "setName" in hello or hello.get("msg") == "isdbgrid"
         caps = {Capability.JSON_PATHS, Capability.CONCURRENT_BOOTSTRAP}
+        if not ferretdb:
+            # One document is tested and written atomically; FerretDB v1 reads it, then
+            # writes it, so a conditional update is no compare-and-set there (ISO-1).
+            caps.add(Capability.ATOMIC_UPDATES)
         if replicated and not ferretdb:
             caps.add(Capability.TRANSACTIONS)
         self.capabilities = frozenset(caps)
@@ -412,6 +417,7 @@ class MongoAdapter:
         if not isinstance(model, Model):
             raise UnsupportedError(f"unknown operation {type(op).__name__}")
         self._check_open(model.name)
+        check_capabilities(self.capabilities, op)  # a locking read: no locking_reads here
         entry = self._model(model)
         with driver_errors(model.name):
             self._require_collection(model.name)

@@ -25,14 +25,27 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
-from noorm.spec import BackendError, DuplicateKeyError, NoOrmError
+from noorm.spec import BackendError, ConflictError, DuplicateKeyError, NoOrmError
 
-__all__ = ["DRIVER_ERRORS", "driver_errors", "is_duplicate", "one_line", "translate"]
+__all__ = ["DRIVER_ERRORS", "driver_errors", "is_conflict", "is_duplicate", "one_line", "translate"]
 
 DRIVER_ERRORS: Final = (PyMongoError, BSONError)
 """What pymongo and bson raise for a failed operation."""
 
 _DUPLICATE_CODES = frozenset({11000, 11001, 12582})
+_CONFLICT_CODES = frozenset({24, 112})
+"""LockTimeout, WriteConflict: a concurrent transaction won (ISO-4)."""
+_CONFLICT_STATES = ("SQLSTATE 40001", "SQLSTATE 40P01", "SQLSTATE 55P03")
+"""The same from FerretDB, as its PostgreSQL backend reports them."""
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` says a concurrent transaction won: rerunning ours may succeed."""
+    if not isinstance(exc, OperationFailure):
+        return False
+    if exc.code in _CONFLICT_CODES:
+        return True
+    return exc.code == 1 and any(state in str(exc) for state in _CONFLICT_STATES)
 
 
 def is_duplicate(exc: BaseException) -> bool:
@@ -66,6 +79,10 @@ def translate(exc: BaseException, model: str | None) -> NoOrmError:
     if is_duplicate(exc):
         return DuplicateKeyError(
             f"duplicate primary key or unique index value ({one_line(exc)})", model=model
+        )
+    if is_conflict(exc):
+        return ConflictError(
+            f"conflict with a concurrent transaction: {one_line(exc)}", model=model
         )
     if isinstance(exc, (ServerSelectionTimeoutError, ConnectionFailure)):
         return BackendError(f"cannot reach the MongoDB server: {one_line(exc)}", model=model)

@@ -222,6 +222,8 @@ class MySQLAdapter(SQLAdapter[Connection]):
             Capability.SAVEPOINTS,
             Capability.CONCURRENT_BOOTSTRAP,
             Capability.SCHEMA_INTROSPECTION,
+            Capability.LOCKING_READS,
+            Capability.ATOMIC_UPDATES,
         }
         if dialect.json_paths:
             caps.add(Capability.JSON_PATHS)
@@ -452,7 +454,7 @@ class MySQLAdapter(SQLAdapter[Connection]):
         if isinstance(op, Upsert):
             return self._upsert(session, op, evaluate_here=True)
         if isinstance(op, (Find, Count)):
-            rows = self._every_row(session, table, lock=False)
+            rows = self._every_row(session, table, lock=isinstance(op, Find) and op.for_update)
             test = predicate(model, op.where)
             rows = [row for row in rows if test(row)]
             if isinstance(op, Count):
@@ -508,7 +510,7 @@ class MySQLAdapter(SQLAdapter[Connection]):
             run = _run_filter(order, longs, rows[-1])
             if run is not None:
                 where = run if op.where is None else And((op.where, run))
-                more = self.compiler.find(Find(op.model, where, op.order, None))
+                more = self.compiler.find(Find(op.model, where, op.order, None, op.for_update))
                 extra = table.decode(self._query(session, more, model))
                 seen = {tuple(r[k] for k in table.key) for r in extra}
                 rows = [r for r in rows if tuple(r[k] for k in table.key) not in seen] + extra

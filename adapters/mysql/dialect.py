@@ -38,7 +38,13 @@ from typing import Any, ClassVar
 
 import pymysql
 
-from noorm.spec.errors import BackendError, DuplicateKeyError, NoOrmError, UnsupportedError
+from noorm.spec.errors import (
+    BackendError,
+    ConflictError,
+    DuplicateKeyError,
+    NoOrmError,
+    UnsupportedError,
+)
 from noorm.spec.operations import Order
 from noorm.spec.schema import Field, Model
 from noorm.spec.types import (
@@ -54,6 +60,7 @@ from ..sql.codec import Codec, dump_json
 from ..sql.dialect import Dialect, JsonAccess, JsonKind
 
 __all__ = [
+    "CONFLICT_CODES",
     "DUPLICATE_CODES",
     "JSON_CODES",
     "MAX_KEY_BYTES",
@@ -78,6 +85,9 @@ __all__ = [
     "plan_columns",
 ]
 
+CONFLICT_CODES = frozenset({1020, 1205, 1213, 3572})
+"""ER_CHECKREAD (MariaDB's snapshot isolation), ER_LOCK_WAIT_TIMEOUT (also MariaDB's
+NOWAIT), ER_LOCK_DEADLOCK, ER_LOCK_NOWAIT: a concurrent transaction won (ISO-4)."""
 DUPLICATE_CODES = frozenset({1022, 1062, 1586})
 """ER_DUP_KEY, ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME."""
 JSON_CODES = frozenset(range(4035, 4047))
@@ -577,7 +587,8 @@ class MySQLDialect(Dialect):
             return UnsupportedError(
                 json_unreadable_reason(exc), capability="json_paths", model=model
             )
-        return BackendError(f"{self.name} error {code}: {one_line(exc)}", model=model)
+        error = ConflictError if code in CONFLICT_CODES else BackendError
+        return error(f"{self.name} error {code}: {one_line(exc)}", model=model)
 
 
 class MariaDBDialect(MySQLDialect):

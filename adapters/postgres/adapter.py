@@ -121,6 +121,8 @@ class PostgresAdapter(SQLAdapter[Connection]):
             Capability.JSON_PATHS,
             Capability.CONCURRENT_BOOTSTRAP,
             Capability.SCHEMA_INTROSPECTION,
+            Capability.LOCKING_READS,
+            Capability.ATOMIC_UPDATES,
         }
     )
     reuse_cursor = True

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import psycopg
 from psycopg import errors as pg_errors
 
-from noorm.spec.errors import BackendError, DuplicateKeyError, NoOrmError
+from noorm.spec.errors import BackendError, ConflictError, DuplicateKeyError, NoOrmError
 from noorm.spec.schema import Field
 from noorm.spec.types import (
     BooleanType,
@@ -38,7 +38,11 @@ from noorm.spec.values import MAX_SAFE_INTEGER
 from ..sql.codec import Codec, dump_json, load_json
 from ..sql.dialect import Dialect, JsonAccess, JsonKind
 
-__all__ = ["SYSTEM_COLUMNS", "PostgresCodec", "PostgresDialect", "one_line"]
+CONFLICT_STATES = frozenset({"40001", "40P01", "55P03"})
+"""serialization_failure, deadlock_detected, lock_not_available (``lock_timeout``,
+``NOWAIT``): a concurrent transaction won, rerunning may succeed (ISO-4)."""
+
+__all__ = ["CONFLICT_STATES", "SYSTEM_COLUMNS", "PostgresCodec", "PostgresDialect", "one_line"]
 
 SYSTEM_COLUMNS = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
 """Names PostgreSQL refuses for user columns; they are stored upper-cased instead."""
@@ -173,4 +177,5 @@ class PostgresDialect(Dialect):
             )
         state = getattr(exc, "sqlstate", None)
         code = f" [{state}]" if state else ""
-        return BackendError(f"{type(exc).__name__}{code}: {one_line(exc)}", model=model)
+        error = ConflictError if state in CONFLICT_STATES else BackendError
+        return error(f"{type(exc).__name__}{code}: {one_line(exc)}", model=model)

@@ -18,7 +18,7 @@ from typing import Any, Generic, Protocol, TypeVar, cast
 
 from noorm import __version__
 from noorm.spec.adapter import Capability, Executor, check_capabilities, require_capability
-from noorm.spec.errors import BackendError, NoOrmError
+from noorm.spec.errors import BackendError, ConflictError, NoOrmError, ValidationError
 from noorm.spec.operations import (
     Count,
     Delete,
@@ -143,7 +143,13 @@ class SQLAdapter(Generic[ConnT]):
     name: str = "sql"
     version: str = __version__
     capabilities: frozenset[Capability] = frozenset(
-        {Capability.TRANSACTIONS, Capability.SAVEPOINTS, Capability.JSON_PATHS}
+        {
+            Capability.TRANSACTIONS,
+            Capability.SAVEPOINTS,
+            Capability.JSON_PATHS,
+            Capability.LOCKING_READS,
+            Capability.ATOMIC_UPDATES,
+        }
     )
 
     def __init__(self, dialect: Dialect, *, cache_size: int = 512) -> None:
@@ -181,6 +187,8 @@ class SQLAdapter(Generic[ConnT]):
 
     def execute(self, op: Operation[T]) -> T:
         """Run ``op`` on its own (atomically); waits while another thread's transaction runs."""
+        if type(op) is Find and op.for_update:
+            raise _locking_outside(op)
         with self._free_session(op.model.name) as session:
             return cast("T", self._run(session, op))
 
@@ -343,7 +351,16 @@ class SQLAdapter(Generic[ConnT]):
             session.broken = True
         elif session.depth and self._aborted(session.conn):
             session.aborted = True
-        return self.dialect.classify_error(exc, model)
+        error = self.dialect.classify_error(exc, model)
+        if isinstance(error, ConflictError) and session.depth and not session.broken:
+            # ISO-4: a conflict ends the whole transaction on every backend (InnoDB keeps
+            # it open after a lock wait timeout, PostgreSQL only aborts it), and rolling
+            # back now frees its locks for the transaction that won.
+            with suppress(NoOrmError):
+                self._control(session, "ROLLBACK")
+            session.broken = True
+            session.aborted = False
+        return error
 
     def _control(self, session: Session[ConnT], sql: str) -> None:
         self._command(session, Compiled(sql, []), None)
@@ -425,3 +442,12 @@ _RUNS: dict[type[Any], str] = {
 }
 """The method :meth:`SQLAdapter._run` runs each kind of operation with (by name, so a
 subclass overrides it), instead of a chain of isinstance tests."""
+
+
+def _locking_outside(op: Find) -> ValidationError:
+    """ISO-3: a locking read outside a transaction would lock nothing."""
+    return ValidationError(
+        "a locking read (for_update) needs a transaction: run it on the executor "
+        "of adapter.transaction()",
+        model=op.model.name,
+    )

@@ -409,7 +409,8 @@ class Compiler:
         limit = self._limit(op)
         params: list[Any] = []
         shape = self._shape(table, where, params)
-        key = (table, "find", shape, op.order, limit is None if d.limit_as_param else limit)
+        kind = "find-for-update" if op.for_update else "find"
+        key = (table, kind, shape, op.order, limit is None if d.limit_as_param else limit)
         sql = self.cache.get(key)
         if sql is None:
             params = []
@@ -420,6 +421,8 @@ class Compiler:
             text += self._order(table, order)
             if limit is not None:
                 text += f" LIMIT {d.placeholder if d.limit_as_param else int(limit)}"
+            if op.for_update:
+                text += d.for_update_sql
             sql = self.cache.put(key, text)
         if limit is not None and d.limit_as_param:
             params.append(limit)

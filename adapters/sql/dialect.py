@@ -55,6 +55,9 @@ class Dialect:
     true_sql: ClassVar[str] = "TRUE"
     false_sql: ClassVar[str] = "FALSE"
     begin_sql: ClassVar[str] = "BEGIN"
+    for_update_sql: ClassVar[str] = " FOR UPDATE"
+    """Appended to a locking read (ISO-2); empty where a transaction already holds the
+    write lock from its start (SQLite's ``BEGIN IMMEDIATE``)."""
     limit_as_param: ClassVar[bool] = True
     """False where LIMIT must be a literal (MySQL prepared statements): the compiler then
     renders a validated Python int into the SQL and caches per limit value."""

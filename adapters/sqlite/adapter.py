@@ -28,10 +28,10 @@ from typing import Any, TypeVar
 
 from noorm.spec.adapter import Capability
 from noorm.spec.errors import BackendError, UnsupportedError
-from noorm.spec.operations import Operation, Upsert, UpsertResult
+from noorm.spec.operations import Find, Operation, Upsert, UpsertResult
 from noorm.spec.schema import Model, Schema
 
-from ..sql.adapter import Session, SQLAdapter, _joining
+from ..sql.adapter import Session, SQLAdapter, _joining, _locking_outside
 from ..sql.compiler import DDL, Compiled
 from ..sql.introspect import Catalog
 from .catalog import read_catalog
@@ -60,6 +60,8 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
             Capability.JSON_PATHS,
             Capability.CONCURRENT_BOOTSTRAP,
             Capability.SCHEMA_INTROSPECTION,
+            Capability.LOCKING_READS,
+            Capability.ATOMIC_UPDATES,
         }
     )
     reuse_cursor = True
@@ -137,6 +139,8 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
 
     def execute(self, op: Operation[T]) -> T:
         """:meth:`SQLAdapter.execute` with the one session's lock taken directly."""
+        if type(op) is Find and op.for_update:
+            raise _locking_outside(op)
         session = self._shared
         with session.lock:
             if self._closed:

@@ -20,7 +20,7 @@ import sqlite3
 from datetime import timedelta as _timedelta
 from typing import Any, ClassVar
 
-from noorm.spec.errors import DuplicateKeyError, NoOrmError, ValidationError
+from noorm.spec.errors import ConflictError, DuplicateKeyError, NoOrmError, ValidationError
 from noorm.spec.schema import Field
 from noorm.spec.types import (
     BooleanType,
@@ -111,6 +111,9 @@ class SQLiteDialect(Dialect):
     # Take the write lock up front: a deferred transaction that reads and then writes
     # can fail with SQLITE_BUSY instead of waiting when another connection writes.
     begin_sql: ClassVar[str] = "BEGIN IMMEDIATE"
+    # So a locking read (ISO-2) needs no clause: the transaction already holds the lock
+    # that keeps every other connection from writing until it ends.
+    for_update_sql: ClassVar[str] = ""
     string_collation: ClassVar[str | None] = "BINARY"  # memcmp of UTF-8 = code point order
     json_types: ClassVar[dict[str, tuple[str, ...]]] = {
         "string": ("text",),
@@ -229,7 +232,20 @@ class SQLiteDialect(Dialect):
             return ValidationError(
                 "a string holds a lone surrogate and cannot be stored as UTF-8", model=model
             )
+        if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+            return ConflictError(
+                f"another connection held the database lock past the timeout ({exc})",
+                model=model,
+            )
         return super().classify_error(exc, model)
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED (any extended code): a lock wait that timed out (ISO-4)."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return str(exc).startswith(("database is locked", "database table is locked"))
 
 
 def _is_duplicate(exc: sqlite3.IntegrityError) -> bool:

@@ -229,6 +229,9 @@ def test_adapter_identity_and_capabilities(adapter: MongoAdapter) -> None:
     assert Capability.CONCURRENT_BOOTSTRAP in adapter.capabilities
     assert Capability.SAVEPOINTS not in adapter.capabilities
     assert Capability.SCHEMA_INTROSPECTION not in adapter.capabilities  # no columns to read
+    assert Capability.LOCKING_READS not in adapter.capabilities  # no SELECT ... FOR UPDATE
+    # FerretDB v1 reads a document, then writes it: no compare-and-set (ISO-1).
+    assert (Capability.ATOMIC_UPDATES in adapter.capabilities) is not bool(adapter.ferretdb)
     if adapter.ferretdb:
         assert adapter.server_version().endswith(f"(FerretDB {adapter.ferretdb})")
         assert Capability.TRANSACTIONS not in adapter.capabilities  # TX-4: never pretends

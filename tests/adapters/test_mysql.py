@@ -50,6 +50,7 @@ from noorm.spec import (  # noqa: E402
     Adapter,
     BackendError,
     Capability,
+    ConflictError,
     Count,
     Delete,
     DuplicateKeyError,
@@ -193,6 +194,8 @@ def test_protocol_identity_and_capabilities(db: MySQLAdapter) -> None:
         Capability.JSON_PATHS,
         Capability.CONCURRENT_BOOTSTRAP,
         Capability.SCHEMA_INTROSPECTION,
+        Capability.LOCKING_READS,
+        Capability.ATOMIC_UPDATES,
     }
     version = query(db, "SELECT VERSION()")[0][0]
     flavour, numbers, display = server_flavour(version)
@@ -1185,6 +1188,7 @@ def test_a_deadlock_victim_commits_nothing(db: MySQLAdapter) -> None:
     victims = [name for name in ("x", "y") if outcome.get(name) is not None]
     assert len(victims) == 1, outcome
     victim = victims[0]
+    assert isinstance(outcome[victim], ConflictError)  # ISO-4
     cause = outcome[victim].__cause__  # type: ignore[union-attr]
     assert isinstance(cause, pymysql.err.OperationalError) and cause.args[0] == 1213
     assert "nothing was committed" in str(outcome[f"{victim}-exit"])

@@ -115,6 +115,8 @@ def test_protocol_identity_and_capabilities(db: SQLiteAdapter) -> None:
         Capability.JSON_PATHS,
         Capability.CONCURRENT_BOOTSTRAP,
         Capability.SCHEMA_INTROSPECTION,
+        Capability.LOCKING_READS,
+        Capability.ATOMIC_UPDATES,
     }
     assert db.server_version() == f"SQLite {sqlite3.sqlite_version}"
 

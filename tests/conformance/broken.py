@@ -40,6 +40,7 @@ from noorm.spec import (
     UnsupportedError,
     Update,
     Upsert,
+    check_capabilities,
 )
 
 __all__ = [
@@ -258,18 +259,6 @@ class DropsLimit(Broken):
         return inner.execute(op)
 
 
-def _has_path(where: Filter | None) -> bool:
-    found = False
-
-    def leaf(f: Filter) -> Filter:
-        nonlocal found
-        found = found or isinstance(getattr(f, "ref", None), Path)
-        return f
-
-    _map_filter(where, leaf)
-    return found
-
-
 class PathFiltersMatchAll(Broken):
     """Lacks json_paths yet answers path filters, each as true: breaks CAP-1."""
 
@@ -296,10 +285,7 @@ class NoCapabilities(Broken):
         self.capabilities = frozenset()
 
     def run(self, inner: Executor, op: Operation[T]) -> T:
-        if _has_path(getattr(op, "where", None)):
-            raise UnsupportedError(
-                "no json path filters here", capability="json_paths", model=op.model.name
-            )
+        check_capabilities(self.capabilities, op)  # path filters, locking reads
         return inner.execute(op)
 
     def transaction(self) -> AbstractContextManager[Executor]:

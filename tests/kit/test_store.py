@@ -96,10 +96,14 @@ def test_bad_input_never_reaches_the_adapter(adapter: Recording, call: Any, fiel
 def test_update_and_delete_need_an_explicit_selection(adapter: Recording) -> None:
     store = _store(adapter)
     store.insert_many(NOTES, [{"id": "a", "body": "x"}, {"id": "b", "body": "y"}])
-    with pytest.raises(ValidationError, match="exactly one of key= or where="):
+    with pytest.raises(ValidationError, match="needs key=, where= or both"):
         store.delete(NOTES)
-    with pytest.raises(ValidationError, match="exactly one of key= or where="):
-        store.update(NOTES, {"body": "z"}, key={"id": "a"}, where=ALL)
+    with pytest.raises(ValidationError, match="needs key=, where= or both"):
+        store.update(NOTES, {"body": "z"})
+    with pytest.raises(ValidationError, match="empty where"):
+        store.update(NOTES, {"body": "z"}, key={"id": "a"}, where={})
+    assert store.update(NOTES, {"body": "z"}, key={"id": "a"}, where=ALL) == 1
+    assert store.update(NOTES, {"body": "w"}, key={"id": "a"}, where={"body": "x"}) == 0
     assert store.update(NOTES, {"body": "z"}, where=ALL) == 2
     assert store.delete(NOTES, where=ALL) == 2
 
