@@ -29,7 +29,7 @@ import math
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -41,7 +41,7 @@ from hypothesis import strategies as st
 
 from noorm.conformance.plugin import load_factory
 from noorm.conformance.targets import TARGETS
-from noorm.kit import Store
+from noorm.kit import Plugin, Store
 from noorm.spec import (
     ALL,
     Adapter,
@@ -49,6 +49,7 @@ from noorm.spec import (
     BooleanType,
     Compare,
     Field,
+    Filter,
     In,
     Index,
     IntegerType,
@@ -419,7 +420,7 @@ junk = st.recursive(
         | st.builds(And, st.tuples(inner))
         | st.builds(Or, st.tuples(inner, inner) | inner)
         | st.builds(Not, inner)
-        | st.builds(In, names | inner, st.tuples(inner) | inner)
+        | st.builds(In, names | inner, st.tuples(inner) | inner, st.booleans() | inner)
         | st.builds(IsNull, names | inner)
         | st.builds(
             Compare,
@@ -549,6 +550,18 @@ def _tx_caught(s: Store, x: Any, f: str) -> None:
         raise ValidationError("abandon the transaction", model="docs")
 
 
+class ScopeByContext(Plugin):
+    """A query scope built from the bound context: ``bind(ctx=x)`` scopes to ``s == x``."""
+
+    def scope(self, model: Model[Any], context: Mapping[str, Any]) -> Filter | None:
+        return Compare("eq", "s", context["ctx"]) if "ctx" in context else None
+
+
+def _scoped(s: Store, x: Any) -> Store:
+    """A store with a scoping plugin on the same adapter, bound to the junk."""
+    return Store([DOCS], s.adapter, plugins=[ScopeByContext()], cursor_key=CURSOR_KEY).bind(ctx=x)
+
+
 CALLS: list[Call] = [
     # whole arguments
     Call("insert(row)", lambda s, x, f: s.insert(DOCS, x)),
@@ -572,6 +585,11 @@ CALLS: list[Call] = [
     Call("insert(model)", lambda s, x, f: s.insert(x, good()), names_model=False),
     Call("find(model)", lambda s, x, f: s.find(x), names_model=False),
     Call("bind(**ctx).insert", lambda s, x, f: s.bind(ctx=x).insert(DOCS, {**good(), f: x})),
+    Call("scoped find", lambda s, x, f: _scoped(s, x).find(DOCS, limit=2)),
+    Call("scoped get", lambda s, x, f: _scoped(s, x).get(DOCS, {"id": 1})),
+    Call("scoped update", lambda s, x, f: _scoped(s, x).update(DOCS, {"i": 9}, where=ALL)),
+    Call("scoped upsert", lambda s, x, f: _scoped(s, x).upsert(DOCS, good(1), update=["i"])),
+    Call("scoped delete", lambda s, x, f: _scoped(s, x).delete(DOCS, key={"id": 2})),
     # the junk in one field
     Call("insert({f: x})", lambda s, x, f: s.insert(DOCS, {**good(), f: x}), True),
     Call(
@@ -601,7 +619,7 @@ CALLS: list[Call] = [
     Call("transaction: caught inner, outer abandoned", _tx_caught),
 ]
 
-WRITES = ("insert", "update", "upsert", "delete", "bind", "transaction")
+WRITES = ("insert", "update", "upsert", "delete", "bind", "transaction", "scoped")
 
 
 def _show(value: Any) -> str:
