@@ -51,13 +51,15 @@ def check_filter(where: object, model: str) -> bool:
             field = _check_ref(node.ref, model)
             paths = paths or isinstance(node.ref, Path)
             if isinstance(node, Compare):
-                if node.op not in _OPS:
+                if not isinstance(node.op, str) or node.op not in _OPS:
                     raise _bad(f"unknown comparison operator {brief(node.op)}", model, field)
                 values += 1
                 size += _size(node.value)
             elif isinstance(node, In):
                 if not isinstance(node.values, tuple | list):
                     raise _bad("in_/not_in take a list of values", model, field)
+                if type(node.negated) is not bool:
+                    raise _bad("In.negated must be True or False", model, field)
                 values += len(node.values)
                 if values > MAX_FILTER_VALUES:
                     break

@@ -149,7 +149,10 @@ class ModelPlan:
     # --- writes ---------------------------------------------------------------------------
 
     def field(self, name: object) -> Field:
-        f = self.fields.get(name) if isinstance(name, str) else None
+        try:
+            f = self.fields.get(name) if isinstance(name, str) else None
+        except Exception:  # a str subclass whose __eq__ raises: the caller's, not ours
+            raise _broken_name(self.name, name) from None
         if f is None:
             raise ValidationError(
                 "unknown field" + suggest(name, self.fields),
@@ -164,7 +167,11 @@ class ModelPlan:
             raise ValidationError(
                 f"a row must be a mapping, got {type(values).__name__}", model=self.name
             )
-        if not self.fields.keys() >= values.keys():
+        try:
+            known = self.fields.keys() >= values.keys()
+        except Exception:
+            known = False  # a name whose __eq__ raises: field() below says which
+        if not known:
             for name in values:
                 self.field(name)  # the first unknown one raises
         out: dict[str, Any] = {}
@@ -242,8 +249,8 @@ class ModelPlan:
                 model=self.name,
             )
         for name in key:
+            self.field(name)
             if name not in self.key_fields:
-                self.field(name)
                 raise ValidationError("not a primary-key field", model=self.name, field=name)
         out = {}
         for name in self.key_fields:
@@ -257,7 +264,11 @@ class ModelPlan:
     def key_filter(self, key: Mapping[str, Any]) -> Filter:
         if len(self.key_fields) == 1 and type(key) is dict and len(key) == 1:
             name = self.key_fields[0]
-            if name in key:  # the usual single-field key: what key() checks, directly
+            try:
+                quick = name in key
+            except Exception:  # a key name whose __eq__ raises: key() below says so
+                quick = False
+            if quick:  # the usual single-field key: what key() checks, directly
                 return Compare("eq", name, self.checkers[name](key[name]))
         items = tuple(Compare("eq", name, value) for name, value in self.key(key).items())
         return items[0] if len(items) == 1 else And(items)
@@ -273,7 +284,10 @@ class ModelPlan:
         items = []
         size = 0
         for name, value in where.items():
-            check = self.plain.get(name)
+            try:
+                check = self.plain.get(name)
+            except Exception:  # a name whose __eq__ raises: the general path says so
+                return None
             if check is None or value is None:
                 return None
             try:
@@ -310,6 +324,12 @@ class ModelPlan:
                     model=self.name,
                 )
             f = self.field(order.field)
+            if type(order.descending) is not bool:
+                raise ValidationError(
+                    f"an order's descending must be True or False, got {brief(order.descending)}",
+                    model=self.name,
+                    field=f.name,
+                )
             if isinstance(f.type, JsonType):
                 raise ValidationError("cannot order by a json field", model=self.name, field=f.name)
             if order.field in seen:
@@ -402,3 +422,11 @@ class ModelPlan:
             model=self.name,
             field=ref.field,
         )
+
+
+def _broken_name(model: str, name: object) -> ValidationError:
+    return ValidationError(
+        f"a field name must be a plain str; comparing the {type(name).__name__} given raised",
+        model=model,
+        field=brief(name),
+    )

@@ -37,6 +37,7 @@ from noorm.spec import (
     NoOrmError,
     Not,
     Or,
+    Order,
     Path,
     Schema,
     SchemaError,
@@ -350,6 +351,8 @@ def test_bytes_per_filter(store: Store, adapter: Recording) -> None:
         IsNull(Path("j", "ab")),  # type: ignore[arg-type]
         eq("id", 10**5000),
         eq("id", "1"),
+        Compare({"op": "eq"}, "id", 1),  # type: ignore[arg-type]
+        In("id", (1,), "yes"),  # type: ignore[arg-type]
     ],
     ids=lambda w: type(w).__name__,
 )
@@ -392,6 +395,34 @@ def test_order_fields() -> None:
     adapter.ops.clear()
     refused(adapter, lambda: store.find(wide, order_by=names))
     refused(adapter, lambda: store.find(wide, order_by=None))  # type: ignore[arg-type]
+    refused(adapter, lambda: store.find(wide, order_by=[Order("f1", [])]))  # type: ignore[arg-type]
+
+
+class _BrokenEq(str):
+    """A field name whose comparison raises (its hash is that of the real name)."""
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("broken __eq__")
+
+    __hash__ = str.__hash__
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.insert(DOCS, {_BrokenEq("id"): 1}),
+        lambda s: s.get(DOCS, {_BrokenEq("id"): 1}),
+        lambda s: s.find(DOCS, {_BrokenEq("id"): 1}),
+        lambda s: s.find(DOCS, order_by=_BrokenEq("s")),
+        lambda s: s.update(DOCS, {_BrokenEq("s"): "x"}, where=ALL),
+        lambda s: s.upsert(DOCS, {"id": 1}, update=[_BrokenEq("s")]),
+        lambda s: s.delete(DOCS, key={_BrokenEq("id"): 1}),
+    ],
+)
+def test_a_name_whose_comparison_raises_is_a_validation_error(
+    store: Store, adapter: Recording, call: Callable[[Store], object]
+) -> None:
+    refused(adapter, lambda: call(store))
 
 
 # --- CAP-1 ---------------------------------------------------------------------------------------
