@@ -148,10 +148,9 @@ def start_labelled(
     image: str, labels: dict[str, str], timeout: float = START_TIMEOUT
 ) -> tuple[Any, str]:
     """Start a labelled image; once it is ready, return the container and its URL."""
-    from testcontainers.core.container import DockerContainer
-
+    core = importlib.import_module("testcontainers.core.container")  # an optional dependency
     port = int(labels["org.no-orm.port"])
-    container = DockerContainer(image).with_exposed_ports(port).start()
+    container = core.DockerContainer(image).with_exposed_ports(port).start()
     try:
         _wait_for_line(container, labels["org.no-orm.ready"].encode(), timeout, image)
         host = container.get_container_host_ip()
