@@ -59,6 +59,9 @@ def test_a_container_is_started_and_its_url_works(monkeypatch: pytest.MonkeyPatc
     why = _image_available(image)
     if why is not None:
         pytest.skip(f"{why}; set NOORM_POSTGRES_IMAGE (ci/images builds noorm-local/postgres:15)")
+    config = importlib.import_module("testcontainers.core.config").testcontainers_config
+    if not config.ryuk_disabled and (why := _image_available(config.ryuk_image)) is not None:
+        pytest.skip(f"testcontainers' reaper: {why}; set TESTCONTAINERS_RYUK_DISABLED=true")
     try:
         url = server()
         assert server() == url, "one container per process"
