@@ -4,7 +4,8 @@
         --noorm-adapter=noorm.adapters.mongodb.testing:conformance_factory
 
 The server URL comes from ``NOORM_MONGODB_URL`` (``eval "$(ci/services)"`` sets it);
-without it, a ``mongo:7`` container where a Docker engine answers.
+without it, a ``mongo:7`` container (or the image ``NOORM_MONGODB_IMAGE`` names) where
+a Docker engine answers.
 One client per URL is shared by the adapters the factory makes, so a test costs a
 database, not a connection pool. ``conformance_factory.same_database(adapter)`` opens
 a second, independent adapter (its own client) on the same database, for BOOT-3.
@@ -32,6 +33,8 @@ __all__ = ["URL_ENV", "ConformanceFactory", "DroppingMongoAdapter", "conformance
 URL_ENV = "NOORM_MONGODB_URL"
 CONTAINER_IMAGE = "mongo:7"
 """Started through testcontainers where no URL is set and a Docker engine answers."""
+IMAGE_ENV = "NOORM_MONGODB_IMAGE"
+"""Names another image to start instead (``ci/images`` builds ``noorm-local/ferretdb:1``)."""
 
 
 class DroppingMongoAdapter(MongoAdapter):
@@ -52,7 +55,8 @@ class ConformanceFactory:
         self.url: Callable[[], str] = ServerURL(
             url_env,
             image=CONTAINER_IMAGE,
-            module="testcontainers.mongodb",
+            image_env=IMAGE_ENV,
+            module=("testcontainers.community.mongodb", "testcontainers.mongodb"),
             container=lambda module, image: module.MongoDbContainer(image).start(),
             url_of=lambda container: str(container.get_connection_url()),
             hint="a MongoDB or FerretDB server, e.g. mongodb://127.0.0.1:27017/",

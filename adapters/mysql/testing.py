@@ -5,7 +5,8 @@
 
 The server URL comes from ``NOORM_MYSQL_URL`` (``eval "$(ci/services)"`` sets it; the
 user needs CREATE and DROP on ``noorm_test_*`` databases). Without it, and with a
-reachable Docker engine, a throwaway ``mysql:8`` container is started once per process
+reachable Docker engine, a throwaway ``mysql:8`` container (or the image
+``NOORM_MYSQL_IMAGE`` names) is started once per process
 (testcontainers, ``pip install 'no-orm[containers]'``). Each call creates a database
 ``noorm_test_<hex>`` through one shared administrative connection and returns an
 adapter on it; ``conformance_factory.same_database(adapter)`` opens a second,
@@ -33,6 +34,7 @@ __all__ = ["URL_ENV", "ConformanceFactory", "DroppingMySQLAdapter", "conformance
 
 URL_ENV = "NOORM_MYSQL_URL"
 CONTAINER_IMAGE = "mysql:8"
+IMAGE_ENV = "NOORM_MYSQL_IMAGE"
 
 
 class DroppingMySQLAdapter(MySQLAdapter):
@@ -58,7 +60,8 @@ class ConformanceFactory:
         self.url: Callable[[], str] = ServerURL(
             url_env,
             image=CONTAINER_IMAGE,
-            module="testcontainers.mysql",
+            image_env=IMAGE_ENV,
+            module=("testcontainers.community.mysql", "testcontainers.mysql"),
             # username "root" makes the container use ``password`` as the root password.
             container=lambda module, image: module.MySqlContainer(
                 image, username="root", password="noorm", dbname="noorm"

@@ -5,7 +5,7 @@
 
 The server URL comes from ``NOORM_POSTGRES_URL`` (``eval "$(ci/services)"`` sets it).
 Without it, and with a Docker engine reachable, a throwaway ``postgres:16`` container
-is started with testcontainers (``pip install 'no-orm[containers]'``) and stopped at
+(or the image ``NOORM_POSTGRES_IMAGE`` names) is started with testcontainers (``pip install 'no-orm[containers]'``) and stopped at
 exit. Each adapter gets a new ``noorm_test_<uuid>`` schema, with every table
 schema-qualified, so one pool per URL serves every test: a test costs a schema, not a
 connection. ``conformance_factory.same_database(adapter)`` opens a second, independent
@@ -33,6 +33,7 @@ __all__ = ["URL_ENV", "ConformanceFactory", "DroppingPostgresAdapter", "conforma
 
 URL_ENV = "NOORM_POSTGRES_URL"
 CONTAINER_IMAGE = "postgres:16"
+IMAGE_ENV = "NOORM_POSTGRES_IMAGE"
 
 
 class DroppingPostgresAdapter(PostgresAdapter):
@@ -57,7 +58,8 @@ class ConformanceFactory:
         self.url: Callable[[], str] = ServerURL(
             url_env,
             image=CONTAINER_IMAGE,
-            module="testcontainers.postgres",
+            image_env=IMAGE_ENV,
+            module=("testcontainers.community.postgres", "testcontainers.postgres"),
             container=lambda module, image: module.PostgresContainer(image, driver=None).start(),
             url_of=lambda container: str(container.get_connection_url()),
             hint="a PostgreSQL server, e.g. postgresql://user:password@127.0.0.1:5432/database",
