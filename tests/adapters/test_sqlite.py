@@ -1085,3 +1085,70 @@ def test_a_mismatch_is_found_in_the_stored_checks(tmp_path: Path) -> None:
     as_ts = flags.replace(fields=[Field("id", TimestampType()), Field("f", BooleanType())])
     assert Store(Schema([as_ts]), adapter).bootstrap(dry_run=True) == []
     adapter.close()
+
+
+# --- connection ownership (pinned by mutation testing) --------------------------------------------
+
+
+class _Tracked(sqlite3.Connection):
+    """A connection that remembers being closed."""
+
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+        super().close()
+
+
+def test_a_failed_set_up_closes_the_connection_it_opened_and_only_that_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import noorm.adapters.sqlite.adapter as module
+
+    opened: list[_Tracked] = []
+    real_connect = sqlite3.connect
+
+    def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = real_connect(*args, factory=_Tracked, **kwargs)
+        assert isinstance(conn, _Tracked)
+        opened.append(conn)
+        return conn
+
+    def broken_probe(*args: Any, **kwargs: Any) -> bool:
+        raise RuntimeError("probe failed")
+
+    monkeypatch.setattr(module.sqlite3, "connect", connect)
+    monkeypatch.setattr(module, "json_paths_work", broken_probe)
+    with pytest.raises(RuntimeError, match="probe failed"):  # raised, never swallowed
+        SQLiteAdapter(tmp_path / "db.sqlite3")
+    assert len(opened) == 1 and opened[0].closed
+    borrowed = real_connect(":memory:", isolation_level=None, factory=_Tracked)
+    assert isinstance(borrowed, _Tracked)
+    with pytest.raises(RuntimeError, match="probe failed"):
+        SQLiteAdapter(borrowed)
+    assert not borrowed.closed  # the caller's connection stays the caller's
+    borrowed.close()
+
+
+def test_close_closes_an_owned_connection_and_leaves_a_borrowed_one_open(tmp_path: Path) -> None:
+    owned = SQLiteAdapter(tmp_path / "db.sqlite3")
+    conn = owned._conn
+    owned.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        conn.execute("SELECT 1")
+    borrowed = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    adapter = SQLiteAdapter(borrowed)
+    adapter.close()
+    assert borrowed.execute("SELECT 1").fetchone() == (1,)
+    borrowed.close()
+
+
+def test_a_borrowed_connection_s_row_factory_does_not_change_results() -> None:
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    conn.row_factory = lambda cursor, row: {"not": "a tuple"}
+    adapter = open_adapter(conn)
+    adapter.execute(Insert(DOCS, (doc(1, s="a", i=2, j={"k": [1]}),)))
+    assert adapter.execute(Find(DOCS, None, BY_ID)) == [doc(1, s="a", i=2, j={"k": [1]})]
+    assert adapter.execute(Count(DOCS, None)) == 1
+    adapter.close()
+    conn.close()
