@@ -1117,7 +1117,7 @@ def test_a_failed_set_up_closes_the_connection_it_opened_and_only_that_one(
     def broken_probe(*args: Any, **kwargs: Any) -> bool:
         raise RuntimeError("probe failed")
 
-    monkeypatch.setattr(module.sqlite3, "connect", connect)
+    monkeypatch.setattr(sqlite3, "connect", connect)
     monkeypatch.setattr(module, "json_paths_work", broken_probe)
     with pytest.raises(RuntimeError, match="probe failed"):  # raised, never swallowed
         SQLiteAdapter(tmp_path / "db.sqlite3")
