@@ -20,8 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
+    "PrivateFerretDB",
     "PrivateMariaDB",
     "PrivatePostgres",
+    "ferretdb_binary",
     "free_port",
     "mariadb_available",
     "postgres_bin",
@@ -199,3 +201,47 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         yield server
     finally:
         server.close()
+
+
+class PrivateFerretDB:
+    """FerretDB (the binary ``ci/services`` builds) on its SQLite backend, in a temporary
+    directory on a loopback port."""
+
+    def __init__(self, binary: str) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="noorm-fault-ferretdb-"))
+        (self.root / "data").mkdir()
+        self.port = free_port()
+        self.binary = binary
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, f"--listen-addr=127.0.0.1:{self.port}", "--handler=sqlite",
+             f"--sqlite-url=file:{self.root / 'data'}/", "--telemetry=disable",
+             f"--state-dir={self.root}", "--debug-addr=-", "--log-level=error"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        _wait_for_port(self.port)
+
+    def restart(self, *, kill: bool = False) -> None:
+        if self.process is not None:
+            (self.process.kill if kill else self.process.terminate)()
+            self.process.wait(timeout=30)
+        self.start()
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def ferretdb_binary() -> str | None:
+    cache = os.environ.get("NOORM_CACHE", os.path.expanduser("~/.cache/noorm"))
+    binary = os.path.join(cache, "bin", "ferretdb")
+    return binary if os.access(binary, os.X_OK) else None

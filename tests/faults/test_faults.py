@@ -18,7 +18,14 @@ import pytest
 from noorm.kit import Store
 from noorm.spec import ALL, BackendError, Field, IntegerType, Model, StringType
 
-from .servers import PrivateMariaDB, PrivatePostgres, mariadb_available, postgres_bin
+from .servers import (
+    PrivateFerretDB,
+    PrivateMariaDB,
+    PrivatePostgres,
+    ferretdb_binary,
+    mariadb_available,
+    postgres_bin,
+)
 
 ROWS = Model("rows", [Field("id", StringType(40)), Field("n", IntegerType())], primary_key=["id"])
 
@@ -255,3 +262,28 @@ def test_a_batch_whose_connection_is_killed_writes_nothing(server: Server, store
         if interrupted >= 2:
             break
     assert interrupted >= 1, "no attempt was interrupted mid-batch: the test proved nothing"
+
+
+@pytest.mark.parametrize("kill", [False, True])
+def test_a_mongodb_client_heals_after_ferretdb_restarts(kill: bool) -> None:
+    """pymongo's pool drops connections that failed and re-selects the server; reads
+    retry once (retryReads), so no call fails after a restart."""
+    from noorm.adapters.mongodb import MongoAdapter
+
+    binary = ferretdb_binary()
+    if binary is None:
+        pytest.skip("no FerretDB binary in $NOORM_CACHE/bin (ci/services builds it)")
+    server = PrivateFerretDB(binary)
+    try:
+        adapter = MongoAdapter(server.url, "healing")
+        store = Store([ROWS], adapter)
+        store.bootstrap()
+        store.insert(ROWS, {"id": "a", "n": 1})
+        _busy(store)
+        server.restart(kill=kill)
+        assert [store.count(ROWS) for _ in range(8)] == [1] * 8
+        store.insert_many(ROWS, [{"id": f"w{i}", "n": i} for i in range(3)])
+        assert store.count(ROWS) == 4
+        adapter.close()
+    finally:
+        server.close()
