@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -18,7 +17,6 @@ from noorm.spec import (
     Find,
     IntegerType,
     Model,
-    Operation,
     StringType,
     UnsupportedError,
     Update,
@@ -26,25 +24,13 @@ from noorm.spec import (
     eq,
 )
 
+from .test_store import Recording
+
 COUNTERS = Model(
     "counters",
     [Field("id", StringType(10)), Field("n", IntegerType()), Field("v", IntegerType())],
     primary_key="id",
 )
-
-
-class Recording(MemoryAdapter):
-    """The reference adapter, keeping every operation it was handed (and by whom)."""
-
-    def __init__(self, capabilities: frozenset[Capability] | None = None) -> None:
-        super().__init__()
-        self.ops: list[Operation[Any]] = []
-        if capabilities is not None:
-            self.capabilities = capabilities
-
-    def execute(self, op: Operation[Any]) -> Any:
-        self.ops.append(op)
-        return super().execute(op)
 
 
 @pytest.fixture
