@@ -117,7 +117,13 @@ def _factory(args: argparse.Namespace) -> str:
     elif args.url:
         os.environ[target.url_env] = args.url
     elif not os.environ.get(target.url_env):
-        raise CliError(f"{target.name} needs --url or the {target.url_env} environment variable")
+        from noorm.conformance.servers import docker_engine
+
+        if not docker_engine():  # with one, the factory starts a throwaway container
+            raise CliError(
+                f"{target.name} needs --url or the {target.url_env} environment variable "
+                "(or a Docker engine, to certify on a throwaway container)"
+            )
     return target.factory
 
 

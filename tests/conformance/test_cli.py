@@ -114,3 +114,23 @@ def test_version_names_the_package_the_spec_and_python(
     assert exited.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith(f"no-orm {noorm.__version__} (spec {SPEC_VERSION}, Python 3.")
+
+
+def test_a_server_target_without_a_url_needs_a_docker_engine(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without a URL, a server target is certified on a throwaway container when a Docker
+    engine answers (the factory starts it); otherwise the error says what to give."""
+    import noorm.conformance.servers as servers
+
+    monkeypatch.delenv("NOORM_POSTGRES_URL", raising=False)
+    monkeypatch.setattr(servers, "docker_engine", lambda: False)
+    with pytest.raises(SystemExit) as exited:
+        main(["certify", "postgres"])
+    assert exited.value.code == 2
+    assert "needs --url or the NOORM_POSTGRES_URL environment variable" in capsys.readouterr().err
+    from noorm.cli import _factory, build_parser
+
+    monkeypatch.setattr(servers, "docker_engine", lambda: True)
+    args = build_parser().parse_args(["certify", "postgres"])
+    assert _factory(args) == TARGETS["postgres"].factory
