@@ -199,10 +199,36 @@ def versions(driver: str | None) -> dict[str, str | None]:
         noorm_version = noorm.__version__
     return {
         "no-orm": noorm_version,
+        "no-orm commit": source_commit(),
         "python": platform.python_version(),
         "pytest": pytest.__version__,
         "driver": driver,
     }
+
+
+def source_commit() -> str | None:
+    """The git commit of the source tree no-orm runs from, ``+`` when it has changes;
+    None for an installed package (no ``.git`` beside it) or without git."""
+    import subprocess
+    from pathlib import Path
+
+    import noorm
+
+    root = Path(noorm.__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+" if dirty else "")
 
 
 def build_report(

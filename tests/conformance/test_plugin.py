@@ -273,6 +273,18 @@ def test_a_failure_keeps_its_assertion_text_and_the_report_its_versions(tmp_path
     assert "Left contains 6 more items" in reason and reason.endswith("]")
     assert len(reason) <= 1000
     assert data["why_not_certified"][0].startswith("OP-FIND failed (1 test(s)): ")
+    root = Path(__file__).resolve().parents[2]
+    if (root / ".git").exists():  # a checkout (a copy without .git records None)
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert data["versions"]["no-orm commit"] in (head, head + "+")
+    else:
+        assert data["versions"]["no-orm commit"] is None
+    del data["versions"]["no-orm commit"]
     assert data["versions"] == {
         "no-orm": metadata.version("no-orm"),
         "python": platform.python_version(),
