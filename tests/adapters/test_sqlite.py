@@ -1152,3 +1152,22 @@ def test_a_borrowed_connection_s_row_factory_does_not_change_results() -> None:
     assert adapter.execute(Count(DOCS, None)) == 1
     adapter.close()
     conn.close()
+
+
+def test_every_call_on_a_closed_adapter_says_it_is_closed(tmp_path: Path) -> None:
+    """An owned connection is closed with the adapter, a borrowed one is not: either way
+    the adapter refuses to run on after close(), with a BackendError saying so."""
+    borrowed = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    for adapter in (open_adapter(tmp_path / "db.sqlite3"), open_adapter(borrowed)):
+        adapter.close()
+        adapter.close()  # twice is fine
+        with pytest.raises(BackendError, match="the adapter is closed"):
+            adapter.execute(Count(DOCS, None))
+        with pytest.raises(BackendError, match="the adapter is closed"):
+            adapter.execute(Insert(DOCS, (doc(1),)))
+        with pytest.raises(BackendError, match="the adapter is closed"):
+            adapter.bootstrap(SCHEMA)
+        with pytest.raises(BackendError, match="the adapter is closed"), adapter.transaction():
+            pass
+    assert borrowed.execute("SELECT count(*) FROM main.docs").fetchone() == (0,)
+    borrowed.close()
