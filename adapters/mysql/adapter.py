@@ -52,7 +52,7 @@ from noorm.spec.types import StringType
 from ..memory.evaluate import predicate, sort_rows
 from ..sql.adapter import Session, SQLAdapter
 from ..sql.compiler import DDL, Compiled, Table
-from ..sql.health import unsolicited
+from ..sql.health import needs_ping
 from ..sql.introspect import Catalog
 from .catalog import read_catalog
 from .connection import (
@@ -86,10 +86,6 @@ _CONNECTION_LOST = frozenset({0, 1053, 1153, 1927, 2006, 2013, 2014, 2055, 4031}
 _DEADLOCK = 1213  # InnoDB rolled the whole transaction back
 _UPSERT_ATTEMPTS = 4
 _KEYS_PER_STATEMENT = 1_000
-_IDLE_PING_SECONDS = 0.5
-"""A pooled connection that rested longer (as HikariCP's default), or that the server
-wrote to or closed meanwhile, is pinged before it is lent: a restart is noticed by the
-ping, not by the caller's next operation."""
 _LOCK_TIMEOUT_SECONDS = 120
 _BOOTSTRAP_LOCK = "CONCAT('noorm-bootstrap-', SHA1(DATABASE()))"  # <= 64 characters
 _EXISTING = (
@@ -352,9 +348,8 @@ class MySQLAdapter(SQLAdapter[Connection]):
                     break
                 self._pool.wait()
         if session is not None:
-            rested = time.monotonic() - session.idle_since
             sock = getattr(session.conn, "_sock", None)  # PyMySQL's socket; None once closed
-            if rested < _IDLE_PING_SECONDS and sock is not None and not unsolicited(sock):
+            if not needs_ping(sock, session.idle_since):
                 return session
             try:
                 session.conn.ping()

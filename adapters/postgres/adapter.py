@@ -47,7 +47,7 @@ from noorm.spec.schema import Schema
 
 from ..sql.adapter import Session, SQLAdapter
 from ..sql.compiler import DDL, Compiled
-from ..sql.health import unsolicited
+from ..sql.health import needs_ping, unsolicited
 from ..sql.introspect import Catalog
 from .catalog import read_catalog
 from .compiler import COPY_ROWS, PostgresCompiler
@@ -63,9 +63,6 @@ _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _INT8 = struct.Struct(">q")
 _IN_TRANSACTION = (TransactionStatus.INTRANS, TransactionStatus.INERROR, TransactionStatus.ACTIVE)
 _UPSERT_ATTEMPTS = 3
-PING_AFTER_IDLE = 0.5
-"""Seconds a pooled connection may rest before it is checked again when lent (as
-HikariCP's default): a server restart is noticed by the check, not by the next call."""
 _CURRENT_SCHEMA = "SELECT current_schema()"
 _EXISTING = (
     "SELECT c.relname, c.relkind FROM pg_catalog.pg_class AS c "
@@ -426,7 +423,7 @@ def version_text(number: int) -> str:
 
 class _RestedCheck:
     """The ``check`` of the pool an adapter opens: a connection that rested longer than
-    :data:`PING_AFTER_IDLE`, or that the server wrote to or closed while it rested,
+    ``sql.health.PING_AFTER_IDLE``, or that the server wrote to or closed while it rested,
     answers an empty query before it is lent, and the pool replaces one that does not.
     Busy connections skip the round trip."""
 
@@ -436,8 +433,7 @@ class _RestedCheck:
         self._since: weakref.WeakKeyDictionary[Connection, float] = weakref.WeakKeyDictionary()
 
     def __call__(self, conn: Connection) -> None:
-        since = self._since.get(conn)
-        if since is None or time.monotonic() - since >= PING_AFTER_IDLE or unsolicited(conn):
+        if needs_ping(conn, self._since.get(conn)):
             ConnectionPool.check_connection(conn)
 
     def returned(self, conn: Connection) -> None:

@@ -10,9 +10,14 @@ connections, and the ones that rested long, before lending them.
 from __future__ import annotations
 
 import select
+import time
 from typing import Protocol
 
-__all__ = ["unsolicited"]
+__all__ = ["PING_AFTER_IDLE", "needs_ping", "unsolicited"]
+
+PING_AFTER_IDLE = 0.5
+"""Seconds a pooled connection may rest before it is checked again when lent (as
+HikariCP's default): a server restart is noticed by the check, not by the next call."""
 
 
 class _HasFileno(Protocol):
@@ -30,3 +35,12 @@ def unsolicited(conn: _HasFileno) -> bool:
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLPRI)
     return bool(poller.poll(0))
+
+
+def needs_ping(conn: _HasFileno | None, rested_since: float | None) -> bool:
+    """Whether a pooled connection must answer a ping before it is lent: it rested longer
+    than :data:`PING_AFTER_IDLE` (or since an unknown time), or the server sent something
+    on it meanwhile. ``conn`` None is a connection without a socket: always."""
+    if conn is None or rested_since is None:
+        return True
+    return time.monotonic() - rested_since >= PING_AFTER_IDLE or unsolicited(conn)

@@ -100,6 +100,8 @@ from noorm.spec.limits import (  # noqa: E402
     json_bytes,
 )
 
+from ..faults.servers import PrivateFerretDB, ferretdb_binary  # noqa: E402
+
 URL = os.environ.get("NOORM_MONGODB_URL") or "mongodb://127.0.0.1:27017/"
 
 
@@ -1936,48 +1938,19 @@ def test_filters_and_orders_agree_with_the_reference_adapter(
 # --- FerretDB's SQLite backend (docs/certification.md) ------------------------------------------
 
 
-def _ferretdb_binary() -> str | None:
-    cache = os.environ.get("NOORM_CACHE", os.path.expanduser("~/.cache/noorm"))
-    binary = os.path.join(cache, "bin", "ferretdb")
-    return binary if os.access(binary, os.X_OK) else None
-
-
 @pytest.fixture(scope="module")
-def sqlite_ferretdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoClient[Any]]:
+def sqlite_ferretdb() -> Iterator[MongoClient[Any]]:
     """A private FerretDB on its SQLite backend (the binary ci/services builds)."""
-    import socket
-    import time
-
-    binary = _ferretdb_binary()
+    binary = ferretdb_binary()
     if binary is None:
         pytest.skip("no FerretDB binary in $NOORM_CACHE/bin (ci/services builds it)")
-    state = tmp_path_factory.mktemp("ferretdb-sqlite")
-    (state / "data").mkdir()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    process = subprocess.Popen(
-        [binary, f"--listen-addr=127.0.0.1:{port}", "--handler=sqlite",
-         f"--sqlite-url=file:{state / 'data'}/", "--telemetry=disable",
-         f"--state-dir={state}", "--debug-addr=-", "--log-level=error"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    client: MongoClient[Any] = MongoClient(f"mongodb://127.0.0.1:{port}/", tz_aware=True)
+    server = PrivateFerretDB(binary)
+    client: MongoClient[Any] = MongoClient(server.url, tz_aware=True)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.admin.command("ping")
-                break
-            except PyMongoError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
         yield client
     finally:
         client.close()
-        process.terminate()
-        process.wait(timeout=30)
+        server.close()
 
 
 def test_a_unique_index_over_duplicates_is_a_duplicate_key_error_on_the_sqlite_backend(
