@@ -241,7 +241,8 @@ def test_a_crash_during_a_transaction_commits_nothing(server: Server, store: Sto
 
 def test_a_batch_whose_connection_is_killed_writes_nothing(server: Server, store: Store) -> None:
     """insert_many of many statements' worth of rows, its session killed while it runs:
-    all of the batch or none of it, never a part; at least one attempt is interrupted."""
+    all of the batch or none of it, never a part; at least one attempt is interrupted
+    before its commit and leaves nothing."""
     rows = [{"id": f"{i:08d}" + "x" * 30, "n": i} for i in range(10_000)]
     interrupted = 0
     for attempt in range(6):
@@ -256,8 +257,10 @@ def test_a_batch_whose_connection_is_killed_writes_nothing(server: Server, store
         worker.join()
         count = store.count(ROWS)
         assert count in (0, len(rows)), f"attempt {attempt}: a killed batch left {count} rows"
-        if failure:
-            assert count == 0
+        # A kill that lands on the COMMIT may come after the server committed: the caller
+        # then sees an error for a batch that was stored whole (an in-doubt commit, as on
+        # any database). Never a part, and an interruption before it leaves nothing.
+        if failure and count == 0:
             interrupted += 1
         if interrupted >= 2:
             break
