@@ -16,6 +16,13 @@ The commands of an area run fastest first (by their time on the unmutated
 snapshot), with ``-x`` and a fixed Hypothesis seed; the first failing one kills the
 mutant, and so does a command running longer than ``3 x baseline + 10 s``
 (``--timeout-factor``).
+
+Guided runs (the default): each command first runs once under coverage with one
+context per test (:mod:`tests.mutation.cover`), and a mutant then runs only the tests
+that execute its lines. A kill counts once its failing test is seen to pass alone on
+the unmutated code; a mutant that survives its tests, or whose lines no test runs
+(import-time code), runs the area's whole commands, so guidance saves time and never
+changes a verdict to "survived".
 """
 
 from __future__ import annotations
@@ -69,26 +76,37 @@ class Command:
     """Arguments after ``python -m``."""
     needs_env: str | None = None
     """An environment variable (a server URL) the command cannot run without."""
+    pytest_args: tuple[str, ...] = ()
+    """The same tests as a plain pytest run, without the paths: the guided runs add
+    node ids (or :attr:`paths`) to these."""
+    paths: tuple[str, ...] = ()
 
 
 def _pytest(name: str, path: str, needs_env: str | None = None) -> Command:
-    return Command(name, ("pytest", "-q", *PYTEST_OPTIONS, path), needs_env)
+    return Command(name, ("pytest", "-q", *PYTEST_OPTIONS, path), needs_env, (), (path,))
 
 
-def _certify(target: str, needs_env: str | None = None) -> Command:
+_EMPTY_INI = "mutation-pytest.ini"
+"""An empty pytest configuration in each copy: certify runs the suite without the
+project's own settings, and so do the guided runs of the suite."""
+
+
+def _certify(target: str, factory: str, needs_env: str | None = None) -> Command:
     # certify builds its own pytest command line; PYTEST_ADDOPTS carries the options.
-    return Command(f"certify {target}", ("noorm", "certify", target, "-q"), needs_env)
+    suite = ("-c", _EMPTY_INI, "--rootdir=.", f"--noorm-adapter={factory}", "-W", "ignore")
+    args = ("noorm", "certify", target, "-q")
+    return Command(f"certify {target}", args, needs_env, suite, ("noorm/conformance",))
 
 
 COMMANDS = {
     c.name: c
     for c in (
-        _certify("memory"),
+        _certify("memory", "noorm.conformance.targets:memory"),
         _pytest("test_memory.py", "tests/adapters/test_memory.py"),
-        _certify("sqlite"),
+        _certify("sqlite", "noorm.conformance.targets:sqlite"),
         _pytest("test_sqlite.py", "tests/adapters/test_sqlite.py"),
         _pytest("test_sql_compiler.py", "tests/adapters/test_sql_compiler.py"),
-        _certify("postgres", POSTGRES_ENV),
+        _certify("postgres", "noorm.adapters.postgres.testing:conformance_factory", POSTGRES_ENV),
         _pytest("test_postgres.py", "tests/adapters/test_postgres.py", POSTGRES_ENV),
     )
 }
@@ -132,6 +150,10 @@ class Result:
     seconds: float = 0.0
     reason: str = ""
     """Why the mutant is equivalent (from the equivalent list)."""
+    tests: int = 0
+    """How many tests the guided run chose (0: none, the whole commands ran)."""
+    lines: tuple[int, ...] = ()
+    """The lines the mutant touches (the guided run picks the tests that run them)."""
 
 
 @dataclass(slots=True)
@@ -232,6 +254,10 @@ class Outcome:
     timed_out: bool
     seconds: float
     detail: str
+    returncode: int | None = None
+    failing: str | None = None
+    """A guided run: the short-summary line of the first test that failed
+    (``node-id - message``)."""
 
 
 class Worker:
@@ -239,6 +265,7 @@ class Worker:
 
     def __init__(self, snapshot: Path, copy: Path) -> None:
         shutil.copytree(snapshot, copy)
+        (copy / _EMPTY_INI).write_text("[pytest]\n", encoding="utf-8")
         self.root = copy
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -252,17 +279,23 @@ class Worker:
         env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
         return env
 
-    def run(self, args: Sequence[str], timeout: float) -> Outcome:
+    def run(
+        self, args: Sequence[str], timeout: float, extra_env: Mapping[str, str] | None = None
+    ) -> Outcome:
         scratch = Path(tempfile.mkdtemp(prefix="run-", dir=self.root.parent))
         log = scratch / "output.txt"
         start = time.monotonic()
         timed_out = False
+        env = self.env(scratch)
+        env.update(extra_env or {})
+        if extra_env is not None:  # a guided run: the options are on its command line
+            env.pop("PYTEST_ADDOPTS")
         try:
             with log.open("wb") as out:
                 process = subprocess.Popen(
                     [sys.executable, "-m", *args],
                     cwd=self.root,
-                    env=self.env(scratch),
+                    env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
@@ -280,8 +313,22 @@ class Worker:
         finally:
             self._process = None
             shutil.rmtree(scratch, ignore_errors=True)
-        passed = not timed_out and process.returncode == 0
-        return Outcome(passed, timed_out, seconds, "" if passed else _summary(output))
+        failing = None
+        if extra_env is None:
+            passed = not timed_out and process.returncode == 0
+        else:
+            # A narrowed run of the conformance suite is never certified, so its exit
+            # status is 1 even when every test passed: read pytest's short summary
+            # (-rfE) instead. Any other status (collection error, crash) is a failure.
+            failed = [
+                line.split(" ", 1)[1]
+                for line in output.splitlines()
+                if line.startswith(("FAILED ", "ERROR "))
+            ]
+            passed = not timed_out and process.returncode in (0, 1) and not failed
+            failing = failed[0] if failed else None
+        detail = "" if passed else _summary(output)
+        return Outcome(passed, timed_out, seconds, detail, process.returncode, failing)
 
     def kill(self) -> None:
         """End the running command and everything it started (its own session)."""
@@ -326,18 +373,173 @@ def _summary(output: str) -> str:
 
 
 def run_mutant(worker: Worker, result: Result, plan: Sequence[tuple[Command, float]]) -> None:
+    """Run the whole commands of the mutant's area (the unguided way)."""
     start = time.monotonic()
     with worker.mutated(result.mutant):
+        _run_plan(worker, result, plan)
+    result.seconds = time.monotonic() - start
+
+
+def _run_plan(worker: Worker, result: Result, plan: Sequence[tuple[Command, float]]) -> None:
+    result.status = "survived"
+    for command, timeout in plan:
+        outcome = worker.run(command.args, timeout)
+        if outcome.timed_out:
+            result.status, result.by = "timeout", command.name
+            return
+        if not outcome.passed:
+            result.status, result.by, result.detail = "killed", command.name, outcome.detail
+            return
+
+
+# --- guided runs -------------------------------------------------------------------------------
+
+COVERAGE_ENV = "NOORM_MUTATION_COVERAGE"
+INCLUDE_ENV = "NOORM_MUTATION_INCLUDE"
+_SUMMARY = ("-q", "-rfE")
+"""Guided runs read the failing tests from pytest's short summary."""
+
+
+@dataclass(slots=True)
+class CoverageMap:
+    """Which tests of each command run which line of each mutated module."""
+
+    lines: dict[str, dict[str, dict[int, frozenset[str]]]]
+    """command -> module (``adapters/...py``) -> line -> node ids."""
+    durations: dict[str, dict[str, float]]
+    """command -> node id -> seconds, in the order the tests ran."""
+
+    def tests(self, command: str, path: str, lines: Sequence[int]) -> list[str]:
+        by_line = self.lines.get(command, {}).get(path, {})
+        chosen: set[str] = set()
+        for line in lines:
+            chosen |= by_line.get(line, frozenset())
+        order = self.durations.get(command, {})
+        position = {nodeid: i for i, nodeid in enumerate(order)}
+        return sorted(chosen, key=lambda t: (position.get(t, len(position)), t))
+
+    def seconds(self, command: str, tests: Sequence[str]) -> float:
+        durations = self.durations.get(command, {})
+        return sum(durations.get(t, 0.0) for t in tests)
+
+
+def _guided_args(command: Command, targets: Sequence[str]) -> tuple[str, ...]:
+    return ("pytest", *PYTEST_OPTIONS, *_SUMMARY, *command.pytest_args, *targets)
+
+
+def map_tests(worker: Worker, commands: Sequence[Command]) -> CoverageMap:
+    """Run each command once under coverage, one context per test (unmutated copy)."""
+    from coverage import CoverageData
+
+    package = worker.root / "noorm"
+    test_map = CoverageMap({}, {})
+    for command in commands:
+        data = worker.root.parent / f"coverage-{command.name.replace(' ', '-')}"
+        env = {COVERAGE_ENV: str(data), INCLUDE_ENV: str(package / "adapters" / "*")}
+        args = _guided_args(command, command.paths)
+        outcome = worker.run(("pytest", "-p", "tests.mutation.cover", *args[1:]), 3600, env)
+        if not outcome.passed:
+            raise SystemExit(f"coverage run of {command.name} failed: {outcome.detail}")
+        covered = CoverageData(basename=str(data))
+        covered.read()
+        by_module: dict[str, dict[int, frozenset[str]]] = {}
+        for name in covered.measured_files():
+            path = Path(name)
+            if path.is_relative_to(package):
+                contexts = covered.contexts_by_lineno(name)
+                by_module[path.relative_to(package).as_posix()] = {
+                    line: frozenset(c for c in found if c) for line, found in contexts.items()
+                }
+        test_map.lines[command.name] = by_module
+        durations = Path(str(data) + ".durations.json").read_text(encoding="utf-8")
+        test_map.durations[command.name] = json.loads(durations)
+        _log(
+            f"test map: {command.name}: {len(test_map.durations[command.name])} tests, "
+            f"{outcome.seconds:.1f}s under coverage"
+        )
+    return test_map
+
+
+class Verified:
+    """Whether a test passes on its own on the unmutated code (asked once per test)."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str], bool] = {}
+        self._lock = threading.Lock()
+
+    def passes_alone(self, worker: Worker, command: Command, nodeid: str, timeout: float) -> bool:
+        with self._lock:
+            known = self._known.get((command.name, nodeid))
+        if known is None:
+            known = worker.run(_guided_args(command, [nodeid]), timeout, {}).passed
+            with self._lock:
+                self._known[(command.name, nodeid)] = known
+        return known
+
+
+def run_guided(
+    worker: Worker,
+    result: Result,
+    plan: Sequence[tuple[Command, float]],
+    test_map: CoverageMap,
+    timeout_factor: float,
+    verified: Verified,
+) -> None:
+    """Run the tests that execute the mutant's lines; fall back to the whole plan."""
+    start = time.monotonic()
+    m = result.mutant
+    guide = []
+    for command, _ in plan:
+        tests = test_map.tests(command.name, m.path, result.lines)
+        if tests:
+            limit = timeout_factor * test_map.seconds(command.name, tests) + 2 * TIMEOUT_SLACK
+            guide.append((command, tests, limit))
+    guide.sort(key=lambda g: g[2])
+    result.tests = sum(len(tests) for _, tests, _ in guide)
+    killer: tuple[Command, str, float] | None = None
+    with worker.mutated(m):
         result.status = "survived"
-        for command, timeout in plan:
-            outcome = worker.run(command.args, timeout)
+        for command, tests, limit in guide:
+            outcome = worker.run(_guided_args(command, tests), limit, {})
             if outcome.timed_out:
-                result.status, result.by = "timeout", command.name
+                result.status, result.by = "timeout", f"{command.name} ({len(tests)} tests)"
+                break
+            if outcome.returncode in (4, 5):  # a node id not found, or nothing ran
+                _log(f"guided run of {m.location} found no tests: {outcome.detail}")
                 break
             if not outcome.passed:
-                result.status, result.by, result.detail = "killed", command.name, outcome.detail
+                result.status, result.detail = "killed", outcome.detail
+                result.by = f"{command.name} ({len(tests)} tests)"
+                failing = _failing_test(outcome.failing, tests)
+                if failing is not None:
+                    killer = (command, failing, limit)
                 break
+    if killer is not None and not verified.passes_alone(worker, *killer):
+        _log(f"{killer[1]} fails alone on the unmutated code: {m.location} runs unguided")
+        result.status = "pending"
+    if result.status in ("survived", "pending"):
+        with worker.mutated(m):
+            _run_plan(worker, result, plan)
     result.seconds = time.monotonic() - start
+
+
+def _failing_test(summary: str | None, tests: Sequence[str]) -> str | None:
+    """The node id at the start of a short-summary line (None: not one of ``tests``)."""
+    if summary is None:
+        return None
+    found = [t for t in tests if summary == t or summary.startswith(t + " ")]
+    return max(found, key=len) if found else None
+
+
+def mutant_lines(source: str, mutant: Mutant) -> tuple[int, ...]:
+    """The source lines the mutant's edits touch."""
+    data = source.encode()
+    lines: set[int] = {mutant.line}
+    for edit in mutant.edits:
+        first = data.count(b"\n", 0, edit.start) + 1
+        last = data.count(b"\n", 0, max(edit.start, edit.end - 1)) + 1
+        lines.update(range(first, last + 1))
+    return tuple(sorted(lines))
 
 
 # --- selection -------------------------------------------------------------------------------
@@ -459,6 +661,8 @@ def _mutant_json(r: Result) -> dict[str, Any]:
         out["detail"] = r.detail
     if r.reason:
         out["reason"] = r.reason
+    if r.tests:
+        out["guided_tests"] = r.tests
     return out
 
 
@@ -581,6 +785,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PCT",
         help="exit 1 when the total kill rate is below PCT percent",
     )
+    parser.add_argument(
+        "--unguided",
+        action="store_true",
+        help="run every mutant against its area's whole commands (no coverage map)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     return parser
 
@@ -615,7 +824,9 @@ def _main(args: argparse.Namespace, scratch: Path, started: float) -> int:
     results: list[Result] = []
     for path, area in files.items():
         source = (snapshot / "noorm" / path).read_text(encoding="utf-8")
-        results += [Result(m, area.name) for m in find_mutants(source, path)]
+        results += [
+            Result(m, area.name, lines=mutant_lines(source, m)) for m in find_mutants(source, path)
+        ]
     found = len(results)
     if args.only:
         results = [r for r in results if _matches(r.mutant, args.only)]
@@ -704,6 +915,10 @@ def _main(args: argparse.Namespace, scratch: Path, started: float) -> int:
     }
 
     pending = [r for r in results if r.status == "pending"]
+    coverage_map = None
+    if not args.unguided and pending:
+        coverage_map = map_tests(workers[0], [COMMANDS[c] for c in sorted(needed)])
+    verified = Verified()
     _log(f"{len(pending)} mutants to run ({found} found), {len(workers)} worker(s)")
     idle: list[Worker] = list(workers)
     lock = threading.Lock()
@@ -714,12 +929,16 @@ def _main(args: argparse.Namespace, scratch: Path, started: float) -> int:
         with lock:
             worker = idle.pop()
         try:
-            run_mutant(worker, r, plans[r.area])
+            if coverage_map is None:
+                run_mutant(worker, r, plans[r.area])
+            else:
+                run_guided(worker, r, plans[r.area], coverage_map, args.timeout_factor, verified)
         finally:
             with lock:
                 idle.append(worker)
                 done += 1
                 by = f" by {r.by}" if r.by else ""
+                by += f" [guided: {r.tests} tests]" if r.tests else ""
                 _log(
                     f"[{done}/{len(pending)}] {r.status.upper():8} {r.mutant.location} "
                     f"{r.mutant.operator}: {r.mutant.description}{by} ({r.seconds:.1f}s)"
@@ -754,6 +973,7 @@ def _main(args: argparse.Namespace, scratch: Path, started: float) -> int:
         "mutants_found": found,
         "baseline_seconds": {k: round(v, 2) for k, v in baseline.items()},
         "timeout_factor": args.timeout_factor,
+        "guided": coverage_map is not None,
     }
     write_report(args.report, results, meta, stale)
     survivors = [r for r in results if r.status == "survived"]
