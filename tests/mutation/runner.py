@@ -164,6 +164,8 @@ class Stats:
     survived: int = 0
     equivalent: int = 0
     skipped: int = 0
+    pending: int = 0
+    """Not run yet: only in the report an unfinished run keeps writing."""
 
     def add(self, status: str) -> None:
         self.total += 1
@@ -183,6 +185,7 @@ class Stats:
             "survived": self.survived,
             "equivalent": self.equivalent,
             "skipped": self.skipped,
+            "pending": self.pending,
             "kill_rate": None if rate is None else round(rate, 4),
         }
 
@@ -919,13 +922,32 @@ def _main(args: argparse.Namespace, scratch: Path, started: float) -> int:
     if not args.unguided and pending:
         coverage_map = map_tests(workers[0], [COMMANDS[c] for c in sorted(needed)])
     verified = Verified()
+    revision = _git("rev-parse", args.rev or "HEAD")
+
+    def meta() -> dict[str, Any]:
+        return {
+            "command": "ci/mutation " + " ".join(sys.argv[1:]),
+            "snapshot": args.rev or "working tree",
+            "overlay": args.overlay,
+            "resumed_from": None if args.resume is None else str(args.resume),
+            "revision": revision,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+            "wall_seconds": round(time.time() - started, 1),
+            "workers": len(workers),
+            "mutants_found": found,
+            "baseline_seconds": {k: round(v, 2) for k, v in baseline.items()},
+            "timeout_factor": args.timeout_factor,
+            "guided": coverage_map is not None,
+        }
+
+    written = time.monotonic()
     _log(f"{len(pending)} mutants to run ({found} found), {len(workers)} worker(s)")
     idle: list[Worker] = list(workers)
     lock = threading.Lock()
     done = 0
 
     def job(r: Result) -> None:
-        nonlocal done
+        nonlocal done, written
         with lock:
             worker = idle.pop()
         try:
@@ -939,6 +961,10 @@ def _main(args: argparse.Namespace, scratch: Path, started: float) -> int:
                 done += 1
                 by = f" by {r.by}" if r.by else ""
                 by += f" [guided: {r.tests} tests]" if r.tests else ""
+                # An unfinished run keeps its results: --resume REPORT goes on from them.
+                if time.monotonic() - written > 60:
+                    write_report(args.report, results, meta(), stale)
+                    written = time.monotonic()
                 _log(
                     f"[{done}/{len(pending)}] {r.status.upper():8} {r.mutant.location} "
                     f"{r.mutant.operator}: {r.mutant.description}{by} ({r.seconds:.1f}s)"
@@ -961,21 +987,7 @@ def _main(args: argparse.Namespace, scratch: Path, started: float) -> int:
     total = Stats()
     for r in results:
         total.add(r.status)
-    meta = {
-        "command": "ci/mutation " + " ".join(sys.argv[1:]),
-        "snapshot": args.rev or "working tree",
-        "overlay": args.overlay,
-        "resumed_from": None if args.resume is None else str(args.resume),
-        "revision": _git("rev-parse", args.rev or "HEAD"),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "wall_seconds": round(wall, 1),
-        "workers": len(workers),
-        "mutants_found": found,
-        "baseline_seconds": {k: round(v, 2) for k, v in baseline.items()},
-        "timeout_factor": args.timeout_factor,
-        "guided": coverage_map is not None,
-    }
-    write_report(args.report, results, meta, stale)
+    write_report(args.report, results, meta(), stale)
     survivors = [r for r in results if r.status == "survived"]
     if survivors:
         print(f"\n{len(survivors)} survivor(s):")
