@@ -51,3 +51,44 @@ def test_bad_schema_arguments_are_usage_errors(
         main(["ddl", spec, "--dialect", "sqlite"])
     assert info.value.code == 2
     assert "noorm: error:" in capsys.readouterr().err
+
+
+_WITHOUT_DRIVERS = """
+import sys
+for driver in ("psycopg", "psycopg_pool", "pymysql", "pymongo"):
+    sys.modules[driver] = None  # importing it raises ImportError, as if not installed
+from noorm.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres", "mysql", "mariadb"])
+def test_ddl_needs_no_driver(dialect: str) -> None:
+    """The DDL a dialect prints is the same with or without the driver installed."""
+    import subprocess
+    import sys
+
+    args = ["ddl", EXAMPLE, "--dialect", dialect]
+    run = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_DRIVERS, *args], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert "CREATE TABLE" in run.stdout
+    with_drivers = subprocess.run(
+        [sys.executable, "-m", "noorm", *args], capture_output=True, text=True, check=True
+    )
+    assert run.stdout == with_drivers.stdout
+
+
+def test_an_adapter_without_its_driver_names_the_extra() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['pymysql'] = None\n"
+        "from noorm.adapters.mysql import MySQLDialect\n"  # the dialect still imports
+        "from noorm.adapters.mysql import MySQLAdapter\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 1
+    assert "MySQLAdapter needs pymysql: pip install 'no-orm[mysql]'" in run.stderr

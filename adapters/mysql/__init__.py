@@ -2,17 +2,18 @@
 
 ``MySQLAdapter("mysql://user:password@host:3306/database")`` (or a ``pymysql``
 connection, or a connection factory). Where a server differs from the spec the
-adapter works around it; docs/backends/mysql.md lists each difference.
+adapter works around it; docs/backends/mysql.md lists each difference. The dialects
+import without PyMySQL; the adapter loads it on first use.
 """
 
-try:
-    import pymysql  # noqa: F401
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("noorm.adapters.mysql needs PyMySQL: pip install 'no-orm[mysql]'") from exc
+from typing import TYPE_CHECKING
 
-from .adapter import MySQLAdapter, server_flavour
-from .connection import ConnectParams, check_connection, parse_url
+from .. import lazy_exports
 from .dialect import MariaDBDialect, MySQLCodec, MySQLDialect
+
+if TYPE_CHECKING:
+    from .adapter import MySQLAdapter, server_flavour
+    from .connection import ConnectParams, check_connection, parse_url
 
 __all__ = [
     "ConnectParams",
@@ -24,3 +25,15 @@ __all__ = [
     "parse_url",
     "server_flavour",
 ]
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "MySQLAdapter": ".adapter",
+        "server_flavour": ".adapter",
+        "ConnectParams": ".connection",
+        "check_connection": ".connection",
+        "parse_url": ".connection",
+    },
+    "mysql",
+)

@@ -61,6 +61,7 @@ from .connection import (
     ConnectParams,
     check_connection,
     connect,
+    json_paths_work,
     parse_url,
 )
 from .dialect import (
@@ -71,7 +72,6 @@ from .dialect import (
     MariaDBDialect,
     MySQLDialect,
     error_code,
-    json_paths_work,
     long_string,
     one_line,
 )
@@ -177,6 +177,7 @@ class MySQLAdapter(SQLAdapter[Connection]):
     }
     """The dialect class of each server flavour (a subclass may swap one)."""
     reuse_cursor = True  # sessions are pooled: one cursor each, for every statement
+    driver_errors = (pymysql.err.MySQLError, JsonUnreadable)
 
     def __init__(
         self,

@@ -29,7 +29,7 @@ from pymysql.constants import CLIENT, SERVER_STATUS
 
 from noorm.spec.errors import BackendError
 
-from .dialect import error_code, one_line
+from .dialect import PROBE_KEYS, MySQLDialect, error_code, one_line
 
 __all__ = [
     "SESSION_SETUP",
@@ -38,6 +38,7 @@ __all__ = [
     "ConnectionFactory",
     "check_connection",
     "connect",
+    "json_paths_work",
     "parse_url",
 ]
 
@@ -188,3 +189,33 @@ def check_connection(conn: Connection) -> None:
         raise ValueError("the connection is inside a transaction; commit or roll it back first")
     if not conn.db:
         raise ValueError("the connection has no default database (pass database=...)")
+
+
+def json_paths_work(conn: pymysql.Connection[Any], dialect: MySQLDialect) -> bool:
+    """Whether this server selects exactly the probe keys with ``dialect``'s paths.
+
+    Each probe document, stored the way the dialect's codec stores documents, holds
+    decoys that a lax reading would hit instead: a longer key, ``"a"."b"`` for the key
+    ``a.b``, ``"A"`` for an escaped ``A``, and the same key one level down.
+    """
+    terms: list[str] = []
+    params: list[Any] = []
+    expected: list[Any] = []
+    for number, key in enumerate(PROBE_KEYS):
+        doc: dict[str, Any] = {key: number}
+        doc.setdefault(key + "x", -1)
+        doc.setdefault("a", {"b": -2})
+        doc.setdefault("A", -4)
+        doc.setdefault("nest", {key: -3})
+        text = dialect.codec.encode_json(doc)
+        terms.append("JSON_EXTRACT(%s, %s), JSON_EXTRACT(%s, %s)")
+        params += [text, dialect.json_path((key,)), text, dialect.json_path(("nest", key))]
+        expected += [str(number), "-3"]
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT " + ", ".join(terms), params)
+            row = cursor.fetchone()
+            warned = cursor.warning_count
+    except pymysql.err.MySQLError:
+        return False
+    return not warned and row is not None and [str(v) for v in row] == expected

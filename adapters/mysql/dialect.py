@@ -17,7 +17,7 @@ compares it with the document's decoded keys. MariaDB compares it with the key *
 written in the document*, escapes and all, and its parser refuses a member name that
 starts with ``-``: so on MariaDB the adapter writes documents and paths with the same
 function, which spells a key's leading ``-`` as ``\\u002d`` in both (:func:`json_key`).
-Neither behaviour is trusted: every new server is probed (:func:`json_paths_work`),
+Neither behaviour is trusted: every new server is probed (``json_paths_work`` in :mod:`.connection`),
 and a server that fails loses the json_paths capability rather than select another key.
 ``JSON_EXTRACT`` returns JSON text (MariaDB) or a JSON value (MySQL), so comparisons
 read the value through ``JSON_VALUE`` (strings on MariaDB) or ``JSON_UNQUOTE`` (strings
@@ -35,8 +35,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-
-import pymysql
 
 from noorm.spec.errors import (
     BackendError,
@@ -67,6 +65,7 @@ __all__ = [
     "MAX_ROW_BYTES",
     "MAX_SORT_LENGTH",
     "MAX_VARCHAR",
+    "PROBE_KEYS",
     "SORT_PREFIX",
     "ColumnPlan",
     "JsonUnreadable",
@@ -78,7 +77,6 @@ __all__ = [
     "error_code",
     "json_key",
     "json_path",
-    "json_paths_work",
     "json_unreadable_reason",
     "long_string",
     "one_line",
@@ -105,13 +103,13 @@ VARCHAR the adapter creates (<= 768 characters) and every sort prefix, in full."
 MAX_ROW_BYTES = 65_535
 """The server's limit on a row's columns, BLOB/TEXT columns counted as their pointers."""
 
-# Keys a path must select exactly (and only): probed once per server version.
-_PROBE_KEYS = (
+PROBE_KEYS = (
     "a", "a.b", "$", "$.a", "a[0]", "[", "]", "?", "%", "%s", "a\\b", "\\", "a b", " ", "",
     "'", "é", "日本", "\U0001f600", "\ue000", "a\nb", "\x01", "\u2028", "*", "**", "#",
     'a"b', '"', '\\"', 'a".b', '"."', 'a"[0]', "\\u0041", "A", "e\u0301", "0", "-1", "-",
     "--", "- x", "a-b", "last", "0 to 1",
 )  # fmt: skip
+"""Keys a path must select exactly (and only): probed once per server version."""
 
 
 def json_key(key: str, *, escape_dash: bool = False) -> str:
@@ -165,36 +163,6 @@ def _write(value: Any, parts: list[str]) -> None:
         parts.append(dump_json(value))
 
 
-def json_paths_work(conn: pymysql.Connection[Any], dialect: MySQLDialect) -> bool:
-    """Whether this server selects exactly the probe keys with ``dialect``'s paths.
-
-    Each probe document, stored the way the dialect's codec stores documents, holds
-    decoys that a lax reading would hit instead: a longer key, ``"a"."b"`` for the key
-    ``a.b``, ``"A"`` for an escaped ``A``, and the same key one level down.
-    """
-    terms: list[str] = []
-    params: list[Any] = []
-    expected: list[Any] = []
-    for number, key in enumerate(_PROBE_KEYS):
-        doc: dict[str, Any] = {key: number}
-        doc.setdefault(key + "x", -1)
-        doc.setdefault("a", {"b": -2})
-        doc.setdefault("A", -4)
-        doc.setdefault("nest", {key: -3})
-        text = dialect.codec.encode_json(doc)
-        terms.append("JSON_EXTRACT(%s, %s), JSON_EXTRACT(%s, %s)")
-        params += [text, dialect.json_path((key,)), text, dialect.json_path(("nest", key))]
-        expected += [str(number), "-3"]
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT " + ", ".join(terms), params)
-            row = cursor.fetchone()
-            warned = cursor.warning_count
-    except pymysql.err.MySQLError:
-        return False
-    return not warned and row is not None and [str(v) for v in row] == expected
-
-
 def long_string(field: Field) -> bool:
     """Whether ``field`` is a string that may be longer than :data:`SORT_PREFIX`."""
     t = field.type
@@ -214,7 +182,7 @@ def one_line(exc: BaseException) -> str:
     return " ".join(text.split())[:300]
 
 
-class JsonUnreadable(pymysql.err.DataError):
+class JsonUnreadable(Exception):
     """The server could not read a json document (or path) and evaluated it as NULL.
 
     In a SELECT, MariaDB reports this only as a warning (e.g. 4040, "Limit of 32 on
@@ -378,7 +346,6 @@ class MySQLDialect(Dialect):
         "boolean": ("BOOLEAN",),
         "null": ("NULL",),
     }
-    driver_errors: ClassVar[tuple[type[BaseException], ...]] = (pymysql.err.MySQLError,)
 
     json_column: ClassVar[str] = "JSON"
     json_valid_check: ClassVar[bool] = True
@@ -412,7 +379,7 @@ class MySQLDialect(Dialect):
     def __init__(
         self, *, max_params: int = 65_535, json_paths: bool = True, page_size: int = 16384
     ) -> None:
-        """``json_paths``: what :func:`json_paths_work` found on this server;
+        """``json_paths``: what ``json_paths_work`` found on this server;
         ``page_size``: the server's ``innodb_page_size``, which bounds a row's record."""
         super().__init__(MariaDBCodec() if self.escape_dash else MySQLCodec())
         self.nulls_clause = False

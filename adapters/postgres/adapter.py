@@ -123,6 +123,7 @@ class PostgresAdapter(SQLAdapter[Connection]):
         }
     )
     reuse_cursor = True
+    driver_errors = (psycopg.Error,)
 
     def __init__(
         self,

@@ -20,9 +20,6 @@ import json
 import re
 from typing import Any, ClassVar
 
-import psycopg
-from psycopg import errors as pg_errors
-
 from noorm.spec.errors import BackendError, ConflictError, DuplicateKeyError, NoOrmError
 from noorm.spec.schema import Field
 from noorm.spec.types import (
@@ -38,11 +35,19 @@ from noorm.spec.values import MAX_SAFE_INTEGER
 from ..sql.codec import Codec, dump_json, load_json
 from ..sql.dialect import Dialect, JsonAccess, JsonKind
 
+UNIQUE_VIOLATION = "23505"
 CONFLICT_STATES = frozenset({"40001", "40P01", "55P03"})
 """serialization_failure, deadlock_detected, lock_not_available (``lock_timeout``,
 ``NOWAIT``): a concurrent transaction won, rerunning may succeed (ISO-4)."""
 
-__all__ = ["CONFLICT_STATES", "SYSTEM_COLUMNS", "PostgresCodec", "PostgresDialect", "one_line"]
+__all__ = [
+    "CONFLICT_STATES",
+    "SYSTEM_COLUMNS",
+    "UNIQUE_VIOLATION",
+    "PostgresCodec",
+    "PostgresDialect",
+    "one_line",
+]
 
 SYSTEM_COLUMNS = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
 """Names PostgreSQL refuses for user columns; they are stored upper-cased instead."""
@@ -106,7 +111,6 @@ class PostgresDialect(Dialect):
         "boolean": ("boolean",),
         "null": ("null",),
     }
-    driver_errors: ClassVar[tuple[type[BaseException], ...]] = (psycopg.Error,)
 
     def __init__(self, schema: str | None = None) -> None:
         super().__init__(PostgresCodec())
@@ -169,13 +173,13 @@ class PostgresDialect(Dialect):
         return JsonAccess(shape, f"jsonb_typeof({head} -> {key})", keys, value, keys)
 
     def classify_error(self, exc: BaseException, model: str | None) -> NoOrmError:
-        if isinstance(exc, pg_errors.UniqueViolation):
-            constraint = exc.diag.constraint_name
+        state = getattr(exc, "sqlstate", None)
+        if state == UNIQUE_VIOLATION:
+            constraint = getattr(getattr(exc, "diag", None), "constraint_name", None)
             return DuplicateKeyError(
                 f"duplicate key (constraint {constraint})" if constraint else "duplicate key",
                 model=model,
             )
-        state = getattr(exc, "sqlstate", None)
         code = f" [{state}]" if state else ""
         error = ConflictError if state in CONFLICT_STATES else BackendError
         return error(f"{type(exc).__name__}{code}: {one_line(exc)}", model=model)

@@ -162,6 +162,10 @@ class SQLAdapter(Generic[ConnT]):
         """Exclusive use of a connection (its session lock held) for one call or transaction."""
         raise NotImplementedError
 
+    driver_errors: tuple[type[BaseException], ...] = ()
+    """The driver's exceptions: mapped by the dialect's ``classify_error`` (the dialect
+    itself needs no driver, so ``noorm ddl`` works without one)."""
+
     reuse_cursor: bool = False
     """Run every statement of a session on one cursor (kept in :attr:`Session.cursor`)
     instead of opening and closing one per statement."""
@@ -319,7 +323,7 @@ class SQLAdapter(Generic[ConnT]):
         try:
             cursor.execute(compiled.sql, compiled.params)
             return cursor.fetchall()
-        except self.dialect.driver_errors as exc:
+        except self.driver_errors as exc:
             raise self._failed(session, exc, model) from exc
         finally:
             self._done(session, cursor)
@@ -330,7 +334,7 @@ class SQLAdapter(Generic[ConnT]):
         try:
             cursor.execute(compiled.sql, compiled.params)
             return cursor.rowcount
-        except self.dialect.driver_errors as exc:
+        except self.driver_errors as exc:
             raise self._failed(session, exc, model) from exc
         finally:
             self._done(session, cursor)

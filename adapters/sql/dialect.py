@@ -70,8 +70,6 @@ class Dialect:
     """Collation for string columns that compares by code point (STR-4), e.g. ``"C"``."""
     json_types: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     """JSON type names ``JsonAccess.type_sql`` reports, for each kind and for "null"."""
-    driver_errors: ClassVar[tuple[type[BaseException], ...]] = ()
-    """Exceptions that come from the driver and are mapped by :meth:`classify_error`."""
 
     nulls_clause: bool = True
     """The backend accepts ``NULLS FIRST`` / ``NULLS LAST``."""

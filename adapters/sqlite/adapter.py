@@ -65,6 +65,7 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
         }
     )
     reuse_cursor = True
+    driver_errors = (sqlite3.Error, UnicodeEncodeError)
 
     def __init__(
         self,

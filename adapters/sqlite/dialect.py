@@ -121,7 +121,6 @@ class SQLiteDialect(Dialect):
         "boolean": ("true", "false"),
         "null": ("null",),
     }
-    driver_errors: ClassVar[tuple[type[BaseException], ...]] = (sqlite3.Error, UnicodeEncodeError)
 
     def __init__(
         self,
