@@ -58,7 +58,8 @@ def _operations(store: Store) -> dict[str, Callable[[], object]]:
 def test_operations_on_a_model_that_was_never_bootstrapped_raise_only_noorm_errors(
     make_store: StoreMaker,
 ) -> None:
-    """A missing table is a backend failure: it surfaces as a NoOrmError naming the model."""
+    """A missing table is a backend failure: a BackendError naming the model, that says
+    bootstrap() creates it."""
     store = make_store(bootstrap=False)
     for name, call in _operations(store).items():
         try:
@@ -66,6 +67,9 @@ def test_operations_on_a_model_that_was_never_bootstrapped_raise_only_noorm_erro
         except NoOrmError as exc:
             assert isinstance(exc, BackendError), f"{name}: {exc!r}"
             assert exc.model == "items", f"{name}: the error does not name the model: {exc!r}"
+            assert "does not exist" in str(exc) and "bootstrap()" in str(exc), (
+                f"{name}: the error does not say the table is missing: {exc}"
+            )
 
 
 @pytest.mark.clause("ERR-1")

@@ -65,6 +65,7 @@ __all__ = [
     "MAX_ROW_BYTES",
     "MAX_SORT_LENGTH",
     "MAX_VARCHAR",
+    "NO_SUCH_TABLE",
     "PROBE_KEYS",
     "SORT_PREFIX",
     "ColumnPlan",
@@ -83,6 +84,8 @@ __all__ = [
     "plan_columns",
 ]
 
+NO_SUCH_TABLE = 1146
+"""ER_NO_SUCH_TABLE."""
 CONFLICT_CODES = frozenset({1020, 1205, 1213, 3572})
 """ER_CHECKREAD (MariaDB's snapshot isolation), ER_LOCK_WAIT_TIMEOUT (also MariaDB's
 NOWAIT), ER_LOCK_DEADLOCK, ER_LOCK_NOWAIT: a concurrent transaction won (ISO-4)."""
@@ -556,6 +559,9 @@ class MySQLDialect(Dialect):
             )
         error = ConflictError if code in CONFLICT_CODES else BackendError
         return error(f"{self.name} error {code}: {one_line(exc)}", model=model)
+
+    def missing_table(self, exc: BaseException) -> bool:
+        return error_code(exc) == NO_SUCH_TABLE
 
 
 class MariaDBDialect(MySQLDialect):

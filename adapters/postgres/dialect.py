@@ -36,6 +36,7 @@ from ..sql.codec import Codec, dump_json, load_json
 from ..sql.dialect import Dialect, JsonAccess, JsonKind
 
 UNIQUE_VIOLATION = "23505"
+UNDEFINED_TABLE = "42P01"
 CONFLICT_STATES = frozenset({"40001", "40P01", "55P03"})
 """serialization_failure, deadlock_detected, lock_not_available (``lock_timeout``,
 ``NOWAIT``): a concurrent transaction won, rerunning may succeed (ISO-4)."""
@@ -43,6 +44,7 @@ CONFLICT_STATES = frozenset({"40001", "40P01", "55P03"})
 __all__ = [
     "CONFLICT_STATES",
     "SYSTEM_COLUMNS",
+    "UNDEFINED_TABLE",
     "UNIQUE_VIOLATION",
     "PostgresCodec",
     "PostgresDialect",
@@ -183,3 +185,6 @@ class PostgresDialect(Dialect):
         code = f" [{state}]" if state else ""
         error = ConflictError if state in CONFLICT_STATES else BackendError
         return error(f"{type(exc).__name__}{code}: {one_line(exc)}", model=model)
+
+    def missing_table(self, exc: BaseException) -> bool:
+        return getattr(exc, "sqlstate", None) == UNDEFINED_TABLE

@@ -356,6 +356,10 @@ class SQLAdapter(Generic[ConnT]):
         elif session.depth and self._aborted(session.conn):
             session.aborted = True
         error = self.dialect.classify_error(exc, model)
+        if self.dialect.missing_table(exc):
+            error = BackendError(
+                f"the table does not exist: bootstrap() creates it ({error.reason})", model=model
+            )
         if isinstance(error, ConflictError) and session.depth and not session.broken:
             # ISO-4: a conflict ends the whole transaction on every backend (InnoDB keeps
             # it open after a lock wait timeout, PostgreSQL only aborts it), and rolling

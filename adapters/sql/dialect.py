@@ -220,3 +220,7 @@ class Dialect:
     def classify_error(self, exc: BaseException, model: str | None) -> NoOrmError:
         """The noorm error for a driver exception; the caller raises it ``from exc``."""
         return BackendError(f"{type(exc).__name__}: {exc}", model=model)
+
+    def missing_table(self, exc: BaseException) -> bool:
+        """Whether ``exc`` says a table does not exist (the error then says to bootstrap)."""
+        return False

@@ -238,6 +238,9 @@ class SQLiteDialect(Dialect):
             )
         return super().classify_error(exc, model)
 
+    def missing_table(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("no such table")
+
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     """SQLITE_BUSY or SQLITE_LOCKED (any extended code): a lock wait that timed out (ISO-4)."""
