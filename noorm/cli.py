@@ -90,7 +90,12 @@ def _add_certify(commands: Any) -> None:
         dest="keyword",
         help="only run matching tests (a narrowed run is never certified)",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="less pytest output")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="print only failing clause groups"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="list every clause, passed ones too"
+    )
     parser.set_defaults(command=certify)
 
 
@@ -131,6 +136,8 @@ def certify(args: argparse.Namespace) -> int:
     factory = _factory(args)
     try:
         import pytest
+
+        from noorm.conformance.progress import ClauseProgress
     except ImportError:
         raise CliError("certify needs pytest: pip install 'no-orm[conformance]'") from None
     with tempfile.TemporaryDirectory(prefix="noorm-certify-") as scratch:
@@ -155,16 +162,15 @@ def certify(args: argparse.Namespace) -> int:
             options += ["-p", "noorm.conformance.plugin"]
         if args.keyword:
             options += ["-k", args.keyword]
-        if args.quiet:
-            options.append("-q")
         # A factory module in the working directory stays importable.
         sys.path.insert(0, os.getcwd())
-        status = int(pytest.main(options))
+        progress = ClauseProgress(quiet=args.quiet)
+        status = int(pytest.main(options, plugins=[progress]))
         if not report.exists():
             print(f"noorm: no report was written (pytest exit status {status})", file=sys.stderr)
             return status or 1
         data = json.loads(report.read_text(encoding="utf-8"))
-    print_clauses(data)
+    print_clauses(data, every=args.verbose)
     print(verdict(data))
     if args.report:
         print(f"report: {report}")
@@ -188,10 +194,15 @@ _WHY_SHOWN = 20
 """At most this many reasons are printed under the clause table (the report has them all)."""
 
 
-def print_clauses(report: dict[str, Any]) -> None:
-    """One line per spec clause: id, outcome, title (and the reason when not passed)."""
+def print_clauses(report: dict[str, Any], *, every: bool = True) -> None:
+    """One line per spec clause: id, outcome, title (and the reason when not passed);
+    without ``every``, only the clauses that did not pass."""
     clauses: dict[str, dict[str, Any]] = report.get("clauses", {})
+    if not every:
+        clauses = {c: v for c, v in clauses.items() if v["outcome"] != "passed"}
     width = max((len(c) for c in clauses), default=8)
+    if not clauses and not report.get("why_not_certified"):
+        return
     print()
     print(f"{'clause':<{width}}  {'outcome':<10}  title")
     print(f"{'-' * width}  {'-' * 10}  {'-' * 40}")

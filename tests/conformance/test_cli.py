@@ -35,7 +35,7 @@ def test_certify_prints_every_clause_and_a_verdict_matching_the_report(
 ) -> None:
     report = tmp_path / "out" / "memory.json"
     run = noorm(
-        "certify", "memory", "-q", "-k", "hierarchy or every_logical_type", "--report", str(report),
+        "certify", "memory", "-v", "-k", "hierarchy or every_logical_type", "--report", str(report),
         cwd=tmp_path,
     )  # fmt: skip
     data = json.loads(report.read_text())
@@ -50,6 +50,28 @@ def test_certify_prints_every_clause_and_a_verdict_matching_the_report(
     assert data["clauses"]["SCH-1"]["outcome"] == "passed"
     assert data["certified"] is False  # a narrowed run certifies nothing
     assert run.returncode != 0 and verdict.startswith("NOT CERTIFIED: memory")
+
+
+def test_certify_prints_progress_per_clause_group_and_one_verdict(tmp_path: Path) -> None:
+    """Not pytest's summary ("N passed in ..."): a line per clause group, then one verdict."""
+    run = noorm("certify", "memory", "-k", "ERR or BOOL or hierarchy", cwd=tmp_path)
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("noorm: certifying memory"), run.stdout
+    assert re.search(r"^  ERR +1 clause +\d+ tests: \d+ passed$", run.stdout, re.M), run.stdout
+    assert re.search(r"^  BOOL +1 clause +1 tests: 1 passed$", run.stdout, re.M), run.stdout
+    assert not re.search(r"\d+ passed(, .*)? in [\d.]+s", run.stdout), run.stdout
+    verdicts = [ln for ln in lines if "CERTIFIED" in ln]
+    assert len(verdicts) == 1 and verdicts[0] == lines[-1]
+    assert "SCH-1" not in run.stdout.split(lines[0])[1] or "not_run" in run.stdout
+
+
+def test_certify_shows_each_failure_under_its_group(tmp_path: Path) -> None:
+    factory = "tests.conformance.broken:loses_milliseconds"
+    run = noorm("certify", "--factory", factory, "-q", "-k", "TS or time", cwd=ROOT)
+    assert run.returncode == 1
+    assert re.search(r"^  TS .*\d+ FAILED", run.stdout, re.M), run.stdout
+    assert re.search(r"^ +FAILED noorm/conformance/test_\w+\.py::\w+.*: ", run.stdout, re.M)
+    assert run.stdout.splitlines()[-1].startswith("NOT CERTIFIED: ")
 
 
 def test_a_narrowed_run_is_never_certified(tmp_path: Path) -> None:
