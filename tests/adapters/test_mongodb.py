@@ -1612,6 +1612,12 @@ def test_non_atomic_transactions_are_opt_in_and_never_declared(
     assert adapter.execute(Count(ITEMS, None)) == 1  # documented: the writes stay
     with pytest.raises(BackendError, match="ended"):
         tx.execute(Count(ITEMS, None))
+    # The same through the kit: Store.transaction() leaves the decision to the adapter.
+    store = Store(SCHEMA, adapter, cursor_key=b"k" * 32)
+    with pytest.raises(RuntimeError), store.transaction() as stx:
+        stx.insert(ITEMS, {"id": "b"})
+        raise RuntimeError("no rollback happens")
+    assert store.count(ITEMS) == 2 and store.get(ITEMS, {"id": "b"}) is not None
 
 
 def test_a_forced_transaction_on_ferretdb_fails_loudly(adapter: MongoAdapter) -> None:
