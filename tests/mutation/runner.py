@@ -411,6 +411,36 @@ class CoverageMap:
     """command -> module (``adapters/...py``) -> line -> node ids."""
     durations: dict[str, dict[str, float]]
     """command -> node id -> seconds, in the order the tests ran."""
+    imported: dict[str, set[int]]
+    """module -> the lines run outside any test (at import): every test may see them."""
+
+    def save(self, path: Path, revision: str) -> None:
+        data = {
+            "revision": revision,
+            "lines": {
+                c: {m: {str(n): sorted(t) for n, t in ls.items()} for m, ls in mods.items()}
+                for c, mods in self.lines.items()
+            },
+            "durations": self.durations,
+            "imported": {m: sorted(ls) for m, ls in self.imported.items()},
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path, revision: str, commands: Sequence[str]) -> CoverageMap | None:
+        """The map saved at ``path`` if it is of ``revision`` and has ``commands``."""
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("revision") != revision or not set(commands) <= set(data["lines"]):
+            return None
+        lines = {
+            c: {m: {int(n): frozenset(t) for n, t in ls.items()} for m, ls in mods.items()}
+            for c, mods in data["lines"].items()
+        }
+        imported = {m: set(ls) for m, ls in data["imported"].items()}
+        return cls(lines, data["durations"], imported)
 
     def tests(self, command: str, path: str, lines: Sequence[int]) -> list[str]:
         by_line = self.lines.get(command, {}).get(path, {})
@@ -435,7 +465,7 @@ def map_tests(worker: Worker, commands: Sequence[Command]) -> CoverageMap:
     from coverage import CoverageData
 
     package = worker.root / "noorm"
-    test_map = CoverageMap({}, {})
+    test_map = CoverageMap({}, {}, {})
     for command in commands:
         data = worker.root.parent / f"coverage-{command.name.replace(' ', '-')}"
         env = {COVERAGE_ENV: str(data), INCLUDE_ENV: str(package / "adapters" / "*")}
@@ -450,9 +480,13 @@ def map_tests(worker: Worker, commands: Sequence[Command]) -> CoverageMap:
             path = Path(name)
             if path.is_relative_to(package):
                 contexts = covered.contexts_by_lineno(name)
-                by_module[path.relative_to(package).as_posix()] = {
+                module = path.relative_to(package).as_posix()
+                by_module[module] = {
                     line: frozenset(c for c in found if c) for line, found in contexts.items()
                 }
+                test_map.imported.setdefault(module, set()).update(
+                    line for line, found in contexts.items() if "" in found
+                )
         test_map.lines[command.name] = by_module
         durations = Path(str(data) + ".durations.json").read_text(encoding="utf-8")
         test_map.durations[command.name] = json.loads(durations)
@@ -487,8 +521,15 @@ def run_guided(
     test_map: CoverageMap,
     timeout_factor: float,
     verified: Verified,
+    confirm: bool = False,
 ) -> None:
-    """Run the tests that execute the mutant's lines; fall back to the whole plan."""
+    """Run the tests that execute the mutant's lines.
+
+    The whole plan runs instead when the lines also run at import time (every test may
+    see them), when the guide picked a test that fails alone, and (``confirm``) for
+    every survivor. Without ``confirm`` a survivor is a candidate: nothing the guided
+    run left out executes its lines, so only a test-order effect could kill it.
+    """
     start = time.monotonic()
     m = result.mutant
     guide = []
@@ -500,8 +541,15 @@ def run_guided(
     guide.sort(key=lambda g: g[2])
     result.tests = sum(len(tests) for _, tests, _ in guide)
     killer: tuple[Command, str, float] | None = None
+    imported = test_map.imported.get(m.path, set()).intersection(result.lines)
+    if imported or (confirm and not guide):
+        guide = []
+    elif not guide:
+        result.status, result.detail = "survived", "no test runs these lines"
     with worker.mutated(m):
-        result.status = "survived"
+        if guide:
+            result.status = "survived"
+            result.detail = f"guided: {result.tests} tests"
         for command, tests, limit in guide:
             outcome = worker.run(_guided_args(command, tests), limit, {})
             if outcome.timed_out:
@@ -509,6 +557,7 @@ def run_guided(
                 break
             if outcome.returncode in (4, 5):  # a node id not found, or nothing ran
                 _log(f"guided run of {m.location} found no tests: {outcome.detail}")
+                result.status = "pending"
                 break
             if not outcome.passed:
                 result.status, result.detail = "killed", outcome.detail
@@ -520,9 +569,11 @@ def run_guided(
     if killer is not None and not verified.passes_alone(worker, *killer):
         _log(f"{killer[1]} fails alone on the unmutated code: {m.location} runs unguided")
         result.status = "pending"
-    if result.status in ("survived", "pending"):
+    if result.status == "pending" or (result.status == "survived" and confirm):
         with worker.mutated(m):
             _run_plan(worker, result, plan)
+            if result.status == "survived":
+                result.detail = "the whole plan"
     result.seconds = time.monotonic() - start
 
 
@@ -789,6 +840,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 when the total kill rate is below PCT percent",
     )
     parser.add_argument(
+        "--confirm",
+        action="store_true",
+        help="rerun every survivor of a guided run against its area's whole commands",
+    )
+    parser.add_argument(
+        "--map",
+        type=Path,
+        metavar="PATH",
+        help="keep the coverage map in PATH and reuse it while the revision is the same "
+        "(with --rev)",
+    )
+    parser.add_argument(
         "--unguided",
         action="store_true",
         help="run every mutant against its area's whole commands (no coverage map)",
@@ -919,10 +982,18 @@ def _main(args: argparse.Namespace, scratch: Path, started: float) -> int:
 
     pending = [r for r in results if r.status == "pending"]
     coverage_map = None
-    if not args.unguided and pending:
-        coverage_map = map_tests(workers[0], [COMMANDS[c] for c in sorted(needed)])
-    verified = Verified()
     revision = _git("rev-parse", args.rev or "HEAD")
+    if not args.unguided and pending:
+        commands = sorted(needed)
+        if args.map is not None and args.rev is not None:
+            coverage_map = CoverageMap.load(args.map, revision, commands)
+        if coverage_map is None:
+            coverage_map = map_tests(workers[0], [COMMANDS[c] for c in commands])
+            if args.map is not None and args.rev is not None:
+                coverage_map.save(args.map, revision)
+        else:
+            _log(f"test map: {args.map} (revision {revision[:12]})")
+    verified = Verified()
 
     def meta() -> dict[str, Any]:
         return {
@@ -954,7 +1025,15 @@ def _main(args: argparse.Namespace, scratch: Path, started: float) -> int:
             if coverage_map is None:
                 run_mutant(worker, r, plans[r.area])
             else:
-                run_guided(worker, r, plans[r.area], coverage_map, args.timeout_factor, verified)
+                run_guided(
+                    worker,
+                    r,
+                    plans[r.area],
+                    coverage_map,
+                    args.timeout_factor,
+                    verified,
+                    args.confirm,
+                )
         finally:
             with lock:
                 idle.append(worker)
