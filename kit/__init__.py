@@ -3,6 +3,7 @@
 from .hooks import Plugin, QueryEvent, Write, WriteKind
 from .plugins import AuditTimestamps, TenantScope
 from .retry import retry_transaction
+from .rows import Rows
 from .store import Page, Store
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "Page",
     "Plugin",
     "QueryEvent",
+    "Rows",
     "Store",
     "TenantScope",
     "Write",

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast, overload
 
 from noorm.spec.adapter import Adapter, Capability, Executor, require_capability
 from noorm.spec.errors import DuplicateKeyError, ValidationError, suggest
@@ -34,6 +34,7 @@ from noorm.spec.schema import Model, Schema
 from .cursor import CursorCodec, CursorKey, after_filter, cursor_keys, query_shape, unfixed
 from .hooks import Plugin, QueryEvent, Write, WriteKind
 from .limits import check_batch, check_limit
+from .rows import Rows, check_row_type
 from .validate import ModelPlan
 
 __all__ = ["Page", "Store"]
@@ -137,6 +138,21 @@ class Store:
     def model(self, name: str) -> Model[Any]:
         """The final model called ``name`` (for schemas built from data)."""
         return self._shared.schema.model(name)
+
+    @overload
+    def rows(self, model: Model[R]) -> Rows[R]: ...
+    @overload
+    def rows(self, model: Model[Any], row_type: type[R]) -> Rows[R]: ...
+    def rows(self, model: Model[Any], row_type: type[Any] | None = None) -> Rows[Any]:
+        """The operations of ``model`` with its row type fixed, so that an inline dict
+        literal type-checks: ``store.rows(conversations).insert({...})``.
+
+        ``row_type``: a TypedDict that also declares fields plugins add (checked against
+        the final model now; an unknown or differently typed field is a SchemaError).
+        """
+        if row_type is not None:
+            check_row_type(self._plan(model).model, row_type)
+        return Rows(self, model)
 
     @property
     def in_transaction(self) -> bool:

@@ -43,6 +43,7 @@ __all__ = [
     "Model",
     "Row",
     "Schema",
+    "fields_of",
     "model",
 ]
 
@@ -520,12 +521,17 @@ def model(
     ``bool`` -> boolean, ``datetime`` -> timestamp, anything else (``Json``, dicts,
     lists) -> json. ``X | None`` makes the field nullable; ``Json`` includes None.
     """
+    keys = (primary_key,) if isinstance(primary_key, str) else tuple(primary_key)
+    fields = fields_of(name, row_type)
+    return Model(name, fields, primary_key=keys, indexes=indexes, row_type=row_type)
+
+
+def fields_of(name: str, row_type: type[Any]) -> list[Field]:
+    """The fields a row type's annotations declare (the mapping :func:`model` uses)."""
     try:
         hints = typing.get_type_hints(row_type, include_extras=True)
     except Exception as exc:  # NameError from an unresolvable forward reference
         raise SchemaError(
             f"cannot read the annotations of {row_type!r}: {exc}", model=name
         ) from exc
-    fields = [_field_from_annotation(name, key, hint) for key, hint in hints.items()]
-    keys = (primary_key,) if isinstance(primary_key, str) else tuple(primary_key)
-    return Model(name, fields, primary_key=keys, indexes=indexes, row_type=row_type)
+    return [_field_from_annotation(name, key, hint) for key, hint in hints.items()]
