@@ -23,7 +23,7 @@ from typing import Any
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from noorm.conformance.servers import ServerURL
+from noorm.adapters.servers import ServerURL
 from noorm.spec import Adapter
 
 from .adapter import URL_TIMEOUT_MS, MongoAdapter

@@ -24,7 +24,7 @@ from urllib.parse import quote, urlencode
 
 import pymysql
 
-from noorm.conformance.servers import ServerURL
+from noorm.adapters.servers import ServerURL
 from noorm.spec import Adapter
 
 from .adapter import MySQLAdapter

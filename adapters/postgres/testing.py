@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from noorm.conformance.servers import ServerURL
+from noorm.adapters.servers import ServerURL
 from noorm.spec import Adapter, BackendError
 
 from .adapter import CONNECT_TIMEOUT, PostgresAdapter, connect_error

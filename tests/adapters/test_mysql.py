@@ -297,7 +297,7 @@ def test_connection_failures_are_one_line_backend_errors() -> None:
 
 
 def test_the_factory_says_how_to_provide_a_server(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("noorm.conformance.servers.docker_engine", lambda: False)
+    monkeypatch.setattr("noorm.adapters.servers.docker_engine", lambda: False)
     factory = ConformanceFactory(url_env="NOORM_TEST_UNSET_MYSQL_URL")
     with pytest.raises(RuntimeError, match="NOORM_TEST_UNSET_MYSQL_URL is not set"):
         factory()

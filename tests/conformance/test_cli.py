@@ -143,7 +143,7 @@ def test_a_server_target_without_a_url_needs_a_docker_engine(
 ) -> None:
     """Without a URL, a server target is certified on a throwaway container when a Docker
     engine answers (the factory starts it); otherwise the error says what to give."""
-    import noorm.conformance.servers as servers
+    import noorm.adapters.servers as servers
 
     monkeypatch.delenv("NOORM_POSTGRES_URL", raising=False)
     monkeypatch.setattr(servers, "docker_engine", lambda: False)

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from noorm.adapters.postgres.testing import ConformanceFactory
-from noorm.conformance.servers import ServerURL, docker_engine
+from noorm.adapters.servers import ServerURL, docker_engine
 
 pytestmark = [
     pytest.mark.skipif(

@@ -17,12 +17,15 @@ from typing import Any
 
 import pytest
 
+import noorm.conformance
 from noorm.adapters.memory import MemoryAdapter
 from noorm.conformance.clauses import CLAUSES
 from noorm.conformance.plugin import driver_version
 from noorm.conformance.report import TestResult, clause_outcomes, is_certified
 
 ROOT = Path(__file__).resolve().parents[2]
+SUITE = Path(noorm.conformance.__file__).absolute().parent
+"""The installed suite: in the (strict) editable install, links under build/ to conformance/."""
 MEMORY = "--noorm-adapter=noorm.conformance.targets:memory"
 
 
@@ -186,7 +189,11 @@ def _narrowed(
 
 
 ERRORS = "noorm.conformance.test_errors"
-VALUES_FILE = str(ROOT / "noorm" / "conformance" / "test_values.py")
+VALUES_FILE = str(SUITE / "test_values.py")
+HIERARCHY = Path(os.path.relpath(SUITE / "test_errors.py", ROOT)).as_posix() + (
+    "::test_the_error_hierarchy"
+)
+"""The node id of one test of the suite, in a run from the repository root."""
 
 
 @pytest.mark.parametrize(
@@ -199,14 +206,9 @@ VALUES_FILE = str(ROOT / "noorm" / "conformance" / "test_values.py")
             id="markexpr",
         ),
         pytest.param(
-            [
-                "--pyargs",
-                ERRORS,
-                "--deselect",
-                "noorm/conformance/test_errors.py::test_the_error_hierarchy",
-            ],
-            "1 test(s) not run: deselected (--deselect 'noorm/conformance/test_errors.py::test_the_error_hierarchy')",
-            {"deselect": ["noorm/conformance/test_errors.py::test_the_error_hierarchy"]},
+            ["--pyargs", ERRORS, "--deselect", HIERARCHY],
+            f"1 test(s) not run: deselected (--deselect '{HIERARCHY}')",
+            {"deselect": [HIERARCHY]},
             id="deselect",
         ),
         pytest.param(
@@ -216,7 +218,7 @@ VALUES_FILE = str(ROOT / "noorm" / "conformance" / "test_values.py")
             id="ignore",
         ),
         pytest.param(
-            [str(ROOT / "noorm" / "conformance" / "test_errors.py") + "::test_the_error_hierarchy"],
+            [str(SUITE / "test_errors.py") + "::test_the_error_hierarchy"],
             "not run: not collected: the run named only some tests of the suite",
             {},
             id="node-id",

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from noorm.conformance.servers import ServerURL, docker_engine
+from noorm.adapters.servers import ServerURL, docker_engine
 
 
 def _server(started: list[str]) -> ServerURL:

@@ -122,7 +122,7 @@ def _factory(args: argparse.Namespace) -> str:
     elif args.url:
         os.environ[target.url_env] = args.url
     elif not os.environ.get(target.url_env):
-        from noorm.conformance.servers import docker_engine
+        from noorm.adapters.servers import docker_engine
 
         if not docker_engine():  # with one, the factory starts a throwaway container
             raise CliError(
@@ -178,10 +178,14 @@ def certify(args: argparse.Namespace) -> int:
 
 
 def _package_root() -> Path:
-    """The directory holding the ``noorm`` package: test ids then read noorm/conformance/..."""
+    """The directory holding the ``noorm`` package: test ids then read noorm/conformance/...
+
+    Not resolved: in a (strict) editable install the package is a tree of links to the
+    top-level spec/, kit/, ... folders, and the ids follow the package, not its sources.
+    """
     import noorm
 
-    return Path(noorm.__file__).resolve().parent.parent
+    return Path(noorm.__file__).absolute().parent.parent
 
 
 def _empty_config(directory: Path) -> Path:

@@ -4,6 +4,8 @@ The URL comes from an environment variable (``eval "$(ci/services)"`` sets them)
 without one, a throwaway container is started once per process through
 testcontainers when a Docker engine answers; otherwise a RuntimeError says how to
 provide a server. One place for this, so every server factory behaves the same.
+It lives beside the adapters, not in :mod:`noorm.conformance`: the adapters'
+``testing`` modules use it, and nothing in the adapters imports the suite.
 
 The image is the official one (``postgres:16``, ...) unless ``NOORM_<NAME>_IMAGE``
 names another. Official images are started with testcontainers' own modules
