@@ -12,6 +12,7 @@ from typing import Protocol
 import pytest
 
 from noorm.kit import Plugin, QueryEvent, Store
+from noorm.kit.store import Around
 from noorm.spec import Adapter, Schema
 
 from .models import SCHEMA
@@ -30,6 +31,8 @@ class StoreMaker(Protocol):
         *,
         plugins: Sequence[Plugin] = ...,
         on_query: Callable[[QueryEvent], None] | None = ...,
+        around: Around | None = ...,
+        log_parameters: bool = ...,
         bootstrap: bool = ...,
     ) -> Store: ...
 
@@ -59,9 +62,19 @@ def make_store(adapter: Adapter) -> StoreMaker:
         *,
         plugins: Sequence[Plugin] = (),
         on_query: Callable[[QueryEvent], None] | None = None,
+        around: Around | None = None,
+        log_parameters: bool = False,
         bootstrap: bool = True,
     ) -> Store:
-        store = Store(schema, adapter, plugins=plugins, on_query=on_query, cursor_key=CURSOR_KEY)
+        store = Store(
+            schema,
+            adapter,
+            plugins=plugins,
+            on_query=on_query,
+            around=around,
+            log_parameters=log_parameters,
+            cursor_key=CURSOR_KEY,
+        )
         if bootstrap:
             store.bootstrap()
         return store

@@ -1,6 +1,6 @@
 """noorm.kit: the runtime a host library calls: a typed store with validation and hooks."""
 
-from .hooks import Plugin, QueryEvent, Write, WriteKind
+from .hooks import Plugin, QueryCall, QueryEvent, Write, WriteKind
 from .plugins import AuditTimestamps, TenantScope
 from .retry import retry_transaction
 from .rows import Rows
@@ -10,6 +10,7 @@ __all__ = [
     "AuditTimestamps",
     "Page",
     "Plugin",
+    "QueryCall",
     "QueryEvent",
     "Rows",
     "Store",

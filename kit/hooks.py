@@ -1,8 +1,12 @@
-"""The three hook kinds a host's users can extend a store with, and query events.
+"""The three hook kinds a host's users can extend a store with, and what observability sees.
 
 Deliberately only three (no broad lifecycle hooks): extend the schema before it is
 final, inject or enforce written values, and add required filters. Each hook gets
 the store's explicit context (``store.bind(tenant_id=...)``), never a global.
+
+Observability is the host's, not its users': ``Store(around=...)`` encloses each
+operation (a tracing span, a timer) and receives a :class:`QueryCall`;
+``Store(on_query=...)`` receives one :class:`QueryEvent` per operation.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from noorm.spec.errors import ValidationError, brief
 from noorm.spec.filters import Filter
 from noorm.spec.schema import Model, Schema
 
-__all__ = ["Plugin", "QueryEvent", "Write", "WriteKind"]
+__all__ = ["Plugin", "QueryCall", "QueryEvent", "Write", "WriteKind"]
 
 WriteKind = Literal["insert", "update", "upsert"]
 
@@ -75,14 +79,35 @@ class Plugin:
 
 
 @dataclass(frozen=True, slots=True)
-class QueryEvent:
-    """What the ``on_query`` callback receives for every operation run."""
+class QueryCall:
+    """What ``Store(around=...)`` receives as an operation starts (OBS-3)."""
 
     operation: str
+    """``insert`` (also for ``insert_many``), ``get``, ``find``, ``count``, ``update``,
+    ``upsert`` or ``delete``."""
+    model: str
+    context: Mapping[str, Any]
+    """The store's bound context (``store.bind(...)``), e.g. the tenant."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueryEvent:
+    """What ``Store(on_query=...)`` receives once per operation, as it ends (OBS-1, OBS-2)."""
+
+    operation: str
+    """As in :class:`QueryCall`."""
     model: str
     statement: str | None
+    """The operation's main statement (for ``find(after=...)`` the page query), its
+    operand values as placeholders; None where the adapter has none (memory)."""
     duration: float
-    """Seconds spent in the adapter."""
+    """Seconds the whole operation took, from its first statement to the end of its last."""
     rows: int
-    """Rows returned, written, matched or counted."""
+    """Rows returned (a page's rows, without the row read ahead to know whether another
+    page follows), inserted, matched by an update, removed, or counted; 1 for an upsert;
+    0 when the operation failed."""
     error: BaseException | None = None
+    """The exception the operation raised; None when it succeeded."""
+    statements: tuple[str, ...] = ()
+    """Every statement the operation ran, in order (two for ``find(after=...)``: the
+    row's position, then the page)."""

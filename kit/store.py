@@ -2,6 +2,11 @@
 
 Every call validates before I/O, runs the write hooks, adds the scope filters of the
 query hooks, and hands the adapter one canonical operation object.
+
+Each operation that reaches the adapter is observed once, whatever number of statements
+it runs: ``around`` encloses it, and as it ends one :class:`QueryEvent` goes to
+``on_query`` and one DEBUG record to the ``noorm.query`` logger (OBS-1..4). With none
+of them in use, the cost is one ``isEnabledFor`` test per operation.
 """
 
 from __future__ import annotations
@@ -11,13 +16,13 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, cast, overload
+from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
 from noorm.spec.adapter import Adapter, Capability, Executor, require_capability
 from noorm.spec.errors import DuplicateKeyError, ValidationError, suggest
-from noorm.spec.filters import And, Filter, flatten, pinned, where_from
+from noorm.spec.filters import And, Compare, Filter, In, Not, Or, flatten, pinned, where_from
 from noorm.spec.operations import (
     Count,
     Delete,
@@ -32,7 +37,7 @@ from noorm.spec.operations import (
 from noorm.spec.schema import Model, Schema
 
 from .cursor import CursorCodec, CursorKey, after_filter, cursor_keys, query_shape, unfixed
-from .hooks import Plugin, QueryEvent, Write, WriteKind
+from .hooks import Plugin, QueryCall, QueryEvent, Write, WriteKind
 from .limits import check_batch, check_limit
 from .rows import Rows, check_row_type
 from .validate import ModelPlan
@@ -45,6 +50,12 @@ T = TypeVar("T")
 Where = Filter | Mapping[str, Any] | None
 
 logger = logging.getLogger("noorm")
+query_logger = logging.getLogger("noorm.query")
+"""One DEBUG record per operation (OBS-4); never the operation's values unless the store
+was built with ``log_parameters=True``."""
+
+Around = Callable[[QueryCall], AbstractContextManager[Any]]
+"""``Store(around=...)``: returns the context manager that encloses one operation."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +83,10 @@ class _Shared:
     codec: CursorCodec
     on_query: Callable[[QueryEvent], None] | None
     scoped: bool = field(default=False)
+    around: Around | None = None
+    log_parameters: bool = False
+    watched: bool = False
+    """``on_query`` or ``around`` is set: every operation is observed."""
 
 
 class Store:
@@ -80,6 +95,11 @@ class Store:
     ``Store(schema, adapter, plugins=[...])`` applies the plugins' schema extensions
     and finalizes the schema. ``store.bind(**context)`` returns a view whose hooks see
     that context; ``store.transaction()`` a view bound to a transaction.
+
+    Observability (every view shares it): ``around(call)`` returns a context manager
+    that encloses each operation, e.g. a tracing span; ``on_query(event)`` receives one
+    event per operation; the ``noorm.query`` logger gets one DEBUG record per operation,
+    with the operation's values only if ``log_parameters=True``.
     """
 
     __slots__ = ("_context", "_executor", "_shared")
@@ -91,8 +111,12 @@ class Store:
         *,
         plugins: Sequence[Plugin] = (),
         on_query: Callable[[QueryEvent], None] | None = None,
+        around: Around | None = None,
+        log_parameters: bool = False,
         cursor_key: CursorKey | Sequence[CursorKey] | None = None,
     ) -> None:
+        if not isinstance(log_parameters, bool):
+            raise TypeError(f"log_parameters must be a bool, got {type(log_parameters).__name__}")
         final = schema if isinstance(schema, Schema) else Schema(schema)
         for plugin in plugins:
             final = plugin.extend_schema(final)
@@ -109,6 +133,9 @@ class Store:
             CursorCodec(_default_keys() if cursor_key is None else cursor_keys(cursor_key)),
             on_query,
             scoped,
+            around,
+            log_parameters,
+            on_query is not None or around is not None,
         )
         self._executor: Executor = adapter
         self._context: Mapping[str, Any] = {}
@@ -219,40 +246,42 @@ class Store:
         requested = plan.order(cast(Sequence[str | Order], order_by))
         order = unfixed(requested, base)
         start: Mapping[str, Any] | None = None
-        resume_order = order
+        anchor: Find | None = None
         shape = None
         if cursor is not None:
             shape = query_shape(plan.name, requested, base)
             start = self._shared.codec.decode(cursor, shape, order, plan.fields, model=plan.name)
         elif after is not None:
-            anchor = self._run(
-                "find",
-                Find(
-                    plan.model,
-                    self._scoped(plan, plan.key_filter(self._key(plan, after))),
-                    plan.tiebreak,
-                    1,
-                ),
-            )
-            if not anchor:
-                return Page([], None)
-            start = anchor[0]
-            # The anchor need not match the filter (PAGE-3), so it may differ on a field
-            # the filter fixes: its place is only known in the full order.
-            resume_order = requested
-        query = base
-        if start is not None:
-            resume = after_filter(resume_order, start, plan.fields)
-            query = resume if base is None else And((base, resume))
-        fetch = None if limit is None else limit + 1
-        rows = self._run("find", Find(plan.model, query, order, fetch, for_update))
-        next_cursor = None
-        if limit is not None and len(rows) > limit:
-            del rows[limit:]
-            if shape is None:
-                shape = query_shape(plan.name, requested, base)
-            next_cursor = self._shared.codec.encode(shape, order, rows[-1])
-        return Page(cast(list[R], rows), next_cursor)
+            where_key = self._scoped(plan, plan.key_filter(self._key(plan, after)))
+            anchor = Find(plan.model, where_key, plan.tiebreak, 1)
+
+        def page(executor: _Executes) -> Page[R]:
+            """The page: one statement, or two after= a row (its place, then the page)."""
+            resume_from, resume_order = start, order
+            if anchor is not None:
+                found = executor.execute(anchor)
+                if not found:
+                    return Page([], None)
+                # The anchor need not match the filter (PAGE-3), so it may differ on a
+                # field the filter fixes: its place is only known in the full order.
+                resume_from, resume_order = found[0], requested
+            query = base
+            if resume_from is not None:
+                resume = after_filter(resume_order, resume_from, plan.fields)
+                query = resume if base is None else And((base, resume))
+            fetch = None if limit is None else limit + 1
+            rows = executor.execute(Find(plan.model, query, order, fetch, for_update))
+            next_cursor = None
+            if limit is not None and len(rows) > limit:
+                del rows[limit:]  # the row read ahead only tells that another page follows
+                next_cursor = self._shared.codec.encode(
+                    shape or query_shape(plan.name, requested, base), order, rows[-1]
+                )
+            return Page(cast(list[R], rows), next_cursor)
+
+        if self._shared.watched or query_logger.isEnabledFor(logging.DEBUG):
+            return self._observed("find", plan.name, page, len)
+        return page(self._executor)
 
     def count(self, model: Model[Any], where: Where = None) -> int:
         plan = self._plan(model)
@@ -318,13 +347,20 @@ class Store:
             fields = list(plan.update_fields(write.update or ()))
         else:
             canonical = plan.row(_mapping(plan, row))
-        scope = self._scope(plan)
-        result = self._run("upsert", Upsert(plan.model, canonical, tuple(fields), scope))
-        if result is None:
-            raise DuplicateKeyError(
-                "a row with this primary key exists outside the current scope", model=plan.name
-            )
-        return cast(UpsertResult[R], result)
+        op = Upsert(plan.model, canonical, tuple(fields), self._scope(plan))
+
+        def upsert(executor: _Executes) -> UpsertResult[R]:
+            result = executor.execute(op)
+            if result is None:
+                raise DuplicateKeyError(
+                    "a row with this primary key exists outside the current scope",
+                    model=plan.name,
+                )
+            return cast(UpsertResult[R], result)
+
+        if self._shared.watched or query_logger.isEnabledFor(logging.DEBUG):
+            return self._observed("upsert", plan.name, upsert, _one)
+        return upsert(self._executor)
 
     def delete(
         self, model: Model[Any], *, where: Where = None, key: Mapping[str, Any] | None = None
@@ -456,27 +492,166 @@ class Store:
         return write
 
     def _run(self, name: str, op: Operation[T], written: int | None = None) -> T:
-        on_query = self._shared.on_query
-        if on_query is None:
-            return self._executor.execute(op)
+        """Run operation ``name``, one statement; ``written``: the rows it inserts."""
+        if self._shared.watched or query_logger.isEnabledFor(logging.DEBUG):
+
+            def run(executor: _Executes) -> T:
+                return executor.execute(op)
+
+            return self._observed(name, op.model.name, run, _counter(written))
+        return self._executor.execute(op)
+
+    def _observed(
+        self, name: str, model: str, body: Callable[[_Executes], T], rows: Callable[[T], int]
+    ) -> T:
+        """``body`` run as operation ``name``: inside ``around``, then reported once."""
+        around = self._shared.around
+        if around is None:
+            return self._measured(name, model, body, rows)
+        done: list[T] = []
+        error: BaseException | None = None
+        with around(QueryCall(name, model, self._context)):
+            try:
+                done.append(self._measured(name, model, body, rows))
+            except BaseException as exc:
+                error = exc
+                raise
+        if done:
+            return done[0]
+        # around's context manager swallowed the operation's exception: the caller gets
+        # it all the same (there is no result to return).
+        assert error is not None
+        raise error
+
+    def _measured(
+        self, name: str, model: str, body: Callable[[_Executes], T], rows: Callable[[T], int]
+    ) -> T:
+        executed = _Recording(self._executor)
         start = time.perf_counter()
         try:
-            result = self._executor.execute(op)
+            result = body(executed)
         except BaseException as exc:
-            on_query(
-                QueryEvent(
-                    name, op.model.name, self._statement(op), time.perf_counter() - start, 0, exc
-                )
-            )
+            self._report(name, model, executed.ops, time.perf_counter() - start, 0, exc)
             raise
-        duration = time.perf_counter() - start
-        on_query(
-            QueryEvent(name, op.model.name, self._statement(op), duration, _rows(result, written))
-        )
+        self._report(name, model, executed.ops, time.perf_counter() - start, rows(result), None)
         return result
 
+    def _report(
+        self,
+        name: str,
+        model: str,
+        ops: list[Operation[Any]],
+        duration: float,
+        rows: int,
+        error: BaseException | None,
+    ) -> None:
+        """One event to ``on_query`` and one record to ``noorm.query`` (OBS-1, OBS-4)."""
+        on_query = self._shared.on_query
+        log = query_logger.isEnabledFor(logging.DEBUG)
+        if on_query is None and not log:
+            return
+        statements = [self._statement(op) for op in ops]
+        event = QueryEvent(
+            name,
+            model,
+            statements[-1] if statements else None,
+            duration,
+            rows,
+            error,
+            tuple(s for s in statements if s is not None),
+        )
+        if log:
+            _log(event, [_parameters(op) for op in ops] if self._shared.log_parameters else None)
+        if on_query is not None:
+            on_query(event)
+
     def _statement(self, op: Operation[Any]) -> str | None:
-        return self._shared.adapter.statement(op)
+        try:
+            return self._shared.adapter.statement(op)
+        except Exception:  # observability never masks the operation's own outcome
+            return None
+
+
+class _Executes(Protocol):
+    def execute(self, op: Operation[T]) -> T: ...
+
+
+class _Recording:
+    """An executor that notes the operations it runs (to report their statements)."""
+
+    __slots__ = ("_executor", "ops")
+
+    def __init__(self, executor: Executor) -> None:
+        self._executor = executor
+        self.ops: list[Operation[Any]] = []
+
+    def execute(self, op: Operation[T]) -> T:
+        self.ops.append(op)
+        return self._executor.execute(op)
+
+
+def _log(event: QueryEvent, parameters: list[dict[str, Any]] | None) -> None:
+    """The DEBUG record of one operation: ``find messages rows=20 1.234 ms: SELECT ...``."""
+    ms = event.duration * 1000
+    extra: dict[str, Any] = {
+        "noorm_operation": event.operation,
+        "noorm_model": event.model,
+        "noorm_rows": event.rows,
+        "noorm_duration_ms": ms,
+        "noorm_statement": event.statement,
+        "noorm_statements": event.statements,
+        "noorm_error": None if event.error is None else type(event.error).__name__,
+    }
+    if event.error is None:
+        message, args = "%s %s rows=%d %.3f ms", [event.operation, event.model, event.rows, ms]
+    else:
+        message = "%s %s failed with %s after %.3f ms"
+        args = [event.operation, event.model, extra["noorm_error"], ms]
+    if event.statements:
+        message += ": %s"
+        args.append("; ".join(event.statements))
+    if parameters is not None:
+        extra["noorm_parameters"] = parameters
+        message += " parameters=%r"
+        args.append(parameters)
+    query_logger.debug(message, *args, extra=extra)
+
+
+def _parameters(op: Operation[Any]) -> dict[str, Any]:
+    """The values ``op`` carries (``log_parameters=True`` only): filter operands in
+    order, written rows or values."""
+    out: dict[str, Any] = {}
+    if isinstance(op, Insert):
+        out["rows"] = list(op.rows)
+    elif isinstance(op, Upsert):
+        out["row"] = op.row
+    elif isinstance(op, Update):
+        out["values"] = op.values
+    where = getattr(op, "where", None)
+    if where is not None:
+        out["where"] = _operands(where, [])
+    return out
+
+
+def _operands(where: Filter, out: list[Any]) -> list[Any]:
+    if isinstance(where, Compare):
+        out.append(where.value)
+    elif isinstance(where, In):
+        out.extend(where.values)
+    elif isinstance(where, And | Or):
+        for item in where.items:
+            _operands(item, out)
+    elif isinstance(where, Not):
+        _operands(where.item, out)
+    return out
+
+
+def _counter(written: int | None) -> Callable[[object], int]:
+    return _rows if written is None else lambda _: written
+
+
+def _one(_: object) -> int:
+    return 1
 
 
 CURSOR_KEY_ENV = "NOORM_CURSOR_KEY"
@@ -513,11 +688,6 @@ def _mapping(plan: ModelPlan, row: object, what: str = "a row") -> dict[str, Any
     return dict(row)
 
 
-def _rows(result: object, written: int | None) -> int:
-    if written is not None:
-        return written
-    if isinstance(result, list):
-        return len(result)
-    if isinstance(result, int):
-        return result
-    return 0 if result is None else 1
+def _rows(result: object) -> int:
+    """Rows a get or find returned, or an update, delete or count's number."""
+    return len(result) if isinstance(result, list) else result if isinstance(result, int) else 0

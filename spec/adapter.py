@@ -81,7 +81,11 @@ class Adapter(Executor, Protocol):
         ...
 
     def statement(self, op: Operation[Any]) -> str | None:
-        """The statement ``op`` compiles to, for observability; None where there is none."""
+        """The statement ``op`` compiles to, for observability; None where there is none.
+
+        Operand values appear as placeholders, never themselves (OBS-4): statements are
+        logged and traced, and values are the host's users' data.
+        """
         ...
 
     def close(self) -> None: ...

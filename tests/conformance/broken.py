@@ -55,6 +55,7 @@ __all__ = [
     "nulls_last",
     "path_filters_match_all",
     "reverses_order",
+    "shows_values",
     "unscoped_delete",
 ]
 
@@ -292,6 +293,15 @@ class NoCapabilities(Broken):
         raise UnsupportedError("no transactions here", capability="transactions")
 
 
+class ShowsValues(Broken):
+    """Renders statements with the operation's values in them: breaks OBS-4."""
+
+    name = "broken-shows-values"
+
+    def statement(self, op: Operation[Any]) -> str | None:
+        return repr(op)
+
+
 class _Factory:
     """A fresh broken adapter per call; ``same_database`` shares it, as the memory one does."""
 
@@ -314,6 +324,7 @@ ne_matches_null = _Factory(NeMatchesNull)
 empty_in_matches_all = _Factory(EmptyInMatchesAll)
 drops_limit = _Factory(DropsLimit)
 path_filters_match_all = _Factory(PathFiltersMatchAll)
+shows_values = _Factory(ShowsValues)
 
 
 class NeverEvolves(Broken):
@@ -371,5 +382,6 @@ BROKEN: dict[str, frozenset[str]] = {
     "drops_limit": frozenset({"OP-FIND"}),
     "path_filters_match_all": frozenset({"CAP-1"}),
     "never_evolves": frozenset({"BOOT-5", "BOOT-6", "BOOT-7"}),
+    "shows_values": frozenset({"OBS-4"}),
 }
 """Factory name -> exactly the clauses certification must fail, and no other."""

@@ -136,7 +136,7 @@ def test_on_query_reports_each_operation(adapter: Recording) -> None:
         store.insert(NOTES, {"id": "a", "body": "x"})
     assert [(e.operation, e.model, e.rows) for e in events] == [
         ("insert", "notes", 2),
-        ("find", "notes", 2),  # limit + 1 rows are fetched to know whether a next page exists
+        ("find", "notes", 1),  # the page's rows, not the one read ahead (OBS-2)
         ("count", "notes", 2),
         ("insert", "notes", 0),
     ]
