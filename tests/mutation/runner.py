@@ -3,8 +3,8 @@
 Nothing here writes to the working tree (except the JSON report, under ``reports/``):
 
 1. a *snapshot* of the project (the working tree, or ``git archive REV`` with
-   ``--rev``) is copied to a scratch directory, with ``noorm/adapters``,
-   ``noorm/spec``, ... as real directories rather than links back to the tree;
+   ``--rev``) is copied to a scratch directory as the installed package: ``pkg/``,
+   ``spec/``, ``adapters/``, ... become ``noorm/``, ``noorm/spec``, ...;
 2. each worker gets its own copy of the snapshot, and for each mutant writes the
    mutated module into that copy, runs the commands of the module's area there with
    ``PYTHONPATH`` pointing at the copy (checked: ``noorm`` imports from the copy),
@@ -54,8 +54,8 @@ __all__ = ["AREAS", "COMMANDS", "Area", "Command", "Result", "main"]
 
 ROOT = Path(__file__).resolve().parents[2]
 EQUIVALENT_FILE = Path(__file__).with_name("equivalent.toml")
-PACKAGE_LINKS = ("adapters", "conformance", "kit", "spec")
-"""The folders that ``noorm/`` links to; a snapshot holds them as real directories."""
+PACKAGE_FOLDERS = ("adapters", "conformance", "kit", "spec")
+"""The top-level folders mapped under ``noorm/`` (before the mapping: links in ``noorm/``)."""
 COPIED = ("tests", "examples", "pyproject.toml")
 IGNORED = shutil.ignore_patterns(
     "__pycache__", "*.pyc", ".hypothesis", ".pytest_cache", ".mypy_cache", ".ruff_cache"
@@ -216,20 +216,31 @@ def build_snapshot(dest: Path, rev: str | None, overlay: Sequence[str] = ()) -> 
     for item in overlay:
         name, _, origin = item.partition("=")
         relative = Path(name)
-        if relative.parts[0] in PACKAGE_LINKS:
+        if relative.parts[0] in PACKAGE_FOLDERS:
             relative = Path("noorm", relative)
+        elif relative.parts[0] == "pkg":
+            relative = Path("noorm", *relative.parts[1:])
         shutil.copy2(ROOT / (origin or name), dest / relative)
 
 
 def _copy_project(source: Path, dest: Path) -> None:
+    """The package as installed (a real ``noorm/``), then the tests and examples."""
     dest.mkdir(parents=True)
     package = dest / "noorm"
-    package.mkdir()
-    for entry in (source / "noorm").iterdir():
-        if entry.name in PACKAGE_LINKS:
-            shutil.copytree(source / entry.name, package / entry.name, ignore=IGNORED)
-        elif entry.is_file():
-            shutil.copy2(entry, package / entry.name)
+    with (source / "pyproject.toml").open("rb") as f:
+        setuptools = tomllib.load(f).get("tool", {}).get("setuptools", {})
+    mapping: dict[str, str] = setuptools.get("package-dir", {})
+    if mapping:  # pkg/ -> noorm, spec/ -> noorm/spec, ... ("noorm" sorts first)
+        for name, folder in sorted(mapping.items()):
+            target = dest.joinpath(*name.split("."))
+            shutil.copytree(source / folder, target, ignore=IGNORED, dirs_exist_ok=True)
+    else:  # older revisions: noorm/ with links to the top-level folders
+        package.mkdir()
+        for entry in (source / "noorm").iterdir():
+            if entry.name in PACKAGE_FOLDERS:
+                shutil.copytree(source / entry.name, package / entry.name, ignore=IGNORED)
+            elif entry.is_file():
+                shutil.copy2(entry, package / entry.name)
     for name in COPIED:
         if (source / name).is_dir():
             shutil.copytree(source / name, dest / name, ignore=IGNORED)
