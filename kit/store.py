@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -87,6 +88,8 @@ class _Shared:
     log_parameters: bool = False
     watched: bool = False
     """``on_query`` or ``around`` is set: every operation is observed."""
+    open_transactions: dict[int, int] = field(default_factory=dict)
+    """Thread id -> how many ``transaction()`` blocks of this store it has open."""
 
 
 class Store:
@@ -202,7 +205,15 @@ class Store:
         unless its host explicitly opted into something weaker that it documents.
         """
         with self._executor.transaction() as executor:
-            yield self._view(executor, self._context)
+            thread, open_transactions = threading.get_ident(), self._shared.open_transactions
+            open_transactions[thread] = open_transactions.get(thread, 0) + 1
+            try:
+                yield self._view(executor, self._context)
+            finally:
+                if open_transactions[thread] == 1:
+                    del open_transactions[thread]
+                else:
+                    open_transactions[thread] -= 1
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -385,7 +396,19 @@ class Store:
                 "unknown model (not in this store's schema)" + suggest(name, self._shared.plans),
                 model=name,
             )
+        if self._shared.open_transactions and self._executor is self._shared.adapter:
+            self._check_outside(plan.name)
         return plan
+
+    def _check_outside(self, model: str) -> None:
+        """Refuse the outer store inside its own ``transaction()`` block (same thread)."""
+        if threading.get_ident() in self._shared.open_transactions:
+            raise ValidationError(
+                "this thread is inside `with store.transaction() as tx:`: run the operation "
+                "on `tx` (e.g. `tx.insert(...)`, `tx.rows(model)`), not on the store, which "
+                "is outside the transaction",
+                model=model,
+            )
 
     @staticmethod
     def _filter(plan: ModelPlan, where: Where) -> Filter | None:

@@ -134,23 +134,23 @@ class ConversationStorage:
             return self._add_items(tx, conversation_id, list(items))
 
     def _add_items(
-        self, store: Store, conversation_id: str, items: list[Mapping[str, Any]]
+        self, tx: Store, conversation_id: str, items: list[Mapping[str, Any]]
     ) -> list[Item] | None:
-        with store.transaction() as tx:  # nested inside create_conversation: a savepoint
-            if tx.get(conversations, {"id": conversation_id}) is None:
-                return None
-            now = _now()
-            rows: list[ItemRow] = [
-                {
-                    "id": str(item.get("id") or uuid7()),
-                    "conversation_id": conversation_id,
-                    "created_at": now + timedelta(milliseconds=i),
-                    "type": str(item.get("type", "message")),
-                    "data": dict(item),
-                }
-                for i, item in enumerate(items)
-            ]
-            return [_item(r) for r in tx.insert_many(conversation_items, rows)]
+        """Runs in the caller's transaction (joined, not nested: no savepoint needed)."""
+        if tx.get(conversations, {"id": conversation_id}) is None:
+            return None
+        now = _now()
+        rows: list[ItemRow] = [
+            {
+                "id": str(item.get("id") or uuid7()),
+                "conversation_id": conversation_id,
+                "created_at": now + timedelta(milliseconds=i),
+                "type": str(item.get("type", "message")),
+                "data": dict(item),
+            }
+            for i, item in enumerate(items)
+        ]
+        return [_item(r) for r in tx.insert_many(conversation_items, rows)]
 
     # 7
     def get_item(self, conversation_id: str, item_id: str) -> Item | None:

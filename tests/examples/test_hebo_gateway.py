@@ -132,3 +132,22 @@ def test_failed_item_batch_rolls_back_the_whole_create(
             items=[{"id": "dup", "type": "message"}, {"id": "dup", "type": "message"}],
         )
     assert storage.list_conversations() == []
+
+
+def test_the_storage_needs_transactions_but_no_savepoints() -> None:
+    """A backend with transactions and no savepoints (a MongoDB replica set) runs every
+    operation: the storage joins the caller's transaction instead of nesting one."""
+    from noorm.adapters.memory import MemoryAdapter
+
+    adapter = MemoryAdapter()
+    adapter.capabilities = adapter.capabilities - {Capability.SAVEPOINTS}
+    storage = ConversationStorage(Store(SCHEMA, adapter, cursor_key=b"k" * 32))
+    storage.bootstrap()
+    created = storage.create_conversation({"user": "1"}, [{"type": "message", "text": "hi"}])
+    listed = storage.list_items(created["id"])
+    assert listed is not None and [i["text"] for i in listed] == ["hi"]
+    added = storage.add_items(created["id"], [{"text": "again"}])
+    assert added is not None and len(added) == 1
+    with pytest.raises(DuplicateKeyError):  # all or nothing, in the joined transaction
+        storage.add_items(created["id"], [{"id": "x"}, {"id": "x"}])
+    assert len(storage.list_items(created["id"]) or []) == 2

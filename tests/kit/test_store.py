@@ -200,3 +200,36 @@ def test_plugins_extend_in_order_and_hooks_see_context(adapter: Recording) -> No
     assert row["stamped"] == datetime(2020, 1, 1, tzinfo=UTC)
     store.update(NOTES, {"body": "y"}, key={"id": "a"})
     assert seen == [("insert", "u1"), ("update", "u1")]
+
+
+def test_the_outer_store_inside_its_transaction_block_is_refused_before_io() -> None:
+    """The mistake names what the user holds: run it on `tx`; another thread is free."""
+    import threading
+
+    from noorm.adapters.memory import MemoryAdapter
+    from noorm.spec import Field, Model, Schema, StringType, ValidationError
+
+    things = Model("things", [Field("id", StringType(8))], primary_key=["id"])
+    store = Store(Schema([things]), MemoryAdapter(), cursor_key=b"k" * 32)
+    store.bootstrap()
+    counted: list[int] = []
+    with store.transaction() as tx:
+        tx.insert(things, {"id": "a"})
+        for call in (
+            lambda: store.insert(things, {"id": "b"}),
+            lambda: store.bind(user="u").count(things),
+            lambda: store.rows(things).get({"id": "a"}),
+        ):
+            with pytest.raises(ValidationError) as caught:
+                call()
+            assert caught.value.model == "things"
+            assert "run the operation on `tx`" in str(caught.value)
+        with tx.transaction() as inner:  # a savepoint: still inside the outer block
+            inner.insert(things, {"id": "c"})
+            with pytest.raises(ValidationError):
+                store.get(things, {"id": "a"})
+        other = threading.Thread(target=lambda: counted.append(store.count(things)))
+        other.start()  # waits for the commit, but is not refused
+    other.join(timeout=10)
+    assert counted == [2]
+    assert store.count(things) == 2 and store.get(things, {"id": "b"}) is None
