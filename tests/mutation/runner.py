@@ -536,10 +536,11 @@ def run_guided(
 ) -> None:
     """Run the tests that execute the mutant's lines.
 
-    The whole plan runs instead when the lines also run at import time (every test may
-    see them), when the guide picked a test that fails alone, and (``confirm``) for
-    every survivor. Without ``confirm`` a survivor is a candidate: nothing the guided
-    run left out executes its lines, so only a test-order effect could kill it.
+    The whole plan runs after the guided tests when the lines also run outside any
+    test (at import, or in the suite's session set-up, whose effect every test may
+    see), when the guide picked a test that fails alone, and (``confirm``) for every
+    survivor. Without ``confirm`` a survivor is a candidate: nothing the guided run
+    left out executes its lines, so only a test-order effect could kill it.
     """
     start = time.monotonic()
     m = result.mutant
@@ -552,10 +553,8 @@ def run_guided(
     guide.sort(key=lambda g: g[2])
     result.tests = sum(len(tests) for _, tests, _ in guide)
     killer: tuple[Command, str, float] | None = None
-    imported = test_map.imported.get(m.path, set()).intersection(result.lines)
-    if imported or (confirm and not guide):
-        guide = []
-    elif not guide:
+    imported = bool(test_map.imported.get(m.path, set()).intersection(result.lines))
+    if not guide and not imported and not confirm:
         result.status, result.detail = "survived", "no test runs these lines"
     with worker.mutated(m):
         if guide:
@@ -580,7 +579,7 @@ def run_guided(
     if killer is not None and not verified.passes_alone(worker, *killer):
         _log(f"{killer[1]} fails alone on the unmutated code: {m.location} runs unguided")
         result.status = "pending"
-    if result.status == "pending" or (result.status == "survived" and confirm):
+    if result.status == "pending" or (result.status == "survived" and (confirm or imported)):
         with worker.mutated(m):
             _run_plan(worker, result, plan)
             if result.status == "survived":
@@ -890,6 +889,8 @@ def _log(message: str) -> None:
 
 def _main(args: argparse.Namespace, scratch: Path, started: float) -> int:
     snapshot = scratch / "snapshot"
+    if args.rev is not None:  # one commit for the snapshot, the map and the report
+        args.rev = _git("rev-parse", "--verify", args.rev + "^{commit}") or args.rev
     build_snapshot(snapshot, args.rev, args.overlay)
     modules = [_normal_module(m) for m in args.module]
     files = module_files(snapshot, list(AREAS.values()))
