@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 import pytest
@@ -232,39 +233,66 @@ def _rows_ab(store: Store) -> dict[str, int]:
 
 @pytest.mark.clause("ISO-4")
 @pytest.mark.requires(Capability.TRANSACTIONS, Capability.LOCKING_READS)
+@pytest.mark.parametrize("caught", ["outside the savepoint", "inside the savepoint"])
 def test_a_deadlock_raises_conflict_error_and_rolls_the_whole_transaction_back(
-    store: Store, adapter: Adapter
+    store: Store, adapter: Adapter, caught: str
 ) -> None:
     """The loser's earlier write, made outside the savepoint where the conflict arose
-    (where savepoints exist), is rolled back too; nothing more runs in it."""
+    (where savepoints exist), is rolled back too; nothing more runs in it, not even a
+    savepoint, however the conflict is caught; and its locks are freed at the conflict,
+    so the winner goes on while the loser's block is still open."""
     store.insert_many(ITEMS, [item("a", i=0), item("b", i=0)])
     crossing = _Crossing()
     conflicts: dict[int, ConflictError] = {}
     after: dict[int, BaseException | None] = {}
+    nested_after: dict[int, BaseException | None] = {}
     ended: dict[int, BaseException | None] = {}
+    done = [threading.Event(), threading.Event()]
+    freed: dict[int, bool] = {}
     nested = Capability.SAVEPOINTS in adapter.capabilities
+
+    def conflicted(current: Store, me: int, exc: ConflictError) -> None:
+        conflicts[me] = exc
+        # The winner must not wait for this block to end. A lock wait ends only with a
+        # server-side timeout, so this is no race: the winner is done in milliseconds.
+        freed[me] = done[1 - me].wait(MEET_SECONDS * 2)
+        try:
+            current.insert(ITEMS, item(f"late{me}"))
+            after[me] = None
+        except NoOrmError as refused:
+            after[me] = refused
+        if nested:
+            try:
+                with current.transaction() as inner:
+                    inner.insert(ITEMS, item(f"later{me}"))
+                nested_after[me] = None
+            except NoOrmError as refused:
+                nested_after[me] = refused
 
     def work(me: int) -> None:
         try:
             with store.transaction() as tx:
                 tx.insert(ITEMS, item(f"mark{me}"))
                 try:
-                    if nested:
+                    if nested and caught == "inside the savepoint":
+                        with suppress(NoOrmError), tx.transaction() as savepoint:
+                            try:  # caught here, the savepoint's end must still fail
+                                crossing.run(savepoint, me)
+                            except ConflictError as exc:
+                                conflicted(savepoint, me, exc)
+                    elif nested:
                         with tx.transaction() as savepoint:
                             crossing.run(savepoint, me)
                     else:
                         crossing.run(tx, me)
                 except ConflictError as exc:
-                    conflicts[me] = exc
-                    try:
-                        tx.insert(ITEMS, item(f"late{me}"))
-                        after[me] = None
-                    except NoOrmError as refused:
-                        after[me] = refused
+                    conflicted(tx, me, exc)
         except NoOrmError as exc:
             ended[me] = exc
         else:
             ended[me] = None
+        finally:
+            done[me].set()
 
     _threads(work, 2)
     marks = sorted(r["id"] for r in all_rows(store, ITEMS) if r["id"].startswith(("mark", "late")))
@@ -277,8 +305,11 @@ def test_a_deadlock_raises_conflict_error_and_rolls_the_whole_transaction_back(
     winner = 1 - loser
     assert isinstance(error, BackendError) and error.__cause__ is not None
     assert isinstance(after[loser], NoOrmError), "an operation ran on after the conflict"
+    if nested:
+        assert isinstance(nested_after[loser], NoOrmError), "a savepoint opened after it"
     assert isinstance(ended[loser], NoOrmError), "the block of the conflict committed"
     assert ended[winner] is None
+    assert freed[loser], "the winner waited for the loser's block: its locks were kept"
     assert marks == [f"mark{winner}"], "the loser's write before the conflict was kept"
     assert _rows_ab(store) == {"a": 1, "b": 1}
 

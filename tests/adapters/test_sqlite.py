@@ -1171,3 +1171,70 @@ def test_every_call_on_a_closed_adapter_says_it_is_closed(tmp_path: Path) -> Non
             pass
     assert borrowed.execute("SELECT count(*) FROM main.docs").fetchone() == (0,)
     borrowed.close()
+
+
+# --- the shared SQL layer's defaults, seen through a minimal adapter ---------------------
+
+
+def test_an_operation_subclass_runs_as_its_base_operation(db: SQLiteAdapter) -> None:
+    """The SQL layer dispatches on the operation's class, and on its base classes."""
+    from dataclasses import dataclass
+
+    from noorm.spec.operations import Count
+
+    @dataclass(frozen=True, slots=True)
+    class CountWithNote(Count):
+        note: str = ""
+
+    db.bootstrap(SCHEMA)
+    db.execute(Insert(DOCS, ({**dict.fromkeys(DOCS.field_names), "id": 1},)))
+    assert db.execute(CountWithNote(DOCS, None, "why")) == 1
+
+
+def test_an_adapter_that_keeps_no_cursor_closes_each_one() -> None:
+    """``reuse_cursor`` is off by default: an adapter built on the shared layer that does
+    not opt in gets a fresh cursor per statement, closed after it."""
+    from collections.abc import Iterator as Iter
+    from contextlib import contextmanager
+
+    from noorm.adapters.sql import Session, SQLAdapter
+    from noorm.adapters.sqlite.dialect import SQLiteDialect
+
+    closed: list[int] = []
+
+    class Spy(sqlite3.Cursor):
+        def close(self) -> None:
+            closed.append(1)
+            super().close()
+
+    class Minimal(SQLAdapter[sqlite3.Connection]):
+        name = "minimal"
+        driver_errors = (sqlite3.Error,)
+
+        def __init__(self) -> None:
+            super().__init__(SQLiteDialect(schema="main"))
+            self.conn = sqlite3.connect(":memory:", isolation_level=None)
+            self.shared = Session(self.conn)
+
+        @contextmanager
+        def _session(self) -> Iter[Session[sqlite3.Connection]]:
+            with self.shared.lock:
+                yield self.shared
+
+        def _cursor(self, conn: sqlite3.Connection) -> sqlite3.Cursor:
+            return conn.cursor(Spy)
+
+        def server_version(self) -> str:
+            return sqlite3.sqlite_version
+
+        def close(self) -> None:
+            self.conn.close()
+
+    adapter = Minimal()
+    assert adapter.reuse_cursor is False
+    adapter.bootstrap(SCHEMA)
+    before = len(closed)
+    adapter.execute(Count(DOCS, None))
+    adapter.execute(Count(DOCS, None))
+    assert len(closed) == before + 2  # one cursor per statement, each closed
+    adapter.close()
