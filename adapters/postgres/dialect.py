@@ -82,6 +82,20 @@ def one_line(exc: BaseException) -> str:
     return " ".join(lines[0].split()) if lines else type(exc).__name__
 
 
+_CONSTRAINT = re.compile(r'unique constraint "((?:[^"]|"")+)"')
+_SHARD_SUFFIX = re.compile(r"_[0-9]+\Z")
+
+
+def constraint_from_message(exc: BaseException) -> str | None:
+    """The unique constraint a message names, for servers that leave the error's
+    constraint field empty: Citus reports a worker's violation with the shard's index
+    name (``accounts_email_102008``) in the message only; the shard suffix is removed."""
+    found = _CONSTRAINT.search(str(exc))
+    if found is None:
+        return None
+    return _SHARD_SUFFIX.sub("", found.group(1).replace('""', '"'))
+
+
 class PostgresCodec(Codec):
     """JSONB arrives as text (see the adapter's loaders) and is parsed here, typed."""
 
@@ -178,6 +192,8 @@ class PostgresDialect(Dialect):
         state = getattr(exc, "sqlstate", None)
         if state == UNIQUE_VIOLATION:
             constraint = getattr(getattr(exc, "diag", None), "constraint_name", None)
+            if not constraint:
+                constraint = constraint_from_message(exc)
             return DuplicateKeyError(
                 f"duplicate key (constraint {constraint})" if constraint else "duplicate key",
                 model=model,
