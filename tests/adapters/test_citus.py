@@ -15,6 +15,7 @@ from noorm.adapters.postgres.citus import DistributedTable, distribution_plan
 from noorm.adapters.postgres.dialect import PostgresDialect, constraint_from_message
 from noorm.kit import Store
 from noorm.spec import (
+    Adapter,
     DuplicateKeyError,
     Field,
     Index,
@@ -127,7 +128,7 @@ needs_citus = pytest.mark.skipif(
 
 
 @pytest.fixture
-def citus() -> Iterator[object]:
+def citus() -> Iterator[Adapter]:
     from noorm.adapters.postgres.testing import CITUS_URL_ENV, ConformanceFactory
 
     adapter = ConformanceFactory(CITUS_URL_ENV)()
@@ -136,7 +137,7 @@ def citus() -> Iterator[object]:
 
 
 @needs_citus
-def test_bootstrap_distributes_and_a_second_run_is_a_no_op(citus: object) -> None:
+def test_bootstrap_distributes_and_a_second_run_is_a_no_op(citus: Adapter) -> None:
     from noorm.adapters.postgres import PostgresAdapter
 
     assert isinstance(citus, PostgresAdapter) and citus.citus_version()
@@ -163,7 +164,7 @@ def test_bootstrap_distributes_and_a_second_run_is_a_no_op(citus: object) -> Non
 
 
 @needs_citus
-def test_a_local_table_later_partitioned_is_a_mismatch(citus: object) -> None:
+def test_a_local_table_later_partitioned_is_a_mismatch(citus: Adapter) -> None:
     plain = Schema([ORGS.replace(partition_key=())])
     Store(plain, citus).bootstrap()
     with pytest.raises(SchemaMismatchError) as caught:
