@@ -77,6 +77,8 @@ _SCHEMA_MISSING = "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHER
 _SYSTEM_SCHEMAS = ("pg_", "information_schema")
 _LOCK = "SELECT pg_advisory_xact_lock(%s)"
 _SESSIONS = 64
+_CITUS_RELEASE = "SELECT split_part(citus_version(), ' ', 2)"
+"""``13.2.2`` from ``Citus 13.2.2 on x86_64-pc-linux-gnu, ...``."""
 _LOCKING_ROUNDS = 8
 """Rounds of a distributed locking read (Citus) before the rows are said to keep changing."""
 _LOCKING_SAVEPOINT = b"SAVEPOINT noorm_locking_read"
@@ -187,11 +189,16 @@ class PostgresAdapter(SQLAdapter[Connection]):
     # --- the Adapter protocol ---------------------------------------------------------------
 
     def server_version(self) -> str:
-        """``"PostgreSQL 15.20"``: the server's version number, without the build suffix."""
+        """``"PostgreSQL 15.20"``: the server's version number, without the build suffix;
+        ``"PostgreSQL 15.20, Citus 13.2.2"`` where the database has Citus."""
         if self._server_version is None:
             with self._session() as session:
                 number = session.conn.info.server_version
-            self._server_version = version_text(number)
+                citus = ""
+                if self._citus_in(session):
+                    rows = self._query(session, Compiled(_CITUS_RELEASE, []), None)
+                    citus = f", Citus {rows[0][0]}" if rows and rows[0][0] else ""
+            self._server_version = version_text(number) + citus
         return self._server_version
 
     def bootstrap(self, schema: Schema, *, dry_run: bool = False) -> list[str]:
@@ -400,7 +407,10 @@ class PostgresAdapter(SQLAdapter[Connection]):
         todo = super()._plan(session, schema, ddl)
         if not self._citus_in(session):
             return todo
-        creating = {s.model for s in todo if s.index_name is None}
+        # The tables the plan creates (not those it alters: BOOT-5's ADD COLUMN).
+        creating = {
+            s.model for s in todo if s.index_name is None and s.sql.startswith("CREATE TABLE")
+        }
         d = self.dialect
         tables = [d.identifier(m.name) for m in schema.models if m.name not in creating]
         existing = read_distribution(self._catalog_query(session), self.schema, tables)

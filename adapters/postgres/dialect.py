@@ -37,6 +37,10 @@ from ..sql.dialect import Dialect, JsonAccess, JsonKind
 
 UNIQUE_VIOLATION = "23505"
 UNDEFINED_TABLE = "42P01"
+INTERNAL_ERROR = "XX000"
+_CITUS_COPY_DUPLICATE = "duplicate key value violates unique constraint"
+"""Citus's COPY into a distributed table re-raises a worker's unique violation as an
+internal error (XX000) with the worker's message: still a duplicate (OP-DUP, LIM-BATCH)."""
 CONFLICT_STATES = frozenset({"40001", "40P01", "55P03"})
 """serialization_failure, deadlock_detected, lock_not_available (``lock_timeout``,
 ``NOWAIT``): a concurrent transaction won, rerunning may succeed (ISO-4)."""
@@ -190,7 +194,9 @@ class PostgresDialect(Dialect):
 
     def classify_error(self, exc: BaseException, model: str | None) -> NoOrmError:
         state = getattr(exc, "sqlstate", None)
-        if state == UNIQUE_VIOLATION:
+        if state == UNIQUE_VIOLATION or (
+            state == INTERNAL_ERROR and str(exc).startswith(_CITUS_COPY_DUPLICATE)
+        ):
             constraint = getattr(getattr(exc, "diag", None), "constraint_name", None)
             if not constraint:
                 constraint = constraint_from_message(exc)

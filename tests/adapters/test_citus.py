@@ -120,6 +120,19 @@ def test_the_constraint_is_read_from_the_message_without_the_shard_suffix(
     assert (name or "duplicate key") in str(error)
 
 
+class _CopyError(_CitusError):
+    sqlstate = "XX000"
+
+
+def test_a_duplicate_in_a_distributed_copy_is_a_duplicate_key_error() -> None:
+    """Citus re-raises a worker's unique violation during COPY as an internal error."""
+    message = 'duplicate key value violates unique constraint "batch_pkey_175897"'
+    error = _dialect().classify_error(_CopyError(message), "batch")
+    assert isinstance(error, DuplicateKeyError) and "constraint batch_pkey)" in str(error)
+    other = _dialect().classify_error(_CopyError("something else"), "batch")
+    assert not isinstance(other, DuplicateKeyError)
+
+
 # --- on a Citus coordinator ----------------------------------------------------------------
 
 needs_citus = pytest.mark.skipif(
