@@ -95,6 +95,10 @@ CLAUSES: dict[str, str] = {
     "LIM-BATCH": "insert_many up to 10,000 rows, split as needed, still all-or-nothing",
     "LIM-FILTER": "filters up to 10,000 values, 1,000 conditions, depth 32, 16-key paths",
     "LIM-READ": "limit up to 1,000,000; order_by up to 16 fields",
+    "PART-1": "partition key: a prefix of the primary key; colocation of like keys",
+    "PART-2": "every unique index of a partitioned model includes the partition key",
+    "PART-3": "partitioning changes no result of any operation",
+    "PART-4": "distributed backends distribute by the partition key; others ignore it",
 }
 """Every clause id of docs/spec.md, in document order, with a one-line title."""
 

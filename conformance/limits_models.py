@@ -330,7 +330,10 @@ def wide_value(field: Field, rng: random.Random) -> Any:
 
 
 def index_model(name: str, count: int) -> Model[Row]:
-    """A model with ``count`` indexes over 40 columns: single, compound, unique, descending."""
+    """A model with ``count`` indexes over 40 columns: single, compound, unique, descending.
+
+    The key is (``grp``, ``id``) and each unique index leads with ``grp``, so the model can
+    be partitioned by its first key field (PART-2)."""
     types: tuple[FieldType, ...] = (
         IntegerType(),
         StringType(16),
@@ -338,7 +341,7 @@ def index_model(name: str, count: int) -> Model[Row]:
         NumberType(),
         BooleanType(),
     )
-    fields = [Field("id", IntegerType())] + [
+    fields = [Field("grp", IntegerType()), Field("id", IntegerType())] + [
         Field(f"c{k:02}", types[k % len(types)], nullable=True) for k in range(40)
     ]
     indexes = []
@@ -346,11 +349,12 @@ def index_model(name: str, count: int) -> Model[Row]:
         a, b = f"c{k % 40:02}", f"c{(k * 7 + 3) % 40:02}"
         if k % 4 == 0:
             # unique only where every row differs (not on a boolean column)
-            indexes.append(Index(f"{name}_i{k:02}", [a], unique=k % 8 == 0 and k % 5 != 4))
+            unique = k % 8 == 0 and k % 5 != 4
+            indexes.append(Index(f"{name}_i{k:02}", ["grp", a] if unique else [a], unique=unique))
         elif k % 4 == 1:
             indexes.append(Index(f"{name}_i{k:02}", [(a, "desc"), b]))
         elif k % 4 == 2:
             indexes.append(Index(f"{name}_i{k:02}", [b, (a, "desc")]))
         else:
             indexes.append(Index(f"{name}_i{k:02}", [a, b, ("id", "desc")]))
-    return Model(name, fields, primary_key=["id"], indexes=indexes)
+    return Model(name, fields, primary_key=["grp", "id"], indexes=indexes)

@@ -62,15 +62,18 @@ PAIRS: Model[Row] = Model(
 ACCOUNTS: Model[Row] = Model(
     "accounts",
     [
+        Field("org", IntegerType()),
         Field("id", IntegerType()),
         Field("email", StringType(100)),
         Field("name", StringType()),
         Field("age", IntegerType(), nullable=True),
     ],
-    primary_key=["id"],
-    indexes=[Index("accounts_email", ["email"], unique=True)],
+    primary_key=["org", "id"],
+    indexes=[Index("accounts_email", ["org", "email"], unique=True)],
 )
-"""Required fields and a unique index."""
+"""Required fields and a unique index. The index includes ``org``, the first key field, so
+the model can be partitioned by it (PART-2; the ``citus`` target partitions every model):
+an email is unique within an org, the shape of every multi-tenant table."""
 
 DOCS: Model[Row] = Model(
     "docs",

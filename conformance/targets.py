@@ -41,6 +41,12 @@ TARGETS: dict[str, Target] = {
             "NOORM_POSTGRES_URL",
         ),
         Target(
+            "citus",
+            "noorm.adapters.postgres.testing:citus_factory",
+            "Citus (distributed PostgreSQL) coordinator, every model partitioned",
+            "NOORM_CITUS_URL",
+        ),
+        Target(
             "mysql",
             "noorm.adapters.mysql.testing:conformance_factory",
             "MySQL 8 / MariaDB (PyMySQL), fresh database per test",

@@ -35,12 +35,12 @@ def test_bootstrapping_twice_is_a_no_op(make_store: StoreMaker) -> None:
     assert isinstance(first, list) and all(isinstance(s, str) and s for s in first)
     assert first, "bootstrap of an empty database must report what it created"
     store.insert_many(ITEMS, [item("a", i=1), item("b", i=2)])
-    store.insert(ACCOUNTS, {"id": 1, "email": "a@x", "name": "a"})
+    store.insert(ACCOUNTS, {"org": 1, "id": 1, "email": "a@x", "name": "a"})
     assert store.bootstrap() == [], "a second bootstrap must find nothing to create"
     assert store.bootstrap(dry_run=True) == [], "a dry run after bootstrap must plan nothing"
     assert sorted(ids(all_rows(store, ITEMS))) == ["a", "b"]
     with pytest.raises(DuplicateKeyError):  # the unique index still holds
-        store.insert(ACCOUNTS, {"id": 2, "email": "a@x", "name": "b"})
+        store.insert(ACCOUNTS, {"org": 1, "id": 2, "email": "a@x", "name": "b"})
     assert store.bootstrap() == []
     assert store.count(ITEMS) == 2 and store.count(ACCOUNTS) == 1
 
@@ -53,9 +53,9 @@ def test_bootstrap_creates_what_is_missing_and_keeps_what_exists(
     store.insert(ITEMS, item("kept", s="x"))
     bigger = make_store(Schema([ITEMS, ACCOUNTS, LATER]))
     bigger.insert(LATER, {"id": 1, "v": "new"})
-    bigger.insert(ACCOUNTS, {"id": 1, "email": "a@x", "name": "a"})
+    bigger.insert(ACCOUNTS, {"org": 1, "id": 1, "email": "a@x", "name": "a"})
     with pytest.raises(DuplicateKeyError):
-        bigger.insert(ACCOUNTS, {"id": 2, "email": "a@x", "name": "b"})
+        bigger.insert(ACCOUNTS, {"org": 1, "id": 2, "email": "a@x", "name": "b"})
     assert ids(all_rows(bigger, ITEMS)) == ["kept"]
     assert all_rows(bigger, LATER) == [{"id": 1, "v": "new"}]
 
@@ -69,8 +69,8 @@ def test_a_dry_run_returns_the_statements_and_creates_nothing(make_store: StoreM
     # Nothing exists yet: either the table is missing, or (on a backend that creates
     # collections on first write) the unique index is not in force.
     try:
-        store.insert(ACCOUNTS, {"id": 1, "email": "a@x", "name": "a"})
-        store.insert(ACCOUNTS, {"id": 2, "email": "a@x", "name": "b"})
+        store.insert(ACCOUNTS, {"org": 1, "id": 1, "email": "a@x", "name": "a"})
+        store.insert(ACCOUNTS, {"org": 1, "id": 2, "email": "a@x", "name": "b"})
     except DuplicateKeyError:
         pytest.fail("the dry run created the unique index accounts_email")
     except BackendError:
@@ -135,11 +135,11 @@ def test_concurrent_bootstraps_both_succeed(under_test: Subject) -> None:
             errors = _bootstrap_together(racers)
             assert errors == [], f"concurrent bootstrap failed: {errors!r}"
             Store(SCHEMA, first, cursor_key=CURSOR_KEY).insert(
-                ACCOUNTS, {"id": 1, "email": "a@x", "name": "a"}
+                ACCOUNTS, {"org": 1, "id": 1, "email": "a@x", "name": "a"}
             )
             with pytest.raises(DuplicateKeyError):
                 Store(SCHEMA, racers[-1], cursor_key=CURSOR_KEY).insert(
-                    ACCOUNTS, {"id": 2, "email": "a@x", "name": "b"}
+                    ACCOUNTS, {"org": 1, "id": 2, "email": "a@x", "name": "b"}
                 )
         finally:
             for racer in reversed(racers):

@@ -33,27 +33,30 @@ from .checks import all_rows, ids
 from .conftest import CURSOR_KEY
 from .plugin import Subject
 
+ORG = Field("org", IntegerType())
 ID = Field("id", StringType(10))
 N = Field("n", IntegerType())
 GONE = Field("gone", StringType(10), nullable=True)
 NOTE = Field("note", StringType(20), nullable=True)
 FLAG = Field("flag", BooleanType(), nullable=True)
-BY_N = Index("evo_n", ["n"])
+BY_N = Index("evo_n", ["org", "n"])
 
-V1: Model[Row] = Model("evo", [ID, N, GONE], primary_key=["id"], indexes=[BY_N])
+V1: Model[Row] = Model("evo", [ORG, ID, N, GONE], primary_key=["org", "id"], indexes=[BY_N])
 V2: Model[Row] = Model(
     "evo",
-    [ID, N, NOTE, FLAG],
-    primary_key=["id"],
-    indexes=[BY_N, Index("evo_note", ["note"], unique=True)],
+    [ORG, ID, N, NOTE, FLAG],
+    primary_key=["org", "id"],
+    indexes=[BY_N, Index("evo_note", ["org", "note"], unique=True)],
 )
-"""v1 plus two nullable fields and a unique index, without v1's nullable ``gone``."""
+"""v1 plus two nullable fields and a unique index, without v1's nullable ``gone``. Keys and
+notes are unique per ``org``, the first key field, so that every model here can be
+partitioned by it (PART-2)."""
 LATER: Model[Row] = Model("evo_later", [ID], primary_key=["id"])
 
 
 def _v1(**changes: Any) -> Model[Row]:
-    fields = changes.pop("fields", [ID, N, GONE])
-    key = changes.pop("primary_key", ["id"])
+    fields = changes.pop("fields", [ORG, ID, N, GONE])
+    key = changes.pop("primary_key", ["org", "id"])
     indexes = changes.pop("indexes", [BY_N])
     return Model("evo", fields, primary_key=key, indexes=indexes)
 
@@ -78,7 +81,9 @@ def _with_v1(adapter: Adapter) -> Store:
     """v1 bootstrapped, holding rows a (``gone`` set) and b."""
     store = _store(adapter, V1)
     store.bootstrap()
-    store.insert_many(V1, [{"id": "a", "n": 1, "gone": "x"}, {"id": "b", "n": 2}])
+    store.insert_many(
+        V1, [{"org": 1, "id": "a", "n": 1, "gone": "x"}, {"org": 1, "id": "b", "n": 2}]
+    )
     return store
 
 
@@ -90,15 +95,27 @@ def test_a_new_nullable_field_and_index_are_added(adapter: Adapter, second: Adap
     assert planned, "a new nullable field and a new index must be proposed"
     assert new.bootstrap() == planned, "bootstrap must run exactly what the dry run proposed"
     assert new.bootstrap() == [] and new.bootstrap(dry_run=True) == []
-    assert new.get(V2, {"id": "a"}) == {"id": "a", "n": 1, "note": None, "flag": None}
-    new.insert(V2, {"id": "c", "n": 3, "note": "note", "flag": True})
-    assert new.get(V2, {"id": "c"}) == {"id": "c", "n": 3, "note": "note", "flag": True}
+    assert new.get(V2, {"org": 1, "id": "a"}) == {
+        "org": 1,
+        "id": "a",
+        "n": 1,
+        "note": None,
+        "flag": None,
+    }
+    new.insert(V2, {"org": 1, "id": "c", "n": 3, "note": "note", "flag": True})
+    assert new.get(V2, {"org": 1, "id": "c"}) == {
+        "org": 1,
+        "id": "c",
+        "n": 3,
+        "note": "note",
+        "flag": True,
+    }
     assert ids(new.find(V2, {"note": "note"}).rows) == ["c"], "old rows must read NULL"
     assert ids(new.find(V2, {"flag": True}).rows) == ["c"]
     assert sorted(ids(new.find(V2, is_null("note")).rows)) == ["a", "b"]
     assert new.count(V2, {"n": 2}) == 1
     with pytest.raises(DuplicateKeyError):  # the new unique index is in force
-        new.insert(V2, {"id": "d", "n": 4, "note": "note"})
+        new.insert(V2, {"org": 1, "id": "d", "n": 4, "note": "note"})
     assert sorted(ids(all_rows(new, V2))) == ["a", "b", "c"]
 
 
@@ -109,18 +126,24 @@ def test_a_nullable_column_the_model_dropped_is_left_alone(
     old = _with_v1(adapter)
     new = _store(second, V2)
     new.bootstrap()
-    new.insert(V2, {"id": "c", "n": 3})
-    assert new.update(V2, {"n": 20}, key={"id": "b"}) == 1
+    new.insert(V2, {"org": 1, "id": "c", "n": 3})
+    assert new.update(V2, {"n": 20}, key={"org": 1, "id": "b"}) == 1
     # The old release still works on the table: its column kept its values.
     assert old.bootstrap() == [] and old.bootstrap(dry_run=True) == []
-    assert old.get(V1, {"id": "a"}) == {"id": "a", "n": 1, "gone": "x"}
+    assert old.get(V1, {"org": 1, "id": "a"}) == {"org": 1, "id": "a", "n": 1, "gone": "x"}
     assert sorted(all_rows(old, V1), key=lambda row: str(row["id"])) == [
-        {"id": "a", "n": 1, "gone": "x"},
-        {"id": "b", "n": 20, "gone": None},
-        {"id": "c", "n": 3, "gone": None},
+        {"org": 1, "id": "a", "n": 1, "gone": "x"},
+        {"org": 1, "id": "b", "n": 20, "gone": None},
+        {"org": 1, "id": "c", "n": 3, "gone": None},
     ]
-    old.insert(V1, {"id": "e", "n": 5, "gone": "y"})
-    assert new.get(V2, {"id": "e"}) == {"id": "e", "n": 5, "note": None, "flag": None}
+    old.insert(V1, {"org": 1, "id": "e", "n": 5, "gone": "y"})
+    assert new.get(V2, {"org": 1, "id": "e"}) == {
+        "org": 1,
+        "id": "e",
+        "n": 5,
+        "note": None,
+        "flag": None,
+    }
 
 
 def _refused(
@@ -151,9 +174,9 @@ def _nothing_changed(adapter: Adapter, before: list[Row]) -> None:
 @pytest.mark.parametrize(
     "index",
     [
-        Index("evo_n", [("n", "desc")]),
-        Index("evo_n", ["n"], unique=True),
-        Index("evo_n", ["n", "gone"]),
+        Index("evo_n", ["org", ("n", "desc")]),
+        Index("evo_n", ["org", "n"], unique=True),
+        Index("evo_n", ["org", "n", "gone"]),
     ],
     ids=["direction", "unique", "columns"],
 )
@@ -162,7 +185,7 @@ def test_an_index_redefined_under_its_name_is_refused(
 ) -> None:
     old = _with_v1(adapter)
     before = all_rows(old, V1)
-    changed = _v1(fields=[ID, N, GONE, NOTE], indexes=[index])
+    changed = _v1(fields=[ORG, ID, N, GONE, NOTE], indexes=[index])
     _refused(_store(second, LATER, changed), model="evo", index="evo_n")
     _nothing_changed(second, before)
 
@@ -177,12 +200,15 @@ def test_an_index_name_taken_by_another_table_is_refused(adapter: Adapter, secon
 
 
 BOOT_7_CASES: dict[str, tuple[Model[Row], str | None]] = {
-    "new-not-null-field": (_v1(fields=[ID, N, GONE, Field("req", IntegerType())]), "req"),
-    "type-change": (_v1(fields=[ID, Field("n", StringType(10)), GONE]), "n"),
-    "made-nullable": (_v1(fields=[ID, Field("n", IntegerType(), nullable=True), GONE]), "n"),
-    "made-required": (_v1(fields=[ID, N, Field("gone", StringType(10))]), "gone"),
-    "not-null-column-dropped": (_v1(fields=[ID, GONE], indexes=[]), "n"),
-    "key-change": (_v1(primary_key=["id", "n"]), None),
+    "new-not-null-field": (_v1(fields=[ORG, ID, N, GONE, Field("req", IntegerType())]), "req"),
+    "type-change": (_v1(fields=[ORG, ID, Field("n", StringType(10)), GONE]), "n"),
+    "made-nullable": (
+        _v1(fields=[ORG, ID, Field("n", IntegerType(), nullable=True), GONE]),
+        "n",
+    ),
+    "made-required": (_v1(fields=[ORG, ID, N, Field("gone", StringType(10))]), "gone"),
+    "not-null-column-dropped": (_v1(fields=[ORG, ID, GONE], indexes=[]), "n"),
+    "key-change": (_v1(primary_key=["org", "id", "n"]), None),
 }
 
 

@@ -86,12 +86,12 @@ def test_a_plugin_can_reorder_index_columns(make_store: StoreMaker) -> None:
     """TenantScope puts tenant_id first in every index: a unique email is per tenant."""
     store = make_store(plugins=[TenantScope()])
     index = store.model("accounts").indexes[0]
-    assert [c.field for c in index.columns] == ["tenant_id", "email"]
+    assert [c.field for c in index.columns] == ["tenant_id", "org", "email"]
     a, b = store.bind(tenant_id="a"), store.bind(tenant_id="b")
-    a.insert(ACCOUNTS, {"id": 1, "email": "same@x", "name": "a"})
-    b.insert(ACCOUNTS, {"id": 2, "email": "same@x", "name": "b"})
+    a.insert(ACCOUNTS, {"org": 1, "id": 1, "email": "same@x", "name": "a"})
+    b.insert(ACCOUNTS, {"org": 1, "id": 2, "email": "same@x", "name": "b"})
     with pytest.raises(DuplicateKeyError):
-        a.insert(ACCOUNTS, {"id": 3, "email": "same@x", "name": "a2"})
+        a.insert(ACCOUNTS, {"org": 1, "id": 3, "email": "same@x", "name": "a2"})
     assert a.count(ACCOUNTS) == 1 and b.count(ACCOUNTS) == 1
 
 

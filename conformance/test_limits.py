@@ -381,13 +381,16 @@ def _lookalikes() -> list[Model[Row]]:
         if k < len(LOOKALIKE_INDEXES):
             choices: list[list[Any]] = [["xmin2", ("id_", "desc")], ["rowid"], [("user", "desc")]]
             columns = choices[k % 3]
-            indexes.append(Index(LOOKALIKE_INDEXES[k], columns, unique=k % 2 == 0))
+            unique = k % 2 == 0  # a unique index leads with p, the first key field (PART-2)
+            indexes.append(
+                Index(LOOKALIKE_INDEXES[k], ["p", *columns] if unique else columns, unique=unique)
+            )
         models.append(
             Model(
                 name,
-                [Field("id", StringType(32))]
+                [Field("p", IntegerType()), Field("id", StringType(32))]
                 + [Field(f, t, nullable=True) for f, t in LOOKALIKE_FIELDS],
-                primary_key=["id"],
+                primary_key=["p", "id"],
                 indexes=indexes,
             )
         )
@@ -396,6 +399,7 @@ def _lookalikes() -> list[Model[Row]]:
 
 def _lookalike_row(key: str, k: int) -> Row:
     return {
+        "p": 0,
         "id": key,
         "id_": k,
         "xmin2": f"x{key}",
@@ -422,7 +426,7 @@ def test_legal_names_close_to_reserved_and_system_names_are_our_own_tables(
     for m in models:
         assert store.find(m).rows == [], f"{m.name}: an empty model returned rows"
         assert store.count(m) == 0, m.name
-        assert store.get(m, {"id": "a"}) is None, m.name
+        assert store.get(m, {"p": 0, "id": "a"}) is None, m.name
     written = {}
     for k, m in enumerate(models):
         rows = [_lookalike_row("a", k), _lookalike_row("b", k)]
@@ -432,14 +436,16 @@ def test_legal_names_close_to_reserved_and_system_names_are_our_own_tables(
         rows = written[m.name]
         assert by_key(store.find(m).rows) == by_key(rows), m.name
         assert store.count(m) == 2, m.name
-        assert store.get(m, {"id": "b"}) == rows[1], m.name
+        assert store.get(m, {"p": 0, "id": "b"}) == rows[1], m.name
         assert ids(store.find(m, eq("xmin2", "xa"))) == ["a"], m.name
         assert ids(store.find(m, gt("rowid", 0))) == ["b"], m.name
         for order in ([desc("rowid")], [asc("_rowid_")]):
             found = store.find(m, order_by=order).rows
-            in_order(request, found, oracle.sort_rows(rows, order, ["id"]), order, what=m.name)
-        assert store.update(m, {"user": "changed", "rowid": 5}, key={"id": "a"}) == 1, m.name
-        got = store.get(m, {"id": "a"})
+            keys = ["p", "id"]
+            in_order(request, found, oracle.sort_rows(rows, order, keys), order, what=m.name)
+        a = {"p": 0, "id": "a"}
+        assert store.update(m, {"user": "changed", "rowid": 5}, key=a) == 1, m.name
+        got = store.get(m, a)
         assert got == rows[0] | {"user": "changed", "rowid": 5}, m.name
         if m.indexes and m.indexes[0].unique:
             clash = _lookalike_row("c", k) | {
@@ -447,7 +453,7 @@ def test_legal_names_close_to_reserved_and_system_names_are_our_own_tables(
             }
             with pytest.raises(DuplicateKeyError):
                 store.insert(m, clash)
-        assert store.delete(m, key={"id": "a"}) == 1, m.name
+        assert store.delete(m, key=a) == 1, m.name
         assert ids(store.find(m)) == ["b"], m.name
     assert store.bootstrap() == []
 
@@ -481,8 +487,8 @@ def test_a_model_of_more_than_max_fields_is_refused() -> None:
 
 
 def _indexed_row(r: int, model: Model[Row]) -> Row:
-    row: Row = {"id": r}
-    for f in model.fields[1:]:
+    row: Row = {"grp": 0, "id": r}
+    for f in model.fields[2:]:
         k = int(f.name[1:])
         t = f.type
         if isinstance(t, IntegerType):
@@ -512,11 +518,11 @@ def test_a_model_with_max_indexes_works(
     for index in indexed.indexes[:8]:
         order = [Order(c.field, descending=c.descending) for c in index.columns]
         got = store.find(indexed, order_by=order).rows
-        in_order(request, got, oracle.sort_rows(rows, order, ["id"]), order, what=index.name)
+        in_order(request, got, oracle.sort_rows(rows, order, ["grp", "id"]), order, what=index.name)
     unique = [i for i in indexed.indexes if i.unique]
     assert unique
     for index in unique:
-        column = index.columns[0].field
+        column = index.columns[-1].field  # after grp
         clash = _indexed_row(99, indexed) | {column: rows[0][column]}
         with pytest.raises(DuplicateKeyError):
             store.insert(indexed, clash)
@@ -538,9 +544,11 @@ _KEY_TYPES: tuple[FieldType, ...] = (
 
 
 def _keyed_model(name: str, key_columns: int, index_columns: int) -> Model[Row]:
-    """A primary key of ``key_columns`` fields and a unique index of ``index_columns``."""
+    """A primary key of ``key_columns`` fields and a unique index of ``index_columns``:
+    the first key field, then ``index_columns - 1`` fields of its own (the index holds the
+    first key field so that the model can be partitioned by it, PART-2)."""
     keys = [Field(f"k{k:02}", _KEY_TYPES[k % 5]) for k in range(key_columns)]
-    cols = [Field(f"c{k:02}", _KEY_TYPES[k % 5]) for k in range(index_columns)]
+    cols = [Field(f"c{k:02}", _KEY_TYPES[k % 5]) for k in range(index_columns - 1)]
     return Model(
         name,
         [*keys, *cols, Field("v", StringType(), nullable=True)],
@@ -548,7 +556,10 @@ def _keyed_model(name: str, key_columns: int, index_columns: int) -> Model[Row]:
         indexes=[
             Index(
                 f"{name}_all",
-                [(f.name, "desc" if k % 3 == 0 else "asc") for k, f in enumerate(cols)],
+                [
+                    (keys[0].name, "asc"),
+                    *((f.name, "desc" if k % 3 == 0 else "asc") for k, f in enumerate(cols)),
+                ],
                 unique=True,
             ),
             Index(f"{name}_rev", [f.name for f in reversed(keys)]),
@@ -596,7 +607,7 @@ def test_a_key_and_an_index_of_max_key_columns_work(
     in_order(request, store.find(keyed, order_by=order).rows, expected, order, keys)
     pages_in_order(request, store, keyed, None, order, 3, expected, keys)
     with pytest.raises(DuplicateKeyError):
-        store.insert(keyed, rows[3] | {"c15": 999})  # same 16-field primary key
+        store.insert(keyed, rows[3] | {"c14": 999})  # same 16-field primary key
     with pytest.raises(DuplicateKeyError):
         store.insert(keyed, rows[3] | {keys[-1]: 999})  # same 16 unique index columns
     assert store.delete(keyed, key={k: rows[5][k] for k in keys}) == 1
@@ -776,12 +787,13 @@ def test_indexes_exactly_max_key_bytes_wide_counting_the_key_columns_they_lack(
         primary_key=["id"],
         indexes=[Index("edge_s_t", ["s", ("t", "desc")])],
     )
-    # 4 * 256 (s) + 4 * 256 (the key id the index lacks) = 2048
+    # 8 (p) + 4 * 254 (s) + 4 * 256 (the key id the index lacks) = 2048; the unique index
+    # holds p, the first key field, so the model can be partitioned by it (PART-2).
     edge2 = Model(
         "edge2",
-        [Field("id", StringType(256)), Field("s", StringType(256))],
-        primary_key=["id"],
-        indexes=[Index("edge2_s", [("s", "desc")], unique=True)],
+        [Field("p", IntegerType()), Field("id", StringType(256)), Field("s", StringType(254))],
+        primary_key=["p", "id"],
+        indexes=[Index("edge2_s", ["p", ("s", "desc")], unique=True)],
     )
     store = make_store(Schema([edge, edge2]))
     rng = random.Random(2048)
@@ -794,16 +806,16 @@ def test_indexes_exactly_max_key_bytes_wide_counting_the_key_columns_they_lack(
     for order in ([asc("s"), desc("t")], [desc("s")], [asc("t"), asc("s")]):
         got = store.find(edge, order_by=order).rows
         in_order(request, got, oracle.sort_rows(rows, order, ["id"]), order)
-    key_prefix, value_prefix = astral(rng, 255), astral(rng, 255)
+    key_prefix, value_prefix = astral(rng, 255), astral(rng, 253)
     pairs: list[Row] = [
-        {"id": key_prefix + c, "s": value_prefix + d}
+        {"p": 0, "id": key_prefix + c, "s": value_prefix + d}
         for c, d in [("a", "\U0010ffff"), ("b", "a"), ("\U0001f600", "\uffff")]
     ]
     store.insert_many(edge2, pairs)
     got = store.find(edge2, order_by=desc("s")).rows
-    in_order(request, got, oracle.sort_rows(pairs, [desc("s")], ["id"]), [desc("s")])
+    in_order(request, got, oracle.sort_rows(pairs, [desc("s")], ["p", "id"]), [desc("s")])
     with pytest.raises(DuplicateKeyError):
-        store.insert(edge2, {"id": key_prefix + "z", "s": pairs[1]["s"]})
+        store.insert(edge2, {"p": 0, "id": key_prefix + "z", "s": pairs[1]["s"]})
     assert store.count(edge2) == 3
 
 
@@ -1051,6 +1063,7 @@ def test_upserts_of_max_row_bytes_insert_and_update_and_one_byte_more_is_refused
 BATCH: Model[Row] = Model(
     "batch",
     [
+        Field("grp", IntegerType()),
         Field("id", IntegerType()),
         Field("code", StringType(32)),
         Field("s", StringType(), nullable=True),
@@ -1058,14 +1071,17 @@ BATCH: Model[Row] = Model(
         Field("t", TimestampType(), nullable=True),
         Field("b", BooleanType(), nullable=True),
     ],
-    primary_key=["id"],
-    indexes=[Index("batch_code", ["code"], unique=True)],
+    primary_key=["grp", "id"],
+    indexes=[Index("batch_code", ["grp", "code"], unique=True)],
 )
+"""Keys and codes are unique per ``grp`` (four groups): the unique index holds the first
+key field, so the model can be partitioned by it (PART-2), and a batch spans partitions."""
 
 
 def batch_rows(count: int, start: int = 0) -> list[Row]:
     return [
         {
+            "grp": k % 4,
             "id": k,
             "code": f"c{k:05}",
             "s": f"row {k} \u00e9\U0001f600",
@@ -1089,7 +1105,7 @@ def test_insert_many_takes_max_batch_rows_and_refuses_one_more(make_store: Store
     assert g.store.count(BATCH) == MAX_BATCH_ROWS
     assert by_key(g.store.find(BATCH).rows) == by_key(batch)
     for k in (0, MAX_BATCH_ROWS // 2, MAX_BATCH_ROWS - 1):
-        assert g.store.get(BATCH, {"id": k}) == batch[k]
+        assert g.store.get(BATCH, {"grp": k % 4, "id": k}) == batch[k]
 
 
 COLLISIONS = ["existing-key", "batch-key", "existing-unique", "batch-unique"]
@@ -1106,7 +1122,9 @@ def collide(rows: list[Row], existing: Row, kind: str, position: int) -> list[Ro
     out = [dict(r) for r in rows]
     partner = out[-1] if position == 0 else out[0]
     column = "id" if kind.endswith("key") else "code"
-    out[position][column] = (existing if kind.startswith("existing") else partner)[column]
+    other = existing if kind.startswith("existing") else partner
+    out[position][column] = other[column]
+    out[position]["grp"] = other["grp"]  # keys and codes are unique per group
     return out
 
 
@@ -1129,9 +1147,14 @@ def test_a_collision_anywhere_in_a_max_batch_writes_none_of_it(
 
 BIG: Model[Row] = Model(
     "big",
-    [Field("id", IntegerType()), Field("code", StringType(32)), Field("s", StringType())],
-    primary_key=["id"],
-    indexes=[Index("big_code", ["code"], unique=True)],
+    [
+        Field("grp", IntegerType()),
+        Field("id", IntegerType()),
+        Field("code", StringType(32)),
+        Field("s", StringType()),
+    ],
+    primary_key=["grp", "id"],
+    indexes=[Index("big_code", ["grp", "code"], unique=True)],
 )
 
 
@@ -1139,9 +1162,11 @@ BIG: Model[Row] = Model(
 def test_a_batch_of_large_rows_stays_all_or_nothing(make_store: StoreMaker) -> None:
     """40 rows of 1 MiB: more than one statement or message holds on some backends."""
     store = make_store(Schema([BIG]))
-    existing = store.insert(BIG, {"id": 1000, "code": "existing", "s": "kept"})
+    existing = store.insert(BIG, {"grp": 0, "id": 1000, "code": "existing", "s": "kept"})
     filler = "x" * (MIB - 4)
-    rows: list[Row] = [{"id": k, "code": f"c{k}", "s": f"{k:04}{filler}"} for k in range(40)]
+    rows: list[Row] = [
+        {"grp": k % 4, "id": k, "code": f"c{k}", "s": f"{k:04}{filler}"} for k in range(40)
+    ]
     for kind, position in [
         ("existing-key", 0),
         ("batch-key", 20),
@@ -1154,7 +1179,7 @@ def test_a_batch_of_large_rows_stays_all_or_nothing(make_store: StoreMaker) -> N
     store.insert_many(BIG, rows)
     assert store.count(BIG) == 41
     for k in (0, 19, 39):
-        assert store.get(BIG, {"id": k}) == rows[k]
+        assert store.get(BIG, {"grp": k % 4, "id": k}) == rows[k]
 
 
 # === LIM-FILTER ===========================================================================
@@ -1692,23 +1717,24 @@ def test_order_by_max_order_fields_reads_and_pages_in_order(
 V1: Model[Row] = Model(
     "evolving",
     [
+        Field("org", IntegerType()),
         Field("id", IntegerType()),
         Field("email", StringType(64)),
         Field("tag", StringType(16), nullable=True),
         Field("n", IntegerType(), nullable=True),
     ],
-    primary_key=["id"],
+    primary_key=["org", "id"],
 )
 NEW_INDEXES = [
     Index("evolving_tag_n", ["tag", ("n", "desc")]),
-    Index("evolving_email", ["email"], unique=True),
+    Index("evolving_email", ["org", "email"], unique=True),  # per org: PART-2 allows it
 ]
 V2: Model[Row] = V1.replace(indexes=NEW_INDEXES)
 
 
 def _evolving_rows(count: int = 50) -> list[Row]:
     return [
-        {"id": k, "email": f"u{k}@x", "tag": ["a", "b", None][k % 3], "n": k % 4}
+        {"org": k % 2, "id": k, "email": f"u{k}@x", "tag": ["a", "b", None][k % 3], "n": k % 4}
         for k in range(count)
     ]
 
@@ -1729,9 +1755,9 @@ def test_bootstrap_adds_indexes_to_a_model_that_holds_rows(make_store: StoreMake
     assert first.bootstrap() == []
     assert by_key(all_rows(second, V2)) == by_key(rows)
     with pytest.raises(DuplicateKeyError) as caught:
-        second.insert(V2, {"id": 100, "email": "u3@x", "tag": "z"})
+        second.insert(V2, {"org": 1, "id": 100, "email": "u3@x", "tag": "z"})
     assert caught.value.model == "evolving"
-    second.insert(V2, {"id": 101, "email": "new@x", "tag": "a", "n": 0})
+    second.insert(V2, {"org": 0, "id": 101, "email": "new@x", "tag": "a", "n": 0})
     tagged = {r["id"] for r in all_rows(second, V2) if r["tag"] == "a"}
     assert set(ids(second.find(V2, eq("tag", "a")))) == tagged
     assert second.count(V2) == len(rows) + 1
@@ -1745,7 +1771,7 @@ def test_a_unique_index_over_duplicates_fails_to_bootstrap_and_is_proposed_again
     the index."""
     first = make_store(Schema([V1]))
     rows = _evolving_rows()
-    rows[20]["email"] = rows[10]["email"]
+    rows[20]["email"] = rows[10]["email"]  # both of org 0
     first.insert_many(V1, rows)
     second = make_store(Schema([V2]), bootstrap=False)
     with pytest.raises(DuplicateKeyError) as caught:
@@ -1754,11 +1780,11 @@ def test_a_unique_index_over_duplicates_fails_to_bootstrap_and_is_proposed_again
     assert by_key(all_rows(second, V2)) == by_key(rows)
     planned = second.bootstrap(dry_run=True)
     assert any("evolving_email" in s for s in planned), planned
-    assert second.delete(V2, key={"id": 20}) == 1
+    assert second.delete(V2, key={"org": 0, "id": 20}) == 1
     ran = second.bootstrap()
     assert any("evolving_email" in s for s in ran), ran
     with pytest.raises(DuplicateKeyError):
-        second.insert(V2, {"id": 20, "email": rows[10]["email"]})
+        second.insert(V2, {"org": 0, "id": 20, "email": rows[10]["email"]})
     assert second.bootstrap() == [] and second.bootstrap(dry_run=True) == []
 
 

@@ -88,23 +88,27 @@ def test_bad_value_is_rejected_on_every_write_and_nothing_is_written(
 def test_unknown_field_missing_required_field_and_null_in_required_field(store: Store) -> None:
     rejected(lambda: store.insert(ITEMS, item("x", nope=1)), model="items", field="nope")
     rejected(
-        lambda: store.insert(ACCOUNTS, {"id": 1, "name": "n"}), model="accounts", field="email"
+        lambda: store.insert(ACCOUNTS, {"org": 1, "id": 1, "name": "n"}),
+        model="accounts",
+        field="email",
     )
     rejected(
-        lambda: store.insert(ACCOUNTS, {"id": 1, "email": None, "name": "n"}),
+        lambda: store.insert(ACCOUNTS, {"org": 1, "id": 1, "email": None, "name": "n"}),
         model="accounts",
         field="email",
     )
     rejected(lambda: store.insert(ITEMS, {"s": "no key"}), model="items", field="id")
     rejected(lambda: store.update(ITEMS, {"nope": 1}, where=ALL), model="items", field="nope")
-    store.insert(ACCOUNTS, {"id": 1, "email": "a@x", "name": "n"})
+    store.insert(ACCOUNTS, {"org": 1, "id": 1, "email": "a@x", "name": "n"})
     rejected(
-        lambda: store.update(ACCOUNTS, {"name": None}, key={"id": 1}),
+        lambda: store.update(ACCOUNTS, {"name": None}, key={"org": 1, "id": 1}),
         model="accounts",
         field="name",
     )
     assert all_rows(store, ITEMS) == []
-    assert all_rows(store, ACCOUNTS) == [{"id": 1, "email": "a@x", "name": "n", "age": None}]
+    assert all_rows(store, ACCOUNTS) == [
+        {"org": 1, "id": 1, "email": "a@x", "name": "n", "age": None}
+    ]
 
 
 @pytest.mark.clause("VAL-1")

@@ -67,11 +67,14 @@ def test_a_duplicate_anywhere_in_a_batch_writes_none_of_it(store: Store) -> None
     with pytest.raises(DuplicateKeyError):
         store.insert_many(ITEMS, [item("n1"), item("n2"), item("n1")])
     unchanged(store, ITEMS, before)
-    store.insert(ACCOUNTS, {"id": 1, "email": "a@x", "name": "a"})
+    store.insert(ACCOUNTS, {"org": 1, "id": 1, "email": "a@x", "name": "a"})
     with pytest.raises(DuplicateKeyError) as caught:
         store.insert_many(
             ACCOUNTS,
-            [{"id": 2, "email": "b@x", "name": "b"}, {"id": 3, "email": "b@x", "name": "c"}],
+            [
+                {"org": 1, "id": 2, "email": "b@x", "name": "b"},
+                {"org": 1, "id": 3, "email": "b@x", "name": "c"},
+            ],
         )
     assert caught.value.model == "accounts"
     assert ids(all_rows(store, ACCOUNTS)) == [1]
@@ -100,15 +103,15 @@ def test_a_duplicate_primary_key_raises_naming_the_model(store: Store) -> None:
 
 @pytest.mark.clause("OP-DUP", "STR-1")
 def test_a_duplicate_unique_index_value_raises_but_near_duplicates_do_not(store: Store) -> None:
-    store.insert(ACCOUNTS, {"id": 1, "email": "ann@example.org", "name": "Ann"})
+    store.insert(ACCOUNTS, {"org": 1, "id": 1, "email": "ann@example.org", "name": "Ann"})
     with pytest.raises(DuplicateKeyError) as caught:
-        store.insert(ACCOUNTS, {"id": 2, "email": "ann@example.org", "name": "Other"})
+        store.insert(ACCOUNTS, {"org": 1, "id": 2, "email": "ann@example.org", "name": "Other"})
     assert caught.value.model == "accounts"
     # Case, accents, trailing spaces and normalization forms are different values.
     for k, email in enumerate(
         ["Ann@example.org", "ann@example.org ", "ánn@example.org", "a\u0301nn@example.org"], 3
     ):
-        store.insert(ACCOUNTS, {"id": k, "email": email, "name": "near"})
+        store.insert(ACCOUNTS, {"org": 1, "id": k, "email": email, "name": "near"})
     assert store.count(ACCOUNTS) == 5
     assert ids(store.find(ACCOUNTS, eq("email", "ann@example.org"))) == [1]
 

@@ -64,6 +64,8 @@ def schema_to_json(schema: Schema) -> dict[str, Any]:
                     }
                     for i in m.indexes
                 ],
+                **({"partition_key": list(m.partition_key)} if m.partition_key else {}),
+                **({"colocate_with": m.colocate_with} if m.colocate_with is not None else {}),
             }
             for m in schema.models
         ],
@@ -118,7 +120,36 @@ def _model_from_json(data: Any) -> Model[Any]:
             columns.append(IndexColumn(col.get("field"), descending=col.get("order") == "desc"))
         indexes.append(Index(raw.get("name"), columns, unique=bool(raw.get("unique", False))))
     fields = [_field_from_json(f, name) for f in data["fields"]]
-    return Model(name, fields, primary_key=data["primary_key"], indexes=indexes)
+    unknown = set(data) - {
+        "name",
+        "fields",
+        "primary_key",
+        "indexes",
+        "partition_key",
+        "colocate_with",
+    }
+    if unknown:
+        raise SchemaError(f"unknown model properties {sorted(unknown)}", model=name)
+    partition_key = data.get("partition_key", [])
+    _expect(
+        isinstance(partition_key, list) and all(isinstance(p, str) for p in partition_key),
+        "partition_key must be a list of field names",
+        name,
+    )
+    colocate_with = data.get("colocate_with")
+    _expect(
+        colocate_with is None or isinstance(colocate_with, str),
+        "colocate_with must be a model name",
+        name,
+    )
+    return Model(
+        name,
+        fields,
+        primary_key=data["primary_key"],
+        indexes=indexes,
+        partition_key=partition_key,
+        colocate_with=colocate_with,
+    )
 
 
 def schema_from_json(data: dict[str, Any] | str) -> Schema:

@@ -177,14 +177,39 @@ class Index:
         return hash((self.name, self.columns, self.unique))
 
 
+class _Keep:
+    """The default of :meth:`Model.replace` arguments that may be set to None."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+_KEEP = _Keep()
+
+
 class Model(Generic[R]):
     """A named collection of rows with a primary key and ordered indexes.
 
     ``Model[R]`` carries the host's row type ``R`` only for static typing; the
     runtime shape is ``fields``. Build typed models with :func:`model`.
+
+    ``partition_key`` (PART-1) says how a distributed backend spreads the rows: a
+    prefix of the primary key, included in every unique index. ``colocate_with`` names
+    the partitioned model whose rows with equal partition-key values live together with
+    this model's. Neither changes what any operation returns (PART-3).
     """
 
-    __slots__ = ("_by_name", "fields", "indexes", "name", "primary_key")
+    __slots__ = (
+        "_by_name",
+        "colocate_with",
+        "fields",
+        "indexes",
+        "name",
+        "partition_key",
+        "primary_key",
+    )
 
     @overload
     def __init__(
@@ -194,6 +219,8 @@ class Model(Generic[R]):
         *,
         primary_key: Sequence[str],
         indexes: Sequence[Index] = (),
+        partition_key: str | Sequence[str] = (),
+        colocate_with: str | None = None,
     ) -> None: ...
     @overload
     def __init__(
@@ -203,6 +230,8 @@ class Model(Generic[R]):
         *,
         primary_key: Sequence[str],
         indexes: Sequence[Index] = (),
+        partition_key: str | Sequence[str] = (),
+        colocate_with: str | None = None,
         row_type: type[R],
     ) -> None: ...
     def __init__(
@@ -212,12 +241,18 @@ class Model(Generic[R]):
         *,
         primary_key: Sequence[str],
         indexes: Sequence[Index] = (),
+        partition_key: str | Sequence[str] = (),
+        colocate_with: str | None = None,
         row_type: type[R] | None = None,
     ) -> None:
         self.name = name
         self.fields = tuple(fields)
         self.primary_key = (primary_key,) if isinstance(primary_key, str) else tuple(primary_key)
         self.indexes = tuple(indexes)
+        self.partition_key = (
+            (partition_key,) if isinstance(partition_key, str) else tuple(partition_key)
+        )
+        self.colocate_with = colocate_with
         self._by_name = {f.name: f for f in self.fields}
         self._validate()
 
@@ -239,6 +274,11 @@ class Model(Generic[R]):
     def field_names(self) -> tuple[str, ...]:
         return tuple(self._by_name)
 
+    @property
+    def partitioned(self) -> bool:
+        """True when the model declares a partition key (PART-1)."""
+        return bool(self.partition_key)
+
     def with_field(self, field: Field, *, first: bool = False) -> Model[R]:
         """A copy with one more field (for schema-extension hooks)."""
         fields = (field, *self.fields) if first else (*self.fields, field)
@@ -253,9 +293,21 @@ class Model(Generic[R]):
         fields: Sequence[Field] | None = None,
         primary_key: Sequence[str] | None = None,
         indexes: Sequence[Index] | None = None,
+        partition_key: str | Sequence[str] | None = None,
+        colocate_with: str | _Keep | None = _KEEP,
     ) -> Model[R]:
-        """A validated copy with some parts replaced."""
-        return self._replace(fields=fields, primary_key=primary_key, indexes=indexes)
+        """A validated copy with some parts replaced.
+
+        ``partition_key=()`` makes the copy unpartitioned, ``colocate_with=None`` drops
+        its colocation; left out, both are kept.
+        """
+        return self._replace(
+            fields=fields,
+            primary_key=primary_key,
+            indexes=indexes,
+            partition_key=partition_key,
+            colocate_with=colocate_with,
+        )
 
     def _replace(
         self,
@@ -263,12 +315,18 @@ class Model(Generic[R]):
         fields: Sequence[Field] | None = None,
         primary_key: Sequence[str] | None = None,
         indexes: Sequence[Index] | None = None,
+        partition_key: str | Sequence[str] | None = None,
+        colocate_with: str | _Keep | None = _KEEP,
     ) -> Model[R]:
         clone = Model(
             self.name,
             self.fields if fields is None else fields,
             primary_key=self.primary_key if primary_key is None else primary_key,
             indexes=self.indexes if indexes is None else indexes,
+            partition_key=self.partition_key if partition_key is None else partition_key,
+            colocate_with=(
+                self.colocate_with if isinstance(colocate_with, _Keep) else colocate_with
+            ),
         )
         return typing.cast("Model[R]", clone)
 
@@ -353,6 +411,60 @@ class Model(Generic[R]):
             self._check_width(
                 f"index {index.name!r}", columns, [k for k in self.primary_key if k not in columns]
             )
+        self._check_partitioning()
+
+    def _check_partitioning(self) -> None:
+        """PART-1 and PART-2: the rules every distributed engine imposes, on every adapter."""
+        name = self.name
+        key = self.partition_key
+        if self.colocate_with is not None:
+            if not isinstance(self.colocate_with, str):
+                raise SchemaError(
+                    f"colocate_with must be a model name, got {brief(self.colocate_with)}",
+                    model=name,
+                )
+            if not key:
+                raise SchemaError(
+                    f"colocate_with={self.colocate_with!r} needs a partition key: only "
+                    "partitioned models are colocated (PART-1)",
+                    model=name,
+                )
+            if self.colocate_with == name:
+                raise SchemaError("a model cannot be colocated with itself (PART-1)", model=name)
+        if not key:
+            return
+        for part in key:
+            if not isinstance(part, str):
+                raise SchemaError(
+                    f"partition-key fields are field names, got {brief(part)}", model=name
+                )
+        if len(set(key)) != len(key):
+            raise SchemaError("the partition key repeats a field (PART-1)", model=name)
+        for position, part in enumerate(key):
+            if part not in self._by_name:
+                raise SchemaError(
+                    "partition-key field does not exist (PART-1)", model=name, field=part
+                )
+            if position >= len(self.primary_key) or self.primary_key[position] != part:
+                raise SchemaError(
+                    f"the partition key {list(key)} must be a prefix of the primary key "
+                    f"{list(self.primary_key)} (PART-1)",
+                    model=name,
+                    field=part,
+                )
+        for index in self.indexes:
+            if not index.unique:
+                continue
+            columns = {c.field for c in index.columns}
+            missing = [part for part in key if part not in columns]
+            if missing:
+                raise SchemaError(
+                    f"unique index {index.name!r} does not include the partition key "
+                    f"{list(key)} (it lacks {missing[0]!r}): a distributed backend can only "
+                    "enforce uniqueness within one partition (PART-2)",
+                    model=name,
+                    field=missing[0],
+                )
 
     def _check_width(self, what: str, columns: Sequence[str], extra: Sequence[str] = ()) -> None:
         """LIM-SCHEMA and LIM-KEY: a key every backend's B-tree can hold.
@@ -383,7 +495,9 @@ class Model(Generic[R]):
             )
 
     def __repr__(self) -> str:
-        return f"Model({self.name!r}, fields={list(self.fields)!r}, primary_key={self.primary_key!r}, indexes={list(self.indexes)!r})"
+        partition = f", partition_key={self.partition_key!r}" if self.partition_key else ""
+        colocate = f", colocate_with={self.colocate_with!r}" if self.colocate_with else ""
+        return f"Model({self.name!r}, fields={list(self.fields)!r}, primary_key={self.primary_key!r}, indexes={list(self.indexes)!r}{partition}{colocate})"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Model) and (
@@ -391,11 +505,15 @@ class Model(Generic[R]):
             self.fields,
             self.primary_key,
             self.indexes,
+            self.partition_key,
+            self.colocate_with,
         ) == (
             other.name,
             other.fields,
             other.primary_key,
             other.indexes,
+            other.partition_key,
+            other.colocate_with,
         )
 
     def __hash__(self) -> int:
@@ -430,6 +548,8 @@ class Schema:
                 raise SchemaError(
                     f"index name {index_name!r} is the name of a model (LIM-NAME)", model=owner
                 )
+        for m in by_name.values():
+            _check_colocation(m, by_name)
         self._models = by_name
 
     @property
@@ -463,6 +583,47 @@ class Schema:
 
     def __repr__(self) -> str:
         return f"Schema({list(self._models.values())!r})"
+
+
+def _check_colocation(m: Model[Any], models: Mapping[str, Model[Any]]) -> None:
+    """PART-1: ``colocate_with`` names a partitioned model of the schema that anchors its
+    group (is colocated with nothing itself), and both partition keys have the same
+    number of fields with the same logical types, position by position."""
+    if m.colocate_with is None:
+        return
+    anchor = models.get(m.colocate_with)
+    if anchor is None:
+        raise SchemaError(
+            f"colocate_with names {m.colocate_with!r}, which is not a model of the schema (PART-1)",
+            model=m.name,
+        )
+    if not anchor.partition_key:
+        raise SchemaError(
+            f"colocate_with names {anchor.name!r}, which has no partition key (PART-1)",
+            model=m.name,
+        )
+    if anchor.colocate_with is not None:
+        raise SchemaError(
+            f"colocate_with names {anchor.name!r}, which is itself colocated with "
+            f"{anchor.colocate_with!r}: name the group's first model instead (PART-1)",
+            model=m.name,
+        )
+    if len(anchor.partition_key) != len(m.partition_key):
+        raise SchemaError(
+            f"the partition key {list(m.partition_key)} and that of {anchor.name!r} "
+            f"{list(anchor.partition_key)} have different lengths: colocated models "
+            "partition alike (PART-1)",
+            model=m.name,
+        )
+    for mine, theirs in zip(m.partition_key, anchor.partition_key, strict=True):
+        a, b = m.field(mine).type, anchor.field(theirs).type
+        if a.name != b.name:
+            raise SchemaError(
+                f"partition-key field {mine!r} is {a.name} but {anchor.name}.{theirs} is "
+                f"{b.name}: colocated models partition by values of the same type (PART-1)",
+                model=m.name,
+                field=mine,
+            )
 
 
 # --- typed models from a TypedDict --------------------------------------------------------
@@ -513,6 +674,8 @@ def model(
     *,
     primary_key: str | Sequence[str],
     indexes: Sequence[Index] = (),
+    partition_key: str | Sequence[str] = (),
+    colocate_with: str | None = None,
 ) -> Model[R]:
     """Declare a model once, as a ``TypedDict``, and get a typed :class:`Model`.
 
@@ -520,10 +683,18 @@ def model(
     StringType(255)]`` for a max_length), ``float`` -> number, ``int`` -> integer,
     ``bool`` -> boolean, ``datetime`` -> timestamp, anything else (``Json``, dicts,
     lists) -> json. ``X | None`` makes the field nullable; ``Json`` includes None.
+    ``partition_key`` and ``colocate_with`` are those of :class:`Model` (PART-1).
     """
     keys = (primary_key,) if isinstance(primary_key, str) else tuple(primary_key)
-    fields = fields_of(name, row_type)
-    return Model(name, fields, primary_key=keys, indexes=indexes, row_type=row_type)
+    return Model(
+        name,
+        fields_of(name, row_type),
+        primary_key=keys,
+        indexes=indexes,
+        partition_key=partition_key,
+        colocate_with=colocate_with,
+        row_type=row_type,
+    )
 
 
 def fields_of(name: str, row_type: type[Any]) -> list[Field]:

@@ -29,6 +29,7 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeAlias
 
@@ -41,8 +42,8 @@ from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
 from noorm.spec.adapter import Capability
-from noorm.spec.errors import BackendError, SchemaError
-from noorm.spec.operations import Insert, Upsert, UpsertResult
+from noorm.spec.errors import BackendError, ConflictError, SchemaError
+from noorm.spec.operations import Find, Insert, Upsert, UpsertResult
 from noorm.spec.schema import Schema
 
 from ..sql.adapter import Session, SQLAdapter
@@ -50,6 +51,7 @@ from ..sql.compiler import DDL, Compiled
 from ..sql.health import needs_ping, unsolicited
 from ..sql.introspect import Catalog
 from .catalog import read_catalog
+from .citus import CITUS_INSTALLED, SEQUENTIAL, distribution_plan, read_distribution
 from .compiler import COPY_ROWS, PostgresCompiler
 from .dialect import PostgresDialect, one_line
 
@@ -75,6 +77,11 @@ _SCHEMA_MISSING = "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHER
 _SYSTEM_SCHEMAS = ("pg_", "information_schema")
 _LOCK = "SELECT pg_advisory_xact_lock(%s)"
 _SESSIONS = 64
+_CITUS_RELEASE = "SELECT split_part(citus_version(), ' ', 2)"
+"""``13.2.2`` from ``Citus 13.2.2 on x86_64-pc-linux-gnu, ...``."""
+_LOCKING_ROUNDS = 8
+"""Rounds of a distributed locking read (Citus) before the rows are said to keep changing."""
+_LOCKING_SAVEPOINT = b"SAVEPOINT noorm_locking_read"
 """Pooled connections whose sessions are kept before closed ones are forgotten."""
 
 
@@ -167,6 +174,8 @@ class PostgresAdapter(SQLAdapter[Connection]):
         self._lock = threading.Lock()
         self._closed = False
         self._server_version: str | None = None
+        self._citus: str | None = None
+        """The Citus extension's version once bootstrap has looked ("" for none)."""
         if schema is None:
             try:
                 schema = self._current_schema()
@@ -180,11 +189,16 @@ class PostgresAdapter(SQLAdapter[Connection]):
     # --- the Adapter protocol ---------------------------------------------------------------
 
     def server_version(self) -> str:
-        """``"PostgreSQL 15.20"``: the server's version number, without the build suffix."""
+        """``"PostgreSQL 15.20"``: the server's version number, without the build suffix;
+        ``"PostgreSQL 15.20, Citus 13.2.2"`` where the database has Citus."""
         if self._server_version is None:
             with self._session() as session:
                 number = session.conn.info.server_version
-            self._server_version = version_text(number)
+                citus = ""
+                if self._citus_in(session):
+                    rows = self._query(session, Compiled(_CITUS_RELEASE, []), None)
+                    citus = f", Citus {rows[0][0]}" if rows and rows[0][0] else ""
+            self._server_version = version_text(number) + citus
         return self._server_version
 
     def bootstrap(self, schema: Schema, *, dry_run: bool = False) -> list[str]:
@@ -295,6 +309,44 @@ class PostgresAdapter(SQLAdapter[Connection]):
         finally:
             cursor.close()
 
+    def _run_find(self, session: Session[Connection], op: Find) -> list[dict[str, Any]]:
+        """A locking read on Citus: ``FOR UPDATE`` where Citus runs it (a local table, a
+        query on one shard); otherwise the rows are locked one by one, by key (a query on
+        one shard each), and read again until every row read is locked (ISO-2)."""
+        if not op.for_update or not self._citus_in(session):
+            return super()._run_find(session, op)
+        conn, name = session.conn, op.model.name
+        compiled = self.compiler.find(op)
+        cursor = session.cursor or self._cursor(conn)
+        try:
+            conn.execute(_LOCKING_SAVEPOINT)
+            try:
+                cursor.execute(compiled.sql, compiled.params)
+                rows = cursor.fetchall()
+            except psycopg.errors.FeatureNotSupported:
+                conn.execute(b"ROLLBACK TO SAVEPOINT noorm_locking_read")
+                rows = None
+            conn.execute(b"RELEASE SAVEPOINT noorm_locking_read")
+        except psycopg.Error as exc:
+            raise self._failed(session, exc, name) from exc
+        finally:
+            self._done(session, cursor)
+        table = self.compiler.table(op.model)
+        if rows is not None:
+            return table.decode(rows)
+        plain = self.compiler.find(replace(op, for_update=False))
+        locked: set[tuple[Any, ...]] = set()
+        for _ in range(_LOCKING_ROUNDS):
+            found = table.decode(self._query(session, plain, name))
+            fresh = [r for r in found if tuple(r[k] for k in table.key) not in locked]
+            if not fresh:
+                return found
+            for row in fresh:
+                lock = self.compiler.select_key(op.model, row, None)
+                self._query(session, Compiled(lock.sql + " FOR UPDATE", lock.params), name)
+                locked.add(tuple(row[k] for k in table.key))
+        raise ConflictError("the rows kept changing while they were locked", model=name)
+
     def _upsert(
         self, session: Session[Connection], op: Upsert
     ) -> UpsertResult[dict[str, Any]] | None:
@@ -335,6 +387,35 @@ class PostgresAdapter(SQLAdapter[Connection]):
         _check_schema(schema, BackendError)
         return schema
 
+    def citus_version(self) -> str | None:
+        """The version of the Citus extension in the database, or None (plain PostgreSQL):
+        with Citus, bootstrap distributes partitioned models (PART-4)."""
+        if self._citus is None:
+            with self._session() as session:
+                self._citus = self._citus_in(session)
+        return self._citus or None
+
+    def _citus_in(self, session: Session[Connection]) -> str:
+        if self._citus is None:
+            rows = self._query(session, Compiled(CITUS_INSTALLED, []), None)
+            self._citus = str(rows[0][0]) if rows else ""
+        return self._citus
+
+    def _plan(self, session: Session[Connection], schema: Schema, ddl: list[DDL]) -> list[DDL]:
+        """The base plan, then (on Citus) the distribution of the partitioned models whose
+        tables it creates; an existing table distributed otherwise is a mismatch."""
+        todo = super()._plan(session, schema, ddl)
+        if not self._citus_in(session):
+            return todo
+        # The tables the plan creates (not those it alters: BOOT-5's ADD COLUMN).
+        creating = {
+            s.model for s in todo if s.index_name is None and s.sql.startswith("CREATE TABLE")
+        }
+        d = self.dialect
+        tables = [d.identifier(m.name) for m in schema.models if m.name not in creating]
+        existing = read_distribution(self._catalog_query(session), self.schema, tables)
+        return todo + distribution_plan(d, schema, creating, existing)
+
     def _catalog(self, session: Session[Connection], schema: Schema, tables: list[str]) -> Catalog:
         index_names = [index.name for model in schema.models for index in model.indexes]
         query = self._catalog_query(session)
@@ -355,6 +436,8 @@ class PostgresAdapter(SQLAdapter[Connection]):
             key = f"noorm.bootstrap:{self.schema}".encode()
             lock = _INT8.unpack(hashlib.blake2b(key, digest_size=8).digest())[0]
             self._query(session, Compiled(_LOCK, [lock]), None)
+            if self._citus_in(session):
+                self._command(session, Compiled(SEQUENTIAL, []), None)
         plan = []
         (missing,) = self._query(session, Compiled(_SCHEMA_MISSING, [self.schema]), None)[0]
         if missing:

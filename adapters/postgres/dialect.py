@@ -37,6 +37,10 @@ from ..sql.dialect import Dialect, JsonAccess, JsonKind
 
 UNIQUE_VIOLATION = "23505"
 UNDEFINED_TABLE = "42P01"
+INTERNAL_ERROR = "XX000"
+_CITUS_COPY_DUPLICATE = "duplicate key value violates unique constraint"
+"""Citus's COPY into a distributed table re-raises a worker's unique violation as an
+internal error (XX000) with the worker's message: still a duplicate (OP-DUP, LIM-BATCH)."""
 CONFLICT_STATES = frozenset({"40001", "40P01", "55P03"})
 """serialization_failure, deadlock_detected, lock_not_available (``lock_timeout``,
 ``NOWAIT``): a concurrent transaction won, rerunning may succeed (ISO-4)."""
@@ -80,6 +84,20 @@ def one_line(exc: BaseException) -> str:
     """The first line of a driver message (psycopg adds LINE/caret and hint lines)."""
     lines = str(exc).strip().splitlines()
     return " ".join(lines[0].split()) if lines else type(exc).__name__
+
+
+_CONSTRAINT = re.compile(r'unique constraint "((?:[^"]|"")+)"')
+_SHARD_SUFFIX = re.compile(r"_[0-9]+\Z")
+
+
+def constraint_from_message(exc: BaseException) -> str | None:
+    """The unique constraint a message names, for servers that leave the error's
+    constraint field empty: Citus reports a worker's violation with the shard's index
+    name (``accounts_email_102008``) in the message only; the shard suffix is removed."""
+    found = _CONSTRAINT.search(str(exc))
+    if found is None:
+        return None
+    return _SHARD_SUFFIX.sub("", found.group(1).replace('""', '"'))
 
 
 class PostgresCodec(Codec):
@@ -176,8 +194,12 @@ class PostgresDialect(Dialect):
 
     def classify_error(self, exc: BaseException, model: str | None) -> NoOrmError:
         state = getattr(exc, "sqlstate", None)
-        if state == UNIQUE_VIOLATION:
+        if state == UNIQUE_VIOLATION or (
+            state == INTERNAL_ERROR and str(exc).startswith(_CITUS_COPY_DUPLICATE)
+        ):
             constraint = getattr(getattr(exc, "diag", None), "constraint_name", None)
+            if not constraint:
+                constraint = constraint_from_message(exc)
             return DuplicateKeyError(
                 f"duplicate key (constraint {constraint})" if constraint else "duplicate key",
                 model=model,

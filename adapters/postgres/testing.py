@@ -25,15 +25,27 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from noorm.adapters.servers import ServerURL
-from noorm.spec import Adapter, BackendError
+from noorm.spec import Adapter, BackendError, Schema
 
 from .adapter import CONNECT_TIMEOUT, PostgresAdapter, connect_error
 
-__all__ = ["URL_ENV", "ConformanceFactory", "DroppingPostgresAdapter", "conformance_factory"]
+__all__ = [
+    "CITUS_URL_ENV",
+    "URL_ENV",
+    "CitusFactory",
+    "ConformanceFactory",
+    "DroppingPostgresAdapter",
+    "PartitioningPostgresAdapter",
+    "citus_factory",
+    "conformance_factory",
+]
 
 URL_ENV = "NOORM_POSTGRES_URL"
 CONTAINER_IMAGE = "postgres:16"
 IMAGE_ENV = "NOORM_POSTGRES_IMAGE"
+CITUS_URL_ENV = "NOORM_CITUS_URL"
+CITUS_IMAGE = "citusdata/citus:13.0"
+CITUS_IMAGE_ENV = "NOORM_CITUS_IMAGE"
 
 
 class DroppingPostgresAdapter(PostgresAdapter):
@@ -51,14 +63,33 @@ class DroppingPostgresAdapter(PostgresAdapter):
         super().close()
 
 
+class PartitioningPostgresAdapter(DroppingPostgresAdapter):
+    """A test-schema adapter that bootstraps every model partitioned (the ``citus``
+    target): each model without a partition key is given its first primary-key field
+    (:func:`noorm.conformance.partitioning.partition_every_model`)."""
+
+    def bootstrap(self, schema: Schema, *, dry_run: bool = False) -> list[str]:
+        from noorm.conformance.partitioning import partition_every_model  # no import cycle
+
+        return super().bootstrap(partition_every_model(schema), dry_run=dry_run)
+
+
 class ConformanceFactory:
     """Callable: each call returns an adapter on a new ``noorm_test_<uuid>`` schema."""
 
-    def __init__(self, url_env: str = URL_ENV) -> None:
+    adapter_class: type[DroppingPostgresAdapter] = DroppingPostgresAdapter
+
+    def __init__(
+        self,
+        url_env: str = URL_ENV,
+        *,
+        image: str = CONTAINER_IMAGE,
+        image_env: str = IMAGE_ENV,
+    ) -> None:
         self.url: Callable[[], str] = ServerURL(
             url_env,
-            image=CONTAINER_IMAGE,
-            image_env=IMAGE_ENV,
+            image=image,
+            image_env=image_env,
             module=("testcontainers.community.postgres", "testcontainers.postgres"),
             container=lambda module, image: module.PostgresContainer(image, driver=None).start(),
             url_of=lambda container: str(container.get_connection_url()),
@@ -72,12 +103,14 @@ class ConformanceFactory:
         schema = f"noorm_test_{uuid.uuid4().hex}"
         with pool.connection() as conn:
             conn.execute(f'CREATE SCHEMA "{schema}"'.encode())
-        return DroppingPostgresAdapter(pool, schema=schema)
+        return self.adapter_class(pool, schema=schema)
 
     def same_database(self, adapter: Adapter) -> Adapter:
         """A second adapter, with its own pool, on the schema of ``adapter``."""
         if not isinstance(adapter, PostgresAdapter):
             raise TypeError(f"expected a PostgresAdapter, got {type(adapter).__name__}")
+        if isinstance(adapter, PartitioningPostgresAdapter):
+            return _Partitioning(self.url(), schema=adapter.schema)
         return PostgresAdapter(self.url(), schema=adapter.schema)
 
     def _pool(self, url: str) -> ConnectionPool[Any]:
@@ -97,3 +130,40 @@ class ConformanceFactory:
 
 conformance_factory = ConformanceFactory()
 """The factory to pass as ``--noorm-adapter=noorm.adapters.postgres.testing:conformance_factory``."""
+
+
+class _Partitioning(PostgresAdapter):
+    """A second adapter on a partitioning adapter's schema (BOOT-3), partitioning alike."""
+
+    def bootstrap(self, schema: Schema, *, dry_run: bool = False) -> list[str]:
+        from noorm.conformance.partitioning import partition_every_model  # no import cycle
+
+        return super().bootstrap(partition_every_model(schema), dry_run=dry_run)
+
+
+class CitusFactory(ConformanceFactory):
+    """The ``citus`` target: a Citus coordinator (``NOORM_CITUS_URL``; ``ci/citus`` starts
+    a coordinator and two workers), every suite model partitioned. Without the URL and
+    with a Docker engine, the official ``citusdata/citus`` image (single node) through
+    testcontainers. The factory refuses a server without the Citus extension: the target
+    would silently certify plain PostgreSQL."""
+
+    adapter_class = PartitioningPostgresAdapter
+
+    def __init__(self) -> None:
+        super().__init__(CITUS_URL_ENV, image=CITUS_IMAGE, image_env=CITUS_IMAGE_ENV)
+
+    def __call__(self) -> Adapter:
+        adapter = super().__call__()
+        assert isinstance(adapter, PostgresAdapter)
+        if adapter.citus_version() is None:
+            adapter.close()
+            raise BackendError(
+                f"the server at {CITUS_URL_ENV} has no Citus extension in this database: "
+                "CREATE EXTENSION citus (ci/citus sets a cluster up)"
+            )
+        return adapter
+
+
+citus_factory = CitusFactory()
+"""``--noorm-adapter=noorm.adapters.postgres.testing:citus_factory`` (``noorm certify citus``)."""

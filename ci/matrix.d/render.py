@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ADAPTER_ORDER = ["memory", "sqlite", "postgres", "mysql", "mongodb"]
+ADAPTER_ORDER = ["memory", "sqlite", "postgres", "citus", "mysql", "mongodb"]
 
 # Causes worked out by hand for failures seen in the matrix: (text in a failure, cause).
 KNOWN_CAUSES = [

@@ -44,3 +44,14 @@ conversation_items = model(
 )
 
 SCHEMA = Schema([conversations, conversation_items])
+
+PARTITIONED_SCHEMA = Schema(
+    [
+        conversations.replace(partition_key="id"),
+        conversation_items.replace(partition_key="conversation_id", colocate_with="conversations"),
+    ]
+)
+"""The same models for a distributed backend (PART-1): conversations spread by ``id``,
+each conversation's items kept with it (partitioned by ``conversation_id``, colocated).
+Every operation gives the results it gives on ``SCHEMA`` (PART-3); on Citus the tables are
+distributed and colocated (PART-4)."""

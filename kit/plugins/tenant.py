@@ -53,7 +53,9 @@ class TenantScope(Plugin):
         return self.models is None or model.name in self.models
 
     def extend_schema(self, schema: Schema) -> Schema:
-        for model in schema.models:
+        # Built as one new schema: colocated models (PART-1) change together.
+        models = list(schema.models)
+        for position, model in enumerate(models):
             if not self._applies(model) or model.has_field(self.field):
                 continue
             column = Field(self.field, StringType(self.max_length))
@@ -62,11 +64,15 @@ class TenantScope(Plugin):
                 for index in model.indexes
             ]
             key = [self.field, *model.primary_key] if self.keyed else None
-            extended = model.with_field(column, first=True).replace(
-                indexes=indexes, primary_key=key
+            # A keyed scope leads the primary key, so it leads a partition key too (PART-1):
+            # each tenant's rows stay in one partition.
+            partition = (
+                [self.field, *model.partition_key] if self.keyed and model.partition_key else None
             )
-            schema = schema.replace(extended)
-        return schema
+            models[position] = model.with_field(column, first=True).replace(
+                indexes=indexes, primary_key=key, partition_key=partition
+            )
+        return Schema(models)
 
     def _tenant(self, model: Model[Any], context: Mapping[str, Any]) -> Any:
         try:

@@ -9,15 +9,17 @@ from collections.abc import Iterator
 
 import pytest
 from hebo_gateway import ConversationStorage
-from hebo_gateway.models import SCHEMA
+from hebo_gateway.models import PARTITIONED_SCHEMA, SCHEMA
 
 from noorm.kit import Store
-from noorm.spec import Adapter, Capability, DuplicateKeyError
+from noorm.spec import Adapter, Capability, DuplicateKeyError, Schema
 
 
-@pytest.fixture
-def storage(adapter: Adapter) -> Iterator[ConversationStorage]:
-    s = ConversationStorage(Store(SCHEMA, adapter))
+@pytest.fixture(params=[SCHEMA, PARTITIONED_SCHEMA], ids=["plain", "partitioned"])
+def storage(adapter: Adapter, request: pytest.FixtureRequest) -> Iterator[ConversationStorage]:
+    """Every test on both forms of the schema: partitioning changes no result (PART-3)."""
+    schema: Schema = request.param
+    s = ConversationStorage(Store(schema, adapter))
     s.bootstrap()
     yield s
 
