@@ -290,9 +290,7 @@ class Store:
                 )
             return Page(cast(list[R], rows), next_cursor)
 
-        if self._shared.watched or query_logger.isEnabledFor(logging.DEBUG):
-            return self._observed("find", plan.name, page, len)
-        return page(self._executor)
+        return self._perform("find", plan.name, page, len)
 
     def count(self, model: Model[Any], where: Where = None) -> int:
         plan = self._plan(model)
@@ -369,9 +367,7 @@ class Store:
                 )
             return cast(UpsertResult[R], result)
 
-        if self._shared.watched or query_logger.isEnabledFor(logging.DEBUG):
-            return self._observed("upsert", plan.name, upsert, _one)
-        return upsert(self._executor)
+        return self._perform("upsert", plan.name, upsert, _one)
 
     def delete(
         self, model: Model[Any], *, where: Where = None, key: Mapping[str, Any] | None = None
@@ -514,9 +510,20 @@ class Store:
             plugin.on_write(write)
         return write
 
+    def _observing(self) -> bool:
+        return self._shared.watched or query_logger.isEnabledFor(logging.DEBUG)
+
+    def _perform(
+        self, name: str, model: str, body: Callable[[_Executes], T], rows: Callable[[T], int]
+    ) -> T:
+        """``body`` on this view's executor, observed when anything observes."""
+        if self._observing():
+            return self._observed(name, model, body, rows)
+        return body(self._executor)
+
     def _run(self, name: str, op: Operation[T], written: int | None = None) -> T:
         """Run operation ``name``, one statement; ``written``: the rows it inserts."""
-        if self._shared.watched or query_logger.isEnabledFor(logging.DEBUG):
+        if self._observing():  # the closure only when observed: this is the hot path
 
             def run(executor: _Executes) -> T:
                 return executor.execute(op)
