@@ -108,6 +108,8 @@ COMMANDS = {
         _pytest("test_sql_compiler.py", "tests/adapters/test_sql_compiler.py"),
         _certify("postgres", "noorm.adapters.postgres.testing:conformance_factory", POSTGRES_ENV),
         _pytest("test_postgres.py", "tests/adapters/test_postgres.py", POSTGRES_ENV),
+        # Its server tests need NOORM_CITUS_URL and skip without it; the rest need no server.
+        _pytest("test_citus.py", "tests/adapters/test_citus.py"),
     )
 }
 
@@ -124,7 +126,7 @@ class Area:
 
 
 _SQLITE = ("certify sqlite", "test_sqlite.py", "test_sql_compiler.py")
-_POSTGRES = ("certify postgres", "test_postgres.py")
+_POSTGRES = ("certify postgres", "test_postgres.py", "test_citus.py")
 AREAS = {
     a.name: a
     for a in (
