@@ -66,8 +66,7 @@ _TYPE_NAMES = {
     IntegerType: "integer",
     BooleanType: "boolean",
     TimestampType: "timestamp",
-    JsonType: "json",
-}
+}  # the kinds an IN list of a field may have (a json field itself takes none)
 
 _NOT_SCALAR: Any = object()
 
@@ -793,7 +792,10 @@ class Compiler:
         try:
             return _OPERATORS[f.op]
         except KeyError:
-            raise ValidationError(f"unknown operator {f.op!r}", model=table.model.name) from None
+            field = f.ref.field if isinstance(f.ref, Path) else f.ref
+            raise ValidationError(
+                f"unknown operator {f.op!r}", model=table.model.name, field=field
+            ) from None
 
     def _json_kind(self, table: Table, field: Field, value: Any) -> JsonKind:
         if isinstance(value, bool):

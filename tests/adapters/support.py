@@ -999,6 +999,110 @@ def check_filters_at_the_limits(db: Any, *, paths: bool = True) -> None:
         assert keys_of(FILTERED, db.execute(op)) == expected, f"{label}, wrapped"
 
 
+def filtered_condition(kind: int, i: int, *, paths: bool = True) -> spec.Filter:
+    """A condition on FILTERED: ``kind`` picks its field and operator (and so its shape),
+    ``i`` its values; the values of one kind always have the same types and count."""
+    conditions: list[Callable[[int], spec.Filter]] = [
+        lambda i: spec.eq("s", f"s{i % 50}"),
+        lambda i: spec.gt("n", float(i % 7)),
+        lambda i: spec.is_null("b"),
+        lambda i: spec.in_("o03", [i % 5, (i + 1) % 5, None]),
+        lambda i: spec.lte("t", MOMENTS[i % len(MOMENTS)]),
+        lambda i: spec.not_in("s", [f"s{i % 50}", f"s{(i + 3) % 50}"]),
+        lambda i: spec.ne("o07", i % 5),
+        lambda i: spec.Compare("ne", "o11", None),  # as a direct caller may send it
+    ]
+    if paths:
+        conditions += [
+            lambda i: spec.eq(spec.path("j", "k"), i % 3),
+            lambda i: spec.ne(spec.path("j", "a", "b"), i % 40),
+            lambda i: spec.in_(spec.path("j", "k"), [i % 3, f"k{i % 3}"]),
+            lambda i: spec.is_null(spec.path("j", "a")),
+        ]
+    condition: spec.Filter = conditions[kind % len(conditions)](i)
+    return condition
+
+
+PLAIN_KINDS = (0, 1, 2, 4, 6)
+"""The kinds of :func:`filtered_condition` that are comparisons and IS NULL of plain
+fields: the SQL compiler finds the shape of a tree of only these by a quicker walk."""
+
+
+def random_tree(
+    shape: random.Random,
+    values: random.Random,
+    depth: int,
+    *,
+    paths: bool = True,
+    kinds: Sequence[int] = range(12),
+) -> spec.Filter:
+    """A filter of ``depth`` levels (as LIM-FILTER counts them) and random form.
+
+    Each level is a not_, or an and_/or_ of another kind than the level below it, with up
+    to four other operands (conditions or small trees of their own) and the deeper operand
+    anywhere among them; its conditions are of ``kinds`` (see :func:`filtered_condition`).
+    ``shape`` decides the form, ``values`` the values: two calls with
+    equal ``shape`` states give filters of one shape (one cached statement).
+    """
+
+    def condition() -> spec.Filter:
+        return filtered_condition(shape.choice(kinds), values.randrange(1000), paths=paths)
+
+    def small(levels: int) -> spec.Filter:
+        if levels == 0 or shape.random() < 0.5:
+            return condition()
+        kind = shape.choice(["and", "or", "not"])
+        if kind == "not":
+            return spec.Not(small(levels - 1))
+        items = tuple(small(levels - 1) for _ in range(shape.randint(2, 3)))
+        return spec.And(items) if kind == "and" else spec.Or(items)
+
+    f = condition()
+    below = ""
+    for level in range(depth):
+        kind = shape.choice([k for k in ("and", "or", "not") if k != below])
+        if kind == "not":
+            f = spec.Not(f)
+        else:
+            chain = spec.And if kind == "and" else spec.Or
+            others = [small(max(0, min(level, 3) - 1)) for _ in range(shape.randint(0, 4))]
+            if others and any(isinstance(o, chain) for o in others):
+                others = [spec.Not(o) if isinstance(o, chain) else o for o in others]
+            others.insert(shape.randint(0, len(others)), f)
+            f = chain(tuple(others))
+        below = kind
+    return f
+
+
+def check_random_filter_trees(db: Any, *, seed: int, count: int, paths: bool = True) -> None:
+    """LIM-FILTER on trees of random form up to 32 levels: each matches the reference,
+    alone and as the kit sends it (scope ANDed on, a cursor's resume filter), and a
+    second filter of the same shape with other values does too (the cached statement)."""
+    from noorm.kit.limits import check_filter
+
+    db.bootstrap(spec.Schema([FILTERED]))
+    rows = filtered_rows(120)
+    db.execute(spec.Insert(FILTERED, tuple(rows)))
+    fields = {f.name: f for f in FILTERED.fields}
+    resume = after_filter(FILTERED_ORDER, rows[3], fields)
+    rng = random.Random(seed)
+    for n in range(count):
+        depth = 32 if n % 4 == 0 else rng.randint(1, 32)
+        state = rng.getstate()
+        for attempt in range(2):
+            rng.setstate(state)
+            values = random.Random(seed * 1000 + 2 * n + attempt)
+            kinds = PLAIN_KINDS if n % 2 else range(12)
+            where = random_tree(rng, values, depth, paths=paths, kinds=kinds)
+            check_filter(where, FILTERED.name)  # within the limits, or the test is wrong
+            label = f"seed {seed}, tree {n} (depth {depth}), values {attempt}"
+            for f in (where, spec.And((spec.ne("o13", 4), spec.And((where, resume))))):
+                op = spec.Find(FILTERED, f, FILTERED_ORDER, 50)
+                assert keys_of(FILTERED, db.execute(op)) == reference(FILTERED, rows, op), label
+            expected = len(reference(FILTERED, rows, spec.Find(FILTERED, where, FILTERED_ORDER)))
+            assert db.execute(spec.Count(FILTERED, where)) == expected, label
+
+
 def check_deep_documents_on_32_key_paths(db: Any) -> None:
     """Documents nested deep enough for a 32-key path to reach (JSON-1 allows 64 levels)."""
     db.bootstrap(spec.Schema([FILTERED]))

@@ -74,6 +74,35 @@ def test_sqlite_busy_is_a_conflict(tmp_path: Path) -> None:
         waiter.close()
 
 
+def test_a_failed_commit_is_rolled_back(tmp_path: Path) -> None:
+    """COMMIT meets a reader's lock (rollback journal): the block's error is a
+    ConflictError, the adapter rolls back, so nothing was written and the next
+    transaction on the same connection starts cleanly."""
+    import sqlite3
+
+    from noorm.adapters.sqlite import SQLiteAdapter
+
+    path = tmp_path / "db.sqlite3"
+    adapter = SQLiteAdapter(path, timeout=0.2)
+    reader = sqlite3.connect(path, isolation_level=None)
+    try:
+        store = _store(adapter)
+        store.bootstrap()
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM items").fetchone() == (0,)  # SHARED lock
+        with pytest.raises(ConflictError) as caught, store.transaction() as tx:
+            tx.insert(ITEMS, item("lost"))
+        assert type(caught.value.__cause__).__name__ == "OperationalError"
+        reader.execute("COMMIT")
+        assert store.count(ITEMS) == 0
+        with store.transaction() as tx:
+            tx.insert(ITEMS, item("kept"))
+        assert [r["id"] for r in store.find(ITEMS).rows] == ["kept"]
+    finally:
+        reader.close()
+        adapter.close()
+
+
 @pytest.fixture
 def postgres() -> Iterator[tuple[Adapter, Adapter]]:
     if not os.environ.get("NOORM_POSTGRES_URL"):

@@ -7,6 +7,7 @@ is produced, that it is produced once per shape, and that values never reach it.
 from __future__ import annotations
 
 import functools
+import random
 import re
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -568,3 +569,98 @@ def test_integer_columns_decode_to_int() -> None:
     for value in (Decimal(7), 7.0, "7", 7):
         decoded = decode(value)
         assert decoded == 7 and type(decoded) is int
+
+
+# --- the statement cache agrees with a fresh compile -------------------------------------------
+
+
+def _compiler(backend: str) -> Compiler:
+    from noorm.adapters.mysql import MariaDBDialect, MySQLDialect
+    from noorm.adapters.postgres.compiler import PostgresCompiler
+    from noorm.adapters.postgres.dialect import PostgresDialect
+
+    if backend == "postgres":
+        return PostgresCompiler(PostgresDialect())
+    return Compiler(
+        {
+            "sqlite": SQLiteDialect(),
+            "json_each": SQLiteDialect(json_path_strings=False),
+            "mysql": MySQLDialect(),
+            "mariadb": MariaDBDialect(),
+        }[backend]
+    )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "json_each", "postgres", "mysql", "mariadb"])
+def test_a_cached_statement_is_what_a_fresh_compile_gives(backend: str) -> None:
+    """A filter whose shape was compiled before reuses that statement: its SQL and the
+    order of its params must be what compiling it from scratch gives, for trees of every
+    form (deep operands are moved first; the quick shape walk must agree)."""
+    from .support import FILTERED, FILTERED_ORDER, PLAIN_KINDS, random_tree
+
+    warm = _compiler(backend)
+    rng = random.Random(backend)
+    for n in range(200):
+        depth = rng.randint(1, 32 if n % 4 == 0 else 9)  # the quick walk gives up deeper
+        state = rng.getstate()
+        for attempt in range(2):  # the second finds the first's statements in the cache
+            rng.setstate(state)
+            kinds = PLAIN_KINDS if n % 2 else range(12)
+            where = random_tree(rng, random.Random(2 * n + attempt), depth, kinds=kinds)
+            find = Find(FILTERED, where, FILTERED_ORDER, 10)
+            assert warm.find(find) == _compiler(backend).find(find), (n, depth)
+            count = Count(FILTERED, where)
+            assert warm.count(count) == _compiler(backend).count(count), (n, depth)
+
+
+@pytest.mark.parametrize(
+    ("where", "field"),
+    [
+        (Compare("lt", "nope", None), "nope"),
+        (Compare("gte", path("nope", "k"), None), "nope"),
+        (Compare("gt", path("name", "k"), None), "name"),
+        (Compare("like", "name", None), "name"),  # type: ignore[arg-type]
+    ],
+)
+def test_comparisons_with_none_check_their_field_and_operator(
+    compiler: Compiler, where: Filter, field: str
+) -> None:
+    """``lt(x, None)`` matches nothing (NULL-1), but only for a field and operator that
+    exist: a direct caller gets the same ValidationError as for any other value."""
+    with pytest.raises(ValidationError) as caught:
+        compiler.count(Count(ITEMS, where))
+    assert (caught.value.model, caught.value.field) == ("items", field)
+
+
+# --- the health check of resting connections (no database needed) ------------------------------
+
+
+def test_a_resting_socket_is_unsolicited_once_the_peer_writes_or_closes() -> None:
+    import socket
+    import time
+
+    from noorm.adapters.sql.health import PING_AFTER_IDLE, needs_ping, unsolicited
+
+    ours, peer = socket.socketpair()
+    try:
+        now = time.monotonic()
+        assert not unsolicited(ours)
+        assert not needs_ping(ours, now)
+        assert needs_ping(ours, now - PING_AFTER_IDLE)  # rested too long
+        assert needs_ping(ours, None) and needs_ping(None, now)  # unknown: always
+        peer.sendall(b"x")  # e.g. the server's goodbye
+        assert unsolicited(ours) and needs_ping(ours, now)
+        ours.recv(1)
+        assert not unsolicited(ours)
+        peer.close()  # the server closed it: readable (EOF)
+        assert unsolicited(ours)
+    finally:
+        ours.close()
+        peer.close()
+    assert unsolicited(ours)  # closed on our side: no descriptor
+
+    class Gone:
+        def fileno(self) -> int:
+            raise OSError("the connection is closed")  # as psycopg's closed connection says
+
+    assert unsolicited(Gone())

@@ -775,6 +775,10 @@ def test_filters_at_the_limits(jdb: SQLiteAdapter) -> None:
     support.check_filters_at_the_limits(jdb)
 
 
+def test_filter_trees_of_random_form(jdb: SQLiteAdapter) -> None:
+    support.check_random_filter_trees(jdb, seed=7, count=24)
+
+
 def test_deep_documents_on_32_key_paths(jdb: SQLiteAdapter) -> None:
     support.check_deep_documents_on_32_key_paths(jdb)
 
@@ -1068,6 +1072,20 @@ def test_a_column_the_table_lacks_is_never_read_as_its_own_name(tmp_path: Path) 
     assert old.get(NOTED_V1, {"id": "b"}) == {"id": "b"}
     adapter.close()
     first.close()
+
+
+def test_the_checked_models_are_a_bounded_set(tmp_path: Path) -> None:
+    """Each Model object's columns are checked once; a host that builds models per
+    request (plugins do) must not grow that record without bound."""
+    adapter = open_adapter(tmp_path / "db.sqlite3")
+    Store(Schema([NOTED_V1]), adapter).bootstrap()
+    if adapter._checked is None:
+        pytest.skip("this SQLite reads no unknown identifier as a string: nothing to check")
+    for n in range(1_100):
+        model = NOTED_V1.replace(fields=list(NOTED_V1.fields))  # a new object, same table
+        assert adapter.execute(Count(model, None)) == 0
+        assert id(model) in adapter._checked and len(adapter._checked) <= 1_025, n
+    adapter.close()
 
 
 def test_a_mismatch_is_found_in_the_stored_checks(tmp_path: Path) -> None:

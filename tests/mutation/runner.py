@@ -65,6 +65,7 @@ PYTEST_OPTIONS = ("-x", "-p", "no:cacheprovider", "--hypothesis-seed=0")
 TIMEOUT_FACTOR = 3.0
 TIMEOUT_SLACK = 10.0
 POSTGRES_ENV = "NOORM_POSTGRES_URL"
+MYSQL_ENV = "NOORM_MYSQL_URL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,9 @@ COMMANDS = {
         _pytest("test_postgres.py", "tests/adapters/test_postgres.py", POSTGRES_ENV),
         # Its server tests need NOORM_CITUS_URL and skip without it; the rest need no server.
         _pytest("test_citus.py", "tests/adapters/test_citus.py"),
+        _pytest("test_conflicts.py", "tests/adapters/test_conflicts.py"),
+        _certify("mysql", "noorm.adapters.mysql.testing:conformance_factory", MYSQL_ENV),
+        _pytest("test_mysql.py", "tests/adapters/test_mysql.py", MYSQL_ENV),
     )
 }
 
@@ -125,15 +129,16 @@ class Area:
     """Files of the folder that are not mutated (test scaffolding)."""
 
 
-_SQLITE = ("certify sqlite", "test_sqlite.py", "test_sql_compiler.py")
-_POSTGRES = ("certify postgres", "test_postgres.py", "test_citus.py")
+_SQLITE = ("certify sqlite", "test_sqlite.py", "test_sql_compiler.py", "test_conflicts.py")
+_POSTGRES = ("certify postgres", "test_postgres.py", "test_citus.py", "test_conflicts.py")
+_MYSQL = ("certify mysql", "test_mysql.py")
 AREAS = {
     a.name: a
     for a in (
         Area("memory", "adapters/memory", ("certify memory", "test_memory.py")),
-        # The shared SQL layer serves SQLite and PostgreSQL (and MySQL): a mutant that
-        # only the PostgreSQL suite can see is not a survivor.
-        Area("sql", "adapters/sql", (*_SQLITE, *_POSTGRES)),
+        # The shared SQL layer serves SQLite, PostgreSQL and MySQL/MariaDB: a mutant
+        # that only one backend's tests can see is not a survivor.
+        Area("sql", "adapters/sql", tuple(dict.fromkeys((*_SQLITE, *_POSTGRES, *_MYSQL)))),
         Area("sqlite", "adapters/sqlite", _SQLITE),
         Area("postgres", "adapters/postgres", _POSTGRES, excluded=("testing.py",)),
     )
