@@ -928,23 +928,9 @@ def check_filters_at_the_limits(db: Any, *, paths: bool = True) -> None:
     rows = filtered_rows()
     db.execute(spec.Insert(FILTERED, tuple(rows)))
     fields = {f.name: f for f in FILTERED.fields}
-    conditions: list[Callable[[int], spec.Filter]] = [
-        lambda i: spec.eq("s", f"s{i % 50}"),
-        lambda i: spec.gt("n", float(i % 7)),
-        lambda i: spec.is_null("b"),
-        lambda i: spec.in_("o03", [i % 5, (i + 1) % 5, None]),
-        lambda i: spec.lte("t", MOMENTS[i % len(MOMENTS)]),
-        lambda i: spec.not_in("s", [f"s{i % 50}", f"s{(i + 3) % 50}"]),
-    ]
-    if paths:
-        conditions += [
-            lambda i: spec.eq(spec.path("j", "k"), i % 3),
-            lambda i: spec.ne(spec.path("j", "a", "b"), i % 40),
-            lambda i: spec.in_(spec.path("j", "k"), [i % 3, f"k{i % 3}"]),
-        ]
 
     def leaf(i: int) -> spec.Filter:
-        return conditions[i % len(conditions)](i)
+        return filtered_condition(i, i, paths=paths)
 
     big = list(range(0, 20_000, 2))
     cases: dict[str, spec.Filter] = {

@@ -55,6 +55,7 @@ from noorm.spec import (
     TimestampType,
     Update,
     Upsert,
+    UpsertResult,
     ValidationError,
     asc,
     desc,
@@ -225,6 +226,41 @@ def test_bootstrap_evolves_additively_and_refuses_the_rest() -> None:  # BOOT-5.
         adapter.bootstrap(Schema([other]))
     assert (caught.value.model, caught.value.index) == ("other", "users_email")
     assert adapter.bootstrap(SCHEMA) == []  # nothing was created or changed
+
+
+def test_a_model_without_a_nullable_field_of_the_table_reads_and_writes_it_as_null() -> None:
+    """BOOT-5: the host of an older release (its model lacks a field a newer one added)
+    keeps working on the evolved table; rows it writes hold NULL in that field."""
+    adapter = MemoryAdapter()
+    newer = ITEMS.with_field(Field("extra", StringType(), nullable=True))
+    adapter.bootstrap(Schema([newer]))
+    insert(adapter, ITEMS, {"id": 1, "name": "a"})
+    assert adapter.execute(Upsert(ITEMS, full(ITEMS, id=2, name="b"), ("name",))) == UpsertResult(
+        full(ITEMS, id=2, name="b"), inserted=True
+    )
+    assert adapter.execute(Upsert(ITEMS, full(ITEMS, id=2, name="c"), ("name",))) == UpsertResult(
+        full(ITEMS, id=2, name="c"), inserted=False
+    )
+    assert adapter.execute(Update(ITEMS, Compare("eq", "id", 1), {"score": 1.5})) == 1
+    assert find(adapter, newer) == [
+        full(newer, id=1, name="a", score=1.5),
+        full(newer, id=2, name="c"),
+    ]
+    assert find(adapter, ITEMS) == [
+        full(ITEMS, id=1, name="a", score=1.5),
+        full(ITEMS, id=2, name="c"),
+    ]
+
+
+def test_a_model_without_a_not_null_field_of_the_table_is_refused() -> None:
+    """Rows it wrote would lack a value the table requires: run bootstrap() first."""
+    adapter = MemoryAdapter()
+    required = ITEMS.with_field(Field("extra", StringType()))
+    adapter.bootstrap(Schema([required]))
+    with pytest.raises(BackendError, match="run bootstrap") as caught:
+        ids(adapter, ITEMS)
+    assert caught.value.model == "items"
+    assert ids(adapter, required) == []
 
 
 def test_bootstrap_adds_no_field_inside_a_transaction() -> None:

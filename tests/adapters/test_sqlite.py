@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 import noorm
 from noorm.adapters.memory import matches
-from noorm.adapters.sqlite import SQLiteAdapter
+from noorm.adapters.sqlite import SQLiteAdapter, SQLiteDialect
 from noorm.adapters.sqlite.dialect import PACK_IN, json_paths_work
 from noorm.kit import Store
 from noorm.spec import (
@@ -1256,3 +1256,23 @@ def test_an_adapter_that_keeps_no_cursor_closes_each_one() -> None:
     adapter.execute(Count(DOCS, None))
     assert len(closed) == before + 2  # one cursor per statement, each closed
     adapter.close()
+
+
+@pytest.mark.parametrize(
+    ("exc", "portable"),
+    [
+        (sqlite3.IntegrityError("UNIQUE constraint failed: items.id"), "DuplicateKeyError"),
+        (sqlite3.IntegrityError("NOT NULL constraint failed: items.x"), "BackendError"),
+        (sqlite3.OperationalError("database is locked"), "ConflictError"),
+        (sqlite3.OperationalError("database table is locked: items"), "ConflictError"),
+        (sqlite3.OperationalError("disk I/O error"), "BackendError"),
+    ],
+)
+def test_errors_without_result_codes_are_read_from_their_message(
+    exc: Exception, portable: str
+) -> None:
+    """Drivers without extended result codes (pysqlite3, sqlite3 builds without
+    ``sqlite_errorname``) give the message only: the same portable error comes of it."""
+    assert getattr(exc, "sqlite_errorname", None) is None
+    error = SQLiteDialect().classify_error(exc, "items")
+    assert type(error).__name__ == portable and error.model == "items"

@@ -104,6 +104,7 @@ COMMANDS = {
     for c in (
         _certify("memory", "noorm.conformance.targets:memory"),
         _pytest("test_memory.py", "tests/adapters/test_memory.py"),
+        _pytest("test_capabilities.py", "tests/adapters/test_capabilities.py"),
         _certify("sqlite", "noorm.conformance.targets:sqlite"),
         _pytest("test_sqlite.py", "tests/adapters/test_sqlite.py"),
         _pytest("test_sql_compiler.py", "tests/adapters/test_sql_compiler.py"),
@@ -129,13 +130,23 @@ class Area:
     """Files of the folder that are not mutated (test scaffolding)."""
 
 
-_SQLITE = ("certify sqlite", "test_sqlite.py", "test_sql_compiler.py", "test_conflicts.py")
+_SQLITE = (
+    "certify sqlite",
+    "test_sqlite.py",
+    "test_sql_compiler.py",
+    "test_conflicts.py",
+    "test_capabilities.py",
+)
 _POSTGRES = ("certify postgres", "test_postgres.py", "test_citus.py", "test_conflicts.py")
 _MYSQL = ("certify mysql", "test_mysql.py")
 AREAS = {
     a.name: a
     for a in (
-        Area("memory", "adapters/memory", ("certify memory", "test_memory.py")),
+        Area(
+            "memory",
+            "adapters/memory",
+            ("certify memory", "test_memory.py", "test_capabilities.py"),
+        ),
         # The shared SQL layer serves SQLite, PostgreSQL and MySQL/MariaDB: a mutant
         # that only one backend's tests can see is not a survivor.
         Area("sql", "adapters/sql", tuple(dict.fromkeys((*_SQLITE, *_POSTGRES, *_MYSQL)))),
