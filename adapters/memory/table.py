@@ -85,7 +85,7 @@ class Table:
 
     # --- schema ---------------------------------------------------------------------------
 
-    def unique_index(self, index: Index, *, empty: bool = False) -> UniqueIndex:
+    def unique_index(self, index: Index, *, empty: bool) -> UniqueIndex:
         """A unique index built over the current rows; BackendError if they collide.
 
         ``empty``: it holds a field bootstrap is adding, NULL in every row (BOOT-5).

@@ -31,8 +31,10 @@ _COLUMNS = (
 )
 _INDEXES = (
     "SELECT t.relname, i.relname, x.indisunique, x.indisprimary, "
-    "ARRAY(SELECT a.attname FROM unnest(x.indkey) WITH ORDINALITY AS k(attnum, n) "
-    "JOIN pg_catalog.pg_attribute AS a ON a.attrelid = x.indrelid AND a.attnum = k.attnum "
+    "ARRAY(SELECT COALESCE(a.attname::text, "
+    "pg_catalog.pg_get_indexdef(x.indexrelid, k.n::int, true)) "
+    "FROM unnest(x.indkey) WITH ORDINALITY AS k(attnum, n) "
+    "LEFT JOIN pg_catalog.pg_attribute AS a ON a.attrelid = x.indrelid AND a.attnum = k.attnum "
     "ORDER BY k.n)::text[], "
     "ARRAY(SELECT (k.o & 1) = 1 FROM unnest(x.indoption::int2[]) WITH ORDINALITY AS k(o, n) "
     "ORDER BY k.n) "
@@ -70,7 +72,13 @@ def read_catalog(
         if primary:
             keys[str(table)] = tuple(str(c) for c in index_columns)
         elif index in wanted:
-            pairs = tuple((str(c), bool(d)) for c, d in zip(index_columns, descending, strict=True))
+            # An expression is shown as its text; INCLUDE columns come after the key
+            # columns, which alone have a direction. Either way no field matches them.
+            keyed = len(descending)
+            pairs = tuple(
+                (str(c), bool(descending[n])) if n < keyed else (f"INCLUDE {c}", False)
+                for n, c in enumerate(index_columns)
+            )
             indexes[str(index)] = StoredIndex(str(index), str(table), pairs, bool(unique))
     stored = {
         table: StoredTable(tuple(columns[table]), keys.get(table, ()))

@@ -252,6 +252,23 @@ def test_a_model_without_a_nullable_field_of_the_table_reads_and_writes_it_as_nu
     ]
 
 
+def test_a_json_field_added_by_bootstrap_is_copied_in_and_out() -> None:
+    """JSON-3 on an evolved table: the stored document is the adapter's own, so changing
+    the dict given to a write, or a returned one, changes nothing stored."""
+    adapter = MemoryAdapter()
+    plain = Model("notes", [Field("id", IntegerType())], primary_key=["id"])
+    adapter.bootstrap(Schema([plain]))
+    noted = plain.with_field(Field("doc", JsonType(), nullable=True))
+    assert adapter.bootstrap(Schema([noted])) == ["add field doc json null to notes"]
+    given = {"tags": ["a"]}
+    adapter.execute(Insert(noted, ({"id": 1, "doc": given},)))
+    given["tags"].append("changed by the caller")
+    (row,) = find(adapter, noted)
+    assert row["doc"] == {"tags": ["a"]}
+    row["doc"]["tags"].append("changed by the reader")
+    assert find(adapter, noted)[0]["doc"] == {"tags": ["a"]}
+
+
 def test_a_model_without_a_not_null_field_of_the_table_is_refused() -> None:
     """Rows it wrote would lack a value the table requires: run bootstrap() first."""
     adapter = MemoryAdapter()

@@ -16,6 +16,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -33,14 +34,17 @@ from psycopg_pool import ConnectionPool
 
 import noorm
 from noorm.adapters.postgres import PostgresAdapter
+from noorm.adapters.postgres import adapter as pg_adapter
 from noorm.adapters.postgres import testing as pg_testing
-from noorm.adapters.postgres.adapter import version_text
+from noorm.adapters.postgres.adapter import connect_error, version_text
 from noorm.adapters.postgres.compiler import COPY_ROWS
+from noorm.adapters.sql import health
 from noorm.spec import (
     ALL,
     Adapter,
     BackendError,
     Capability,
+    ConflictError,
     Count,
     Delete,
     DuplicateKeyError,
@@ -178,6 +182,7 @@ def conn(schema: str) -> Iterator[psycopg.Connection[Any]]:
 def test_protocol_identity_and_capabilities(db: PostgresAdapter) -> None:
     assert isinstance(db, Adapter)
     assert db.name == "postgres" and db.version == noorm.__version__
+    assert db.dialect.name == "postgres"  # PostgresDialect, public: its own name too
     assert db.capabilities == frozenset(Capability)
     major = raw("SHOW server_version_num")[0][0]
     assert db.server_version().startswith(f"PostgreSQL {int(major) // 10000}.")
@@ -978,6 +983,10 @@ def test_filters_at_the_limits(db: PostgresAdapter) -> None:
     support.check_filters_at_the_limits(db)
 
 
+def test_filter_trees_of_random_form(db: PostgresAdapter) -> None:
+    support.check_random_filter_trees(db, seed=7, count=24)
+
+
 def test_deep_documents_on_32_key_paths(db: PostgresAdapter) -> None:
     support.check_deep_documents_on_32_key_paths(db)
 
@@ -1144,4 +1153,477 @@ def test_an_added_column_waits_for_the_bootstrap_lock(
     ran = adapter.bootstrap(Schema([noted]))
     assert ran == [f'ALTER TABLE "{schema}"."named" ADD COLUMN "note" VARCHAR(5) COLLATE "C"']
     assert PostgresAdapter(pool, schema=schema).bootstrap(Schema([noted])) == []
+    adapter.close()
+
+
+# --- pinned by mutation testing ----------------------------------------------------------------
+
+
+def test_a_url_pool_has_the_documented_defaults(schema: str) -> None:
+    """docs/backends/postgres.md: ``connect_timeout`` 10 s, at most 4 connections."""
+    adapter = PostgresAdapter(URL, schema=schema)
+    try:
+        own = adapter._pool
+        assert own is not None and own.max_size == 4
+        assert isinstance(own.kwargs, dict) and own.kwargs["connect_timeout"] == 10
+    finally:
+        adapter.close()
+    one = PostgresAdapter(URL, schema=schema, max_connections=0)  # at least one connection
+    try:
+        assert one._pool is not None and one._pool.max_size == 1
+        one.bootstrap(SCHEMA)
+        assert one.execute(Count(DOCS, None)) == 0
+    finally:
+        one.close()
+
+
+def test_a_url_adapter_that_fails_to_start_closes_its_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    opened: list[ConnectionPool[Any]] = []
+
+    class Recording(ConnectionPool[Any]):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            opened.append(self)
+
+    monkeypatch.setattr(pg_adapter, "ConnectionPool", Recording)
+    with pytest.raises(BackendError, match="no current schema"):
+        PostgresAdapter(_variant(options="-c search_path=noorm_nowhere"))
+    assert len(opened) == 1 and opened[0].closed
+
+
+def test_a_url_pool_pings_only_rested_or_disturbed_connections(
+    schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection lent again at once skips the ping; one the server terminated while
+    it rested is noticed (its socket is readable) and replaced before it is lent."""
+    monkeypatch.setattr(health, "PING_AFTER_IDLE", 3600.0)  # only the poll may call for one
+    pings: list[object] = []
+    check = ConnectionPool.check_connection
+
+    def counting(conn: psycopg.Connection[Any]) -> None:
+        pings.append(conn)
+        check(conn)
+
+    monkeypatch.setattr(ConnectionPool, "check_connection", staticmethod(counting))
+    name = f"noorm_rested_{uuid.uuid4().hex[:8]}"
+    adapter = PostgresAdapter(_variant(application_name=name), schema=schema, max_connections=1)
+    try:
+        adapter.bootstrap(SCHEMA)
+        for _ in range(5):
+            assert adapter.execute(Count(DOCS, None)) == 0
+        assert len(pings) == 1  # the first lend: rested since an unknown time
+        terminated = raw(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+            "WHERE application_name = %s",
+            name,
+        )
+        assert terminated == [(True,)]
+        adapter.execute(Insert(DOCS, (doc(1),)))  # on a new connection
+        assert ids(adapter, None) == [1] and len(pings) > 1
+    finally:
+        adapter.close()
+
+
+class _SignallingLock:
+    """A session lock that says when another thread has to wait for it."""
+
+    def __init__(self, lock: Any, waiting: threading.Event) -> None:
+        self._lock = lock
+        self._waiting = waiting
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            self._waiting.set()
+            self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def test_a_call_waiting_for_a_borrowed_connection_fails_once_the_adapter_is_closed(
+    conn: psycopg.Connection[Any], schema: str
+) -> None:
+    adapter = PostgresAdapter(conn, schema=schema)
+    adapter.bootstrap(SCHEMA)
+    shared = adapter._shared
+    assert shared is not None
+    waiting = threading.Event()
+    shared.lock = _SignallingLock(shared.lock, waiting)  # type: ignore[assignment]
+    outcome: list[object] = []
+
+    def count() -> None:
+        try:
+            outcome.append(adapter.execute(Count(DOCS, None)))
+        except BackendError as exc:
+            outcome.append(exc)
+
+    with adapter.transaction() as tx:
+        tx.execute(Insert(DOCS, (doc(1),)))
+        waiter = threading.Thread(target=count)
+        waiter.start()
+        assert waiting.wait(10)
+        adapter.close()
+    waiter.join(10)
+    assert len(outcome) == 1 and isinstance(outcome[0], BackendError)
+    assert "closed" in str(outcome[0])
+
+
+def test_a_pool_that_lends_no_connection_is_a_backend_error(schema: str) -> None:
+    own: ConnectionPool[Any] = ConnectionPool(URL, min_size=1, max_size=1, open=True)
+    adapter = PostgresAdapter(own, schema=schema)
+    own.close()  # the application closed its pool: getconn() raises PoolClosed
+    with pytest.raises(BackendError, match="no connection from the pool") as caught:
+        adapter.execute(Count(DOCS, None))
+    assert isinstance(caught.value.__cause__, psycopg.OperationalError)
+    adapter.close()
+
+
+def test_jsonb_is_read_in_a_borrowed_connections_encoding(
+    conn: psycopg.Connection[Any], schema: str
+) -> None:
+    conn.execute(b"SET client_encoding TO 'LATIN1'")
+    conn.commit()
+    adapter = PostgresAdapter(conn, schema=schema)
+    adapter.bootstrap(SCHEMA)
+    row = doc(1, s="é", txt="ñ", j={"é": "ü", "ß": ["ÿ"]})
+    adapter.execute(Insert(DOCS, (row,)))
+    assert adapter.execute(Find(DOCS, None, BY_ID)) == [row]
+    assert adapter.execute(Find(DOCS, eq(path("j", "é"), "ü"), BY_ID)) == [row]
+    adapter.close()
+
+
+def test_partitioned_tables_and_indexes_are_the_models_own(
+    pool: ConnectionPool[Any], schema: str
+) -> None:
+    """A table the host partitioned (relkind p), with its index (relkind I), is the
+    model's table and index: bootstrap has nothing to do, reads and writes go there."""
+    indexed = Model(
+        "plain", PLAIN.fields, primary_key=["id"], indexes=[Index("plain_rolname", ["rolname"])]
+    )
+    adapter = PostgresAdapter(pool, schema=schema)
+    table, index = adapter.bootstrap(Schema([indexed]), dry_run=True)
+    raw(f'{table} PARTITION BY RANGE ("id")')
+    raw(f'CREATE TABLE "{schema}"."plain_rest" PARTITION OF "{schema}"."plain" DEFAULT')
+    raw(index)
+    kinds = raw(
+        "SELECT relname, relkind::text FROM pg_class WHERE relnamespace = %s::regnamespace "
+        "AND relname IN ('plain', 'plain_rolname') ORDER BY 1",
+        schema,
+    )
+    assert kinds == [("plain", "p"), ("plain_rolname", "I")]
+    assert adapter.bootstrap(Schema([indexed])) == []
+    adapter.execute(Insert(indexed, ({"id": 1, "rolname": "x"},)))
+    assert adapter.execute(Find(indexed, eq("rolname", "x"), ())) == [{"id": 1, "rolname": "x"}]
+    adapter.close()
+
+
+def test_sessions_of_connections_the_pool_replaced_are_forgotten(schema: str) -> None:
+    """One session (and cursor) per pooled connection, but not one per connection ever
+    lent: those of closed connections are dropped once there are many."""
+    own: ConnectionPool[Any] = ConnectionPool(URL, min_size=1, max_size=1, open=True)
+    adapter = PostgresAdapter(own, schema=schema)
+    try:
+        adapter.bootstrap(SCHEMA)
+        for _ in range(66):
+            assert adapter.execute(Count(DOCS, None)) == 0
+            with own.connection() as lent:
+                lent.close()  # the pool replaces it
+        assert 1 <= len(adapter._sessions) <= 64
+    finally:
+        adapter.close()
+        own.close()
+
+
+def test_a_batch_of_copy_rows_is_one_copy_on_a_cursor_it_closes(
+    schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From 16 rows on (docs/backends/postgres.md), execute() runs the COPY that
+    statement() names, on a one-off cursor it closes; the statement cursor is the only
+    one left open."""
+    made: list[psycopg.Cursor[Any]] = []
+
+    class Tracking(psycopg.Cursor[Any]):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    with psycopg.connect(URL, cursor_factory=Tracking) as own:
+        adapter = PostgresAdapter(own, schema=schema)
+        adapter.bootstrap(SCHEMA)
+        ran: list[str] = []
+        command = adapter._command
+
+        def recording(session: Any, compiled: Any, model: str | None) -> int:
+            ran.append(compiled.sql)
+            return command(session, compiled, model)
+
+        monkeypatch.setattr(adapter, "_command", recording)
+        fewer = Insert(DOCS, tuple(doc(k) for k in range(100, 115)))
+        assert adapter.statement(fewer).startswith("INSERT ")  # type: ignore[union-attr]
+        insert = Insert(DOCS, tuple(doc(k) for k in range(16)))
+        assert adapter.statement(insert).startswith("COPY ")  # type: ignore[union-attr]
+        adapter.execute(insert)
+        assert ran == []  # no INSERT: the rows went by COPY
+        assert adapter.execute(Count(DOCS, None)) == 16
+        shared = adapter._shared
+        assert shared is not None
+        assert [c for c in made if not c.closed] == [shared.cursor]
+        adapter.close()
+
+
+def test_an_upsert_whose_row_keeps_vanishing_gives_up(
+    db: PostgresAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Insert-or-read: a conflicting row deleted before it could be read is inserted
+    again, but not forever."""
+    query = db._query
+    table = psycopg.sql.Identifier(db.schema, "docs")
+    insert = psycopg.sql.SQL("INSERT INTO {} (id) VALUES (1)").format(table)
+    delete = psycopg.sql.SQL("DELETE FROM {} WHERE id = 1").format(table)
+    attempts: list[str] = []
+    with psycopg.connect(URL, autocommit=True) as other:
+
+        def vanishing(session: Any, compiled: Any, model: str | None) -> Any:
+            if not compiled.sql.startswith("INSERT"):
+                return query(session, compiled, model)
+            attempts.append(compiled.sql)
+            other.execute(insert)
+            rows = query(session, compiled, model)  # conflicts
+            other.execute(delete)
+            return rows
+
+        monkeypatch.setattr(db, "_query", vanishing)
+        with pytest.raises(BackendError, match="kept changing") as caught:
+            db.execute(Upsert(DOCS, doc(1, s="mine"), ()))
+    assert caught.value.model == "docs" and len(attempts) >= 2
+    monkeypatch.undo()
+    assert db.execute(Upsert(DOCS, doc(1, s="mine"), ())) == UpsertResult(
+        doc(1, s="mine"), inserted=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "where"),
+    [
+        ("postgresql://u:secret@db.example:6000/app", "db.example:6000"),
+        ("host=db.example hostaddr=10.0.0.9 port=6001 dbname=app user=u", "db.example:6001"),
+        ("hostaddr=10.0.0.9 dbname=app user=u", "10.0.0.9:5432"),
+        ("dbname=app user=u password=secret", "localhost:5432"),
+    ],
+)
+def test_a_connection_error_says_where_who_and_why(url: str, where: str) -> None:
+    """The documented form: host (or hostaddr, or localhost) and port, database and
+    user, and the server's reason without libpq's prefix or its severity."""
+    for severity in ("FATAL", "ERROR"):
+        exc = psycopg.OperationalError(
+            f'connection to server at "db.example" (10.0.0.9), port 6000 failed: {severity}:  '
+            'password authentication failed for user "u"'
+        )
+        error = connect_error(url, exc)
+        assert str(error) == (
+            f'cannot connect to PostgreSQL at {where} (database "app", user "u"): '
+            'password authentication failed for user "u"'
+        )
+
+
+def test_a_pool_that_cannot_open_is_closed_and_reported(
+    schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The direct connection succeeded, then the pool's own could not be made."""
+    opened: list[ConnectionPool[Any]] = []
+
+    class Recording(ConnectionPool[Any]):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            opened.append(self)
+
+    def refused(*args: Any, **kwargs: Any) -> psycopg.Connection[Any]:
+        raise psycopg.OperationalError("refused for the test")
+
+    monkeypatch.setattr(pg_adapter, "ConnectionPool", Recording)
+    monkeypatch.setattr(psycopg.Connection, "connect", classmethod(refused))  # not psycopg.connect
+    with pytest.raises(BackendError, match="cannot open a connection pool") as caught:
+        PostgresAdapter(URL, schema=schema, connect_timeout=1)
+    assert isinstance(caught.value.__cause__, psycopg.OperationalError)
+    assert len(opened) == 1 and opened[0].closed
+
+
+def test_a_schema_that_cannot_be_created_names_no_model(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(b"SET default_transaction_read_only = on")
+    conn.commit()
+    adapter = PostgresAdapter(conn, schema=f"noorm_pgtest_{uuid.uuid4().hex[:12]}")
+    with pytest.raises(BackendError) as caught:
+        adapter.bootstrap(SCHEMA)
+    assert not caught.value.model
+    assert isinstance(caught.value.__cause__, psycopg.errors.ReadOnlySqlTransaction)
+    adapter.close()
+
+
+def test_a_borrowed_connection_that_died_says_so_on_every_call(
+    conn: psycopg.Connection[Any], schema: str
+) -> None:
+    """docs/backends/postgres.md: "the borrowed connection was lost (...); pass a URL or
+    a psycopg_pool.ConnectionPool", with the driver's error as ``__cause__`` (ERR-1)."""
+    adapter = PostgresAdapter(conn, schema=schema)
+    adapter.bootstrap(SCHEMA)
+    pid = conn.info.backend_pid
+    assert raw("SELECT pg_terminate_backend(%s, 5000)", pid) == [(True,)]
+    for _ in range(2):  # the server's goodbye unread, then a closed connection
+        with pytest.raises(BackendError, match="borrowed connection was lost") as caught:
+            adapter.execute(Count(DOCS, None))
+        assert "pass a URL or a psycopg_pool.ConnectionPool" in str(caught.value)
+        assert isinstance(caught.value.__cause__, psycopg.OperationalError)
+    with pytest.raises(BackendError, match="borrowed connection was lost"), adapter.transaction():
+        pass
+    adapter.close()
+
+
+def test_a_serialization_failure_is_a_conflict(conn: psycopg.Connection[Any], schema: str) -> None:
+    """On a connection whose transactions are REPEATABLE READ, a row another transaction
+    changed since the snapshot cannot be updated (40001): ConflictError (ISO-4)."""
+    conn.execute(b"SET default_transaction_isolation = 'repeatable read'")
+    conn.commit()
+    adapter = PostgresAdapter(conn, schema=schema)
+    adapter.bootstrap(SCHEMA)
+    adapter.execute(Insert(DOCS, (doc(1, i=1),)))
+    with pytest.raises(ConflictError) as caught, adapter.transaction() as tx:
+        assert ids(tx, None) == [1]  # the snapshot
+        with psycopg.connect(URL, autocommit=True) as other:
+            update = psycopg.sql.SQL("UPDATE {} SET i = 2 WHERE id = 1")
+            other.execute(update.format(psycopg.sql.Identifier(schema, "docs")))
+        tx.execute(Update(DOCS, eq("id", 1), {"i": 3}))
+    assert caught.value.model == "docs"
+    assert isinstance(caught.value.__cause__, psycopg.errors.SerializationFailure)
+    assert adapter.execute(Find(DOCS, None, BY_ID))[0]["i"] == 2
+    adapter.close()
+
+
+def _waits_for_a_lock(pid: int) -> bool:
+    rows = raw("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", pid)
+    return rows == [("Lock",)]
+
+
+def test_a_deadlock_is_a_conflict(db: PostgresAdapter) -> None:
+    """The transaction that waited first is the one the server's deadlock check aborts
+    (after deadlock_timeout): its block raises ConflictError (ISO-4), nothing committed."""
+    db.execute(Insert(DOCS, (doc(1), doc(2))))
+    update = psycopg.sql.SQL("UPDATE {} SET i = 9 WHERE id = %s").format(
+        psycopg.sql.Identifier(db.schema, "docs")
+    )
+    pids: list[int] = []
+    locked = threading.Event()
+    outcome: list[object] = []
+
+    def first() -> None:
+        try:
+            with db.transaction() as tx:
+                tx.execute(Update(DOCS, eq("id", 1), {"i": 1}))
+                pids.append(db._local.session.conn.info.backend_pid)
+                locked.set()
+                tx.execute(Update(DOCS, eq("id", 2), {"i": 1}))  # waits for the other
+            outcome.append("committed")
+        except BaseException as exc:  # reported below
+            outcome.append(exc)
+
+    with psycopg.connect(URL) as other:
+        other.execute(update, (2,))
+        waiter = threading.Thread(target=first)
+        waiter.start()
+        assert locked.wait(10)
+        for _ in range(1000):  # until the first transaction waits for row 2
+            if _waits_for_a_lock(pids[0]):
+                break
+            time.sleep(0.01)
+        other.execute(update, (1,))  # a cycle: the first waiter's check finds it
+        waiter.join(10)
+        other.commit()
+    assert len(outcome) == 1 and isinstance(outcome[0], ConflictError)
+    assert isinstance(outcome[0].__cause__, psycopg.errors.DeadlockDetected)
+    assert [r["i"] for r in db.execute(Find(DOCS, None, BY_ID))] == [9, 9]
+
+
+def test_a_lock_timeout_is_a_conflict(conn: psycopg.Connection[Any], schema: str) -> None:
+    """lock_not_available (55P03, the session's lock_timeout) is ConflictError (ISO-4)."""
+    conn.execute(b"SET lock_timeout = '50ms'")
+    conn.commit()
+    adapter = PostgresAdapter(conn, schema=schema)
+    adapter.bootstrap(SCHEMA)
+    adapter.execute(Insert(DOCS, (doc(1),)))
+    with psycopg.connect(URL) as other:
+        update = psycopg.sql.SQL("UPDATE {} SET i = 9 WHERE id = 1")
+        other.execute(update.format(psycopg.sql.Identifier(schema, "docs")))  # holds the row
+        with pytest.raises(ConflictError) as caught:
+            adapter.execute(Update(DOCS, eq("id", 1), {"i": 1}))
+        other.rollback()
+    assert caught.value.model == "docs"
+    assert isinstance(caught.value.__cause__, psycopg.errors.LockNotAvailable)
+    adapter.close()
+
+
+SYSTEM_NAMES = ("tableoid", "xmin", "cmin", "xmax", "cmax", "ctid")
+
+
+def test_tables_named_like_system_columns_are_stored_upper_cased(
+    pool: ConnectionPool[Any], schema: str
+) -> None:
+    """The stored names of existing tables must not move between versions."""
+    models = [renamed(PLAIN, name) for name in SYSTEM_NAMES]
+    adapter = PostgresAdapter(pool, schema=schema)
+    adapter.bootstrap(Schema(models))
+    tables = raw(
+        "SELECT relname FROM pg_class WHERE relnamespace = %s::regnamespace AND relkind = 'r'",
+        schema,
+    )
+    assert sorted(t for (t,) in tables) == sorted(name.upper() for name in SYSTEM_NAMES)
+    assert adapter.bootstrap(Schema(models)) == []
+    for n, model in enumerate(models):
+        adapter.execute(Insert(model, ({"id": n, "rolname": model.name},)))
+        assert adapter.execute(Find(model, None, ())) == [{"id": n, "rolname": model.name}]
+    adapter.close()
+
+
+@pytest.mark.parametrize(
+    ("columns", "shown"),
+    [
+        ("(lower(email))", "unique (lower(email"),  # the server's text of the expression
+        ('("email", lower(tenant))', "unique (email, lower(tenant"),
+        ('("email") INCLUDE ("tenant")', "unique (email, INCLUDE tenant)"),
+    ],
+    ids=["expression", "column-and-expression", "covering"],
+)
+def test_an_index_of_another_form_under_a_models_index_name_is_a_mismatch(
+    pool: ConnectionPool[Any], schema: str, columns: str, shown: str
+) -> None:
+    """An expression or an INCLUDE column is part of the stored definition (BOOT-6)."""
+    adapter = PostgresAdapter(pool, schema=schema)
+    table = adapter.bootstrap(Schema([USERS]), dry_run=True)[0]
+    raw(table)
+    raw(f'CREATE UNIQUE INDEX "users_email" ON "{schema}"."users" {columns}')
+    with pytest.raises(SchemaMismatchError) as caught:
+        adapter.bootstrap(Schema([USERS]))
+    assert caught.value.model == "users" and caught.value.index == "users_email"
+    message = str(caught.value)
+    assert f"it exists as {shown}" in message and "the model declares unique (email);" in message
+    adapter.close()
+
+
+def test_a_duplicate_names_its_constraint_as_the_server_reports_it(
+    pool: ConnectionPool[Any], schema: str
+) -> None:
+    """The constraint comes from the error's own field: a name ending in digits is kept
+    whole (only Citus's shard names, read from the message, lose such a suffix)."""
+    accounts = Model(
+        "accounts",
+        [Field("id", IntegerType()), Field("email", StringType(20))],
+        primary_key=["id"],
+        indexes=[Index("accounts_email_2", ["email"], unique=True)],
+    )
+    adapter = PostgresAdapter(pool, schema=schema)
+    adapter.bootstrap(Schema([accounts]))
+    adapter.execute(Insert(accounts, ({"id": 1, "email": "a@x"},)))
+    with pytest.raises(DuplicateKeyError, match=r"\(constraint accounts_email_2\)") as caught:
+        adapter.execute(Insert(accounts, ({"id": 2, "email": "a@x"},)))
+    assert caught.value.model == "accounts"
     adapter.close()
