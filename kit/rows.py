@@ -101,14 +101,14 @@ def check_row_type(final: Model[Any], row_type: type[Any]) -> None:
     if not typing.is_typeddict(row_type):
         raise SchemaError(f"the row type {name} is not a TypedDict", model=final.name)
     for declared in fields_of(final.name, row_type):
-        actual = final.field(declared.name) if declared.name in final.field_names else None
-        if actual is None:
+        if not final.has_field(declared.name):
             raise SchemaError(
                 f"the row type {name} declares {declared.name!r}, which the model (with its "
                 "plugins' fields) does not have",
                 model=final.name,
                 field=declared.name,
             )
+        actual = final.field(declared.name)
         if type(actual.type) is not type(declared.type) or actual.nullable != declared.nullable:
             raise SchemaError(
                 f"the row type {name} declares {declared.name!r} as "
