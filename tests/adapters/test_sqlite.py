@@ -1276,3 +1276,35 @@ def test_errors_without_result_codes_are_read_from_their_message(
     assert getattr(exc, "sqlite_errorname", None) is None
     error = SQLiteDialect().classify_error(exc, "items")
     assert type(error).__name__ == portable and error.model == "items"
+
+
+def test_an_upsert_whose_row_keeps_vanishing_gives_up(
+    db: SQLiteAdapter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Insert-or-read runs without a transaction around it (SQLite 3.35+): a row another
+    connection inserts before the insert and deletes before the read is tried again,
+    but not forever."""
+    if not db._returning:
+        pytest.skip("this SQLite upserts in one transaction: no row can vanish")
+    other = sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)
+    command = db._command
+    attempts: list[str] = []
+
+    def vanishing(session: Any, compiled: Any, model: str | None) -> Any:
+        if not compiled.sql.startswith("INSERT"):
+            return command(session, compiled, model)
+        attempts.append(compiled.sql)
+        other.execute('INSERT INTO "docs" ("id") VALUES (1)')
+        written = command(session, compiled, model)  # conflicts: nothing written
+        other.execute('DELETE FROM "docs" WHERE "id" = 1')
+        return written
+
+    monkeypatch.setattr(db, "_command", vanishing)
+    with pytest.raises(BackendError, match="kept changing") as caught:
+        db.execute(Upsert(DOCS, doc(1, s="mine"), ()))
+    assert caught.value.model == "docs" and len(attempts) >= 2
+    monkeypatch.undo()
+    other.close()
+    assert db.execute(Upsert(DOCS, doc(1, s="mine"), ())) == UpsertResult(
+        doc(1, s="mine"), inserted=True
+    )
