@@ -1081,10 +1081,14 @@ def test_the_checked_models_are_a_bounded_set(tmp_path: Path) -> None:
     Store(Schema([NOTED_V1]), adapter).bootstrap()
     if adapter._checked is None:
         pytest.skip("this SQLite reads no unknown identifier as a string: nothing to check")
+    models = []
     for n in range(1_100):
         model = NOTED_V1.replace(fields=list(NOTED_V1.fields))  # a new object, same table
+        models.append(model)
         assert adapter.execute(Count(model, None)) == 0
         assert id(model) in adapter._checked and len(adapter._checked) <= 1_025, n
+        if 0 < n < 1_024:  # below the bound, every model checked so far stays checked
+            assert id(models[n - 1]) in adapter._checked, n
     adapter.close()
 
 
