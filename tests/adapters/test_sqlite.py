@@ -1312,3 +1312,15 @@ def test_an_upsert_whose_row_keeps_vanishing_gives_up(
     assert db.execute(Upsert(DOCS, doc(1, s="mine"), ())) == UpsertResult(
         doc(1, s="mine"), inserted=True
     )
+
+
+def test_a_borrowed_connections_lowered_parameter_limit_is_honoured() -> None:
+    """The bound-parameter limit is read from the connection, not assumed: a batch
+    splits under the one this connection was given (all of it still written)."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 40)
+    adapter = open_adapter(conn)
+    rows = tuple(doc(n, s=f"s{n}") for n in range(50))  # 7 columns: 350 parameters
+    adapter.execute(Insert(DOCS, rows))
+    assert adapter.execute(Count(DOCS, None)) == 50
+    adapter.close()
