@@ -237,6 +237,54 @@ def check_upsert_never_touches_a_row_of_another_scope(db: Any) -> None:
     assert db.execute(spec.Find(USERS, None, BY_ID)) == [user("u1", tenant="t2", n=1)]
 
 
+def record_sql(
+    adapter: Any, monkeypatch: pytest.MonkeyPatch, hooks: Sequence[str] = ("_query", "_command")
+) -> list[str]:
+    """The SQL of every statement the SQL layer's ``hooks`` of ``adapter`` run, as they run."""
+    seen: list[str] = []
+    for hook in hooks:
+        original = getattr(adapter, hook)
+
+        def spy(session: Any, compiled: Any, model: Any, original: Any = original) -> Any:
+            seen.append(compiled.sql)
+            return original(session, compiled, model)
+
+        monkeypatch.setattr(adapter, hook, spy)
+    return seen
+
+
+def check_an_upsert_whose_row_keeps_vanishing_gives_up(
+    db: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    hook: str,
+    add: Callable[[], object],
+    remove: Callable[[], object],
+) -> None:
+    """Insert-or-read: a conflicting row another connection adds before the insert
+    (``add``) and deletes before the read (``remove``) is tried again, but not forever.
+    ``hook`` is the SQL layer's method that runs the adapter's insert."""
+    original = getattr(db, hook)
+    attempts: list[str] = []
+
+    def vanishing(session: Any, compiled: Any, model: str | None) -> Any:
+        if not compiled.sql.startswith("INSERT"):
+            return original(session, compiled, model)
+        attempts.append(compiled.sql)
+        add()
+        result = original(session, compiled, model)  # conflicts: nothing written
+        remove()
+        return result
+
+    monkeypatch.setattr(db, hook, vanishing)
+    with pytest.raises(spec.BackendError, match="kept changing") as caught:
+        db.execute(spec.Upsert(DOCS, doc(1, s="mine"), ()))
+    assert caught.value.model == "docs" and len(attempts) >= 2
+    monkeypatch.undo()
+    assert db.execute(spec.Upsert(DOCS, doc(1, s="mine"), ())) == spec.UpsertResult(
+        doc(1, s="mine"), inserted=True
+    )
+
+
 def check_upsert_collisions_on_other_unique_indexes(db: Any) -> None:
     db.execute(spec.Insert(USERS, (user("u1"), user("u2"))))
     with pytest.raises(spec.DuplicateKeyError):  # the insert path hits users_email

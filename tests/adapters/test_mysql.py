@@ -513,7 +513,9 @@ def _nested(levels: int) -> Any:
     return value
 
 
-def test_path_filters_are_exact_on_documents_too_deep_for_the_server(db: MySQLAdapter) -> None:
+def test_path_filters_are_exact_on_documents_too_deep_for_the_server(
+    db: MySQLAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """MariaDB's JSON functions stop at 32 levels; when a path filter meets a deeper
     document the adapter reads the rows and decides the filter with the reference
     evaluator (JSON-1 stores 64 levels): reads, counts, writes and scoped upserts are
@@ -525,14 +527,7 @@ def test_path_filters_are_exact_on_documents_too_deep_for_the_server(db: MySQLAd
         {"v": 1},
         _nested(64),
     ]
-    seen: list[str] = []
-    query_ = db._query
-
-    def spy(session: Any, compiled: Any, model: Any) -> Any:
-        seen.append(compiled.sql)
-        return query_(session, compiled, model)
-
-    db._query = spy  # type: ignore[method-assign]
+    seen = support.record_sql(db, monkeypatch, ["_query"])
     where = eq(path("j", "v"), 1)
     assert ids(db, where) == [1, 2]
     assert db.execute(Count(DOCS, is_null(path("j", "v")))) == 1
@@ -842,7 +837,7 @@ def test_batches_of_ten_thousand_rows_are_all_or_nothing(empty: MySQLAdapter) ->
 
 @pytest.mark.parametrize("limit", ["parameters", "packet"])
 def test_batches_of_several_statements_hold_exactly_their_rows(
-    empty: MySQLAdapter, limit: str
+    empty: MySQLAdapter, limit: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def split() -> None:
         if limit == "parameters":
@@ -850,7 +845,7 @@ def test_batches_of_several_statements_hold_exactly_their_rows(
         else:
             empty.max_allowed_packet = 6200  # 554 bytes of values: three rows per statement
 
-    seen = _counting(empty)
+    seen = support.record_sql(empty, monkeypatch, ["_command"])
     support.check_batches_of_several_statements(empty, split)
     inserts = [sql for sql in seen if sql.startswith("INSERT")]
     assert len(inserts) > 20 and max(sql.count("(%s, %s, %s, %s)") for sql in inserts) <= 3
@@ -926,27 +921,16 @@ def test_a_batch_is_one_statement_and_all_or_nothing(db: MySQLAdapter) -> None:
     support.check_a_batch_is_one_statement_and_all_or_nothing(db, "(%s, %s, %s, %s)")
 
 
-def _counting(adapter: MySQLAdapter) -> list[str]:
-    """Record the SQL of every statement ``adapter`` runs (an instance-level spy)."""
-    seen: list[str] = []
-    original = adapter._command
-
-    def spy(session: Any, compiled: Any, model: Any) -> int:
-        seen.append(compiled.sql)
-        return original(session, compiled, model)
-
-    adapter._command = spy  # type: ignore[method-assign]
-    return seen
-
-
 def test_chunked_batches_stay_atomic(db: MySQLAdapter) -> None:
     support.check_chunked_batches_stay_atomic(db)
 
 
-def test_batches_are_split_to_fit_the_packet_limit(db: MySQLAdapter) -> None:
+def test_batches_are_split_to_fit_the_packet_limit(
+    db: MySQLAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
     big = "é" * 300_000  # up to 1.2 MB inlined
     rows = tuple(doc(n, j={"text": big, "n": n}) for n in range(30))  # ~36 MB worst case
-    seen = _counting(db)
+    seen = support.record_sql(db, monkeypatch, ["_command"])
     db.execute(Insert(DOCS, rows))
     inserts = [sql for sql in seen if sql.startswith("INSERT")]
     assert len(inserts) > 1  # one statement would exceed max_allowed_packet
@@ -1000,25 +984,9 @@ def member(id: str, tenant: str = "t1", n: int = 0) -> dict[str, Any]:
     return {"id": id, "tenant": tenant, "n": n}
 
 
-def recording(adapter: MySQLAdapter) -> list[str]:
-    """Record the SQL of every statement ``adapter`` runs, reads and writes alike."""
-    seen: list[str] = []
-    query, command = adapter._query, adapter._command
-
-    def spy_query(session: Any, compiled: Any, model: Any) -> Any:
-        seen.append(compiled.sql)
-        return query(session, compiled, model)
-
-    def spy_command(session: Any, compiled: Any, model: Any) -> int:
-        seen.append(compiled.sql)
-        return command(session, compiled, model)
-
-    adapter._query = spy_query  # type: ignore[method-assign]
-    adapter._command = spy_command  # type: ignore[method-assign]
-    return seen
-
-
-def test_upsert_of_a_model_without_unique_indexes_is_one_statement(db: MySQLAdapter) -> None:
+def test_upsert_of_a_model_without_unique_indexes_is_one_statement(
+    db: MySQLAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """OP-UPS, HOOK-QUERY on MariaDB's ``INSERT ... ON DUPLICATE KEY UPDATE ... RETURNING``:
     inserted or not is told exactly (also when nothing changes), and a row of another
     scope is never written."""
@@ -1026,7 +994,7 @@ def test_upsert_of_a_model_without_unique_indexes_is_one_statement(db: MySQLAdap
         pytest.skip("MySQL 8 has no INSERT ... RETURNING")
     db.bootstrap(Schema([MEMBERS]))
     scope = eq("tenant", "t1")
-    run = recording(db)
+    run = support.record_sql(db, monkeypatch)
     assert db.execute(Upsert(MEMBERS, member("a", n=1), ("n",), scope)) == UpsertResult(
         member("a", n=1), inserted=True
     )

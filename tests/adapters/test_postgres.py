@@ -711,14 +711,7 @@ def test_duplicate_keys_and_other_driver_errors(db: PostgresAdapter) -> None:
 def test_a_batch_is_one_statement_per_chunk_and_all_or_nothing(
     db: PostgresAdapter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ran: list[str] = []
-    command = db._command
-
-    def recording(session: Any, compiled: Any, model: str | None) -> int:
-        ran.append(compiled.sql)
-        return command(session, compiled, model)
-
-    monkeypatch.setattr(db, "_command", recording)
+    ran = support.record_sql(db, monkeypatch, ["_command"])
     db.execute(Insert(DOCS, tuple(doc(k) for k in range(COPY_ROWS - 1))))
     assert len(ran) == 1 and ran[0].count("(%s") == COPY_ROWS - 1
     db.dialect.max_params = 8 * 4  # four rows per statement
@@ -1177,9 +1170,8 @@ def test_a_url_pool_has_the_documented_defaults(schema: str) -> None:
         one.close()
 
 
-def test_a_url_adapter_that_fails_to_start_closes_its_pool(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _record_pools(monkeypatch: pytest.MonkeyPatch) -> list[ConnectionPool[Any]]:
+    """Every pool the adapter opens from now on."""
     opened: list[ConnectionPool[Any]] = []
 
     class Recording(ConnectionPool[Any]):
@@ -1188,6 +1180,13 @@ def test_a_url_adapter_that_fails_to_start_closes_its_pool(
             opened.append(self)
 
     monkeypatch.setattr(pg_adapter, "ConnectionPool", Recording)
+    return opened
+
+
+def test_a_url_adapter_that_fails_to_start_closes_its_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    opened = _record_pools(monkeypatch)
     with pytest.raises(BackendError, match="no current schema"):
         PostgresAdapter(_variant(options="-c search_path=noorm_nowhere"))
     assert len(opened) == 1 and opened[0].closed
@@ -1352,14 +1351,7 @@ def test_a_batch_of_copy_rows_is_one_copy_on_a_cursor_it_closes(
     with psycopg.connect(URL, cursor_factory=Tracking) as own:
         adapter = PostgresAdapter(own, schema=schema)
         adapter.bootstrap(SCHEMA)
-        ran: list[str] = []
-        command = adapter._command
-
-        def recording(session: Any, compiled: Any, model: str | None) -> int:
-            ran.append(compiled.sql)
-            return command(session, compiled, model)
-
-        monkeypatch.setattr(adapter, "_command", recording)
+        ran = support.record_sql(adapter, monkeypatch, ["_command"])
         fewer = Insert(DOCS, tuple(doc(k) for k in range(100, 115)))
         assert adapter.statement(fewer).startswith("INSERT ")  # type: ignore[union-attr]
         insert = Insert(DOCS, tuple(doc(k) for k in range(16)))
@@ -1378,30 +1370,13 @@ def test_an_upsert_whose_row_keeps_vanishing_gives_up(
 ) -> None:
     """Insert-or-read: a conflicting row deleted before it could be read is inserted
     again, but not forever."""
-    query = db._query
     table = psycopg.sql.Identifier(db.schema, "docs")
     insert = psycopg.sql.SQL("INSERT INTO {} (id) VALUES (1)").format(table)
     delete = psycopg.sql.SQL("DELETE FROM {} WHERE id = 1").format(table)
-    attempts: list[str] = []
     with psycopg.connect(URL, autocommit=True) as other:
-
-        def vanishing(session: Any, compiled: Any, model: str | None) -> Any:
-            if not compiled.sql.startswith("INSERT"):
-                return query(session, compiled, model)
-            attempts.append(compiled.sql)
-            other.execute(insert)
-            rows = query(session, compiled, model)  # conflicts
-            other.execute(delete)
-            return rows
-
-        monkeypatch.setattr(db, "_query", vanishing)
-        with pytest.raises(BackendError, match="kept changing") as caught:
-            db.execute(Upsert(DOCS, doc(1, s="mine"), ()))
-    assert caught.value.model == "docs" and len(attempts) >= 2
-    monkeypatch.undo()
-    assert db.execute(Upsert(DOCS, doc(1, s="mine"), ())) == UpsertResult(
-        doc(1, s="mine"), inserted=True
-    )
+        support.check_an_upsert_whose_row_keeps_vanishing_gives_up(
+            db, monkeypatch, "_query", lambda: other.execute(insert), lambda: other.execute(delete)
+        )
 
 
 @pytest.mark.parametrize(
@@ -1432,17 +1407,11 @@ def test_a_pool_that_cannot_open_is_closed_and_reported(
     schema: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The direct connection succeeded, then the pool's own could not be made."""
-    opened: list[ConnectionPool[Any]] = []
-
-    class Recording(ConnectionPool[Any]):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            opened.append(self)
+    opened = _record_pools(monkeypatch)
 
     def refused(*args: Any, **kwargs: Any) -> psycopg.Connection[Any]:
         raise psycopg.OperationalError("refused for the test")
 
-    monkeypatch.setattr(pg_adapter, "ConnectionPool", Recording)
     monkeypatch.setattr(psycopg.Connection, "connect", classmethod(refused))  # not psycopg.connect
     with pytest.raises(BackendError, match="cannot open a connection pool") as caught:
         PostgresAdapter(URL, schema=schema, connect_timeout=1)

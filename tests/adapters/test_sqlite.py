@@ -1291,27 +1291,16 @@ def test_an_upsert_whose_row_keeps_vanishing_gives_up(
     if not db._returning:
         pytest.skip("this SQLite upserts in one transaction: no row can vanish")
     other = sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)
-    command = db._command
-    attempts: list[str] = []
-
-    def vanishing(session: Any, compiled: Any, model: str | None) -> Any:
-        if not compiled.sql.startswith("INSERT"):
-            return command(session, compiled, model)
-        attempts.append(compiled.sql)
-        other.execute('INSERT INTO "docs" ("id") VALUES (1)')
-        written = command(session, compiled, model)  # conflicts: nothing written
-        other.execute('DELETE FROM "docs" WHERE "id" = 1')
-        return written
-
-    monkeypatch.setattr(db, "_command", vanishing)
-    with pytest.raises(BackendError, match="kept changing") as caught:
-        db.execute(Upsert(DOCS, doc(1, s="mine"), ()))
-    assert caught.value.model == "docs" and len(attempts) >= 2
-    monkeypatch.undo()
-    other.close()
-    assert db.execute(Upsert(DOCS, doc(1, s="mine"), ())) == UpsertResult(
-        doc(1, s="mine"), inserted=True
-    )
+    try:
+        support.check_an_upsert_whose_row_keeps_vanishing_gives_up(
+            db,
+            monkeypatch,
+            "_command",
+            lambda: other.execute('INSERT INTO "docs" ("id") VALUES (1)'),
+            lambda: other.execute('DELETE FROM "docs" WHERE "id" = 1'),
+        )
+    finally:
+        other.close()
 
 
 def test_a_borrowed_connections_lowered_parameter_limit_is_honoured() -> None:
