@@ -36,6 +36,7 @@ import pytest
 
 from noorm.spec import Adapter, Capability
 
+from .async_door import is_async, sync_door
 from .clauses import CLAUSES, is_core
 from .report import AdapterInfo, TestResult, build_report, write_report
 
@@ -154,7 +155,7 @@ def driver_version(adapter: object) -> str | None:
     return None
 
 
-def _probe(spec: str, factory: AdapterFactory) -> Subject:
+def _probe(spec: str, factory: AdapterFactory, door: str = "sync") -> Subject:
     """Open one adapter to learn its name, versions and capabilities, then close it.
 
     What the adapter must say about itself (a non-empty ``name``, ``version`` and
@@ -165,6 +166,11 @@ def _probe(spec: str, factory: AdapterFactory) -> Subject:
     except Exception as exc:
         raise pytest.UsageError(f"--noorm-adapter {spec}: the factory failed: {exc!r}") from exc
     try:
+        if is_async(adapter):
+            raise pytest.UsageError(
+                f"--noorm-adapter {spec}: {adapter!r} is an async adapter: pass --noorm-async "
+                "(noorm certify --async) to certify its async door"
+            )
         if not isinstance(adapter, Adapter):
             raise pytest.UsageError(
                 f"--noorm-adapter {spec}: {adapter!r} does not implement noorm.spec.Adapter"
@@ -189,6 +195,7 @@ def _probe(spec: str, factory: AdapterFactory) -> Subject:
             capabilities=frozenset(c.value for c in capabilities),
             driver=driver_version(adapter),
             problems=problems,
+            door=door,
         )
     finally:
         adapter.close()
@@ -331,6 +338,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="certify the adapter this factory returns (a fresh, empty database per call)",
     )
     group.addoption(
+        "--noorm-async",
+        action="store_true",
+        default=False,
+        help="the factory returns async adapters (noorm.spec.AsyncAdapter): certify their "
+        "async door, through a sync facade that awaits each call",
+    )
+    group.addoption(
         "--noorm-report",
         metavar="PATH",
         default=None,
@@ -348,7 +362,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "(skipped without them)",
     )
     certification = Certification(
-        config.getoption("noorm_adapter", None), config.getoption("noorm_report", None)
+        config.getoption("noorm_adapter", None),
+        config.getoption("noorm_report", None),
+        door="async" if config.getoption("noorm_async", False) else "sync",
     )
     config.stash[_STATE] = certification
     config.pluginmanager.register(certification, "noorm-certification")
@@ -357,8 +373,11 @@ def pytest_configure(config: pytest.Config) -> None:
 class Certification:
     """The per-run hooks and state: capability skips, results, coverage, the report."""
 
-    def __init__(self, factory_spec: str | None, report_path: str | None) -> None:
+    def __init__(
+        self, factory_spec: str | None, report_path: str | None, *, door: str = "sync"
+    ) -> None:
         self.factory_spec = factory_spec
+        self.door = door
         self.report_path = report_path
         self.subject: Subject | None = None
         self.collected: dict[str, pytest.Item] = {}
@@ -375,7 +394,10 @@ class Certification:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.started = time.time()
         if self.factory_spec is not None:
-            self.subject = _probe(self.factory_spec, load_factory(self.factory_spec))
+            factory = load_factory(self.factory_spec)
+            if self.door == "async":
+                factory = sync_door(factory)
+            self.subject = _probe(self.factory_spec, factory, self.door)
 
     def pytest_report_header(self, config: pytest.Config) -> str | None:
         if self.subject is None:
@@ -383,7 +405,8 @@ class Certification:
         info = self.subject.info
         caps = ", ".join(sorted(info.capabilities)) or "none"
         return (
-            f"noorm: certifying {info.name} {info.version} on {info.server_version} "
+            f"noorm: certifying {info.name} {info.version} ({info.door} door) on "
+            f"{info.server_version} "
             f"(capabilities: {caps}; factory {info.factory})"
         )
 

@@ -56,6 +56,9 @@ class AdapterInfo:
     """The driver and its version (e.g. ``psycopg 3.2.1``); None for in-process adapters."""
     problems: tuple[str, ...] = ()
     """What the probe found wrong with the adapter itself (each one blocks certification)."""
+    door: str = "sync"
+    """``"sync"`` (:class:`~noorm.spec.Adapter`) or ``"async"`` (an
+    :class:`~noorm.spec.AsyncAdapter`, driven through a sync facade)."""
 
 
 @dataclass(slots=True)
@@ -252,6 +255,7 @@ def build_report(
         "adapter_version": adapter.version,
         "server_version": adapter.server_version,
         "factory": adapter.factory,
+        "door": adapter.door,
         "spec_version": SPEC_VERSION,
         "versions": versions(adapter.driver),
         "capabilities": sorted(adapter.capabilities),

@@ -15,7 +15,17 @@ from dataclasses import dataclass
 
 from noorm.spec import Adapter
 
-__all__ = ["TARGETS", "MemoryFactory", "SQLiteFactory", "Target", "memory", "sqlite"]
+from .async_door import ThreadedFactory
+
+__all__ = [
+    "TARGETS",
+    "MemoryFactory",
+    "SQLiteFactory",
+    "Target",
+    "async_doors",
+    "memory",
+    "sqlite",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +37,11 @@ class Target:
     description: str
     url_env: str | None = None
     """The environment variable holding the server URL; None for serverless backends."""
+
+    @property
+    def async_factory(self) -> str:
+        """The factory of the target's async door (``noorm certify NAME --async``)."""
+        return f"{__name__}:async_doors.{self.name}"
 
 
 TARGETS: dict[str, Target] = {
@@ -113,3 +128,17 @@ class SQLiteFactory:
 
 
 sqlite = SQLiteFactory()
+
+
+class _AsyncDoors:
+    """``async_doors.NAME``: the async factory of built-in target NAME. No built-in
+    adapter has a native async door yet: each is its sync adapter on worker threads."""
+
+    def __getattr__(self, name: str) -> ThreadedFactory:
+        target = TARGETS.get(name)
+        if target is None:
+            raise AttributeError(name)
+        return ThreadedFactory(target.factory)
+
+
+async_doors = _AsyncDoors()

@@ -18,9 +18,11 @@ from noorm.spec.operations import Order, UpsertResult
 from noorm.spec.schema import Model, fields_of
 
 if TYPE_CHECKING:
-    from .store import Page, Store, Where
+    from .async_store import AsyncStore
+    from .core import Page, Where
+    from .store import Store
 
-__all__ = ["Rows", "check_row_type"]
+__all__ = ["AsyncRows", "Rows", "check_row_type"]
 
 R = TypeVar("R", bound=Mapping[str, Any])
 
@@ -89,6 +91,68 @@ class Rows(Generic[R]):
 
     def delete(self, *, where: Where = None, key: Mapping[str, Any] | None = None) -> int:
         return self.store.delete(self.model, where=where, key=key)
+
+
+class AsyncRows(Generic[R]):
+    """:class:`Rows` on an :class:`~noorm.kit.AsyncStore`: the same methods, awaited."""
+
+    __slots__ = ("model", "store")
+
+    def __init__(self, store: AsyncStore, model: Model[Any]) -> None:
+        self.store = store
+        self.model = model
+
+    async def get(self, key: Mapping[str, Any], *, for_update: bool = False) -> R | None:
+        row: R | None = await self.store.get(self.model, key, for_update=for_update)
+        return row
+
+    async def find(
+        self,
+        where: Where = None,
+        *,
+        order_by: Sequence[str | Order] | str | Order = (),
+        limit: int | None = None,
+        cursor: str | None = None,
+        after: Mapping[str, Any] | None = None,
+        for_update: bool = False,
+    ) -> Page[R]:
+        page: Page[R] = await self.store.find(
+            self.model,
+            where,
+            order_by=order_by,
+            limit=limit,
+            cursor=cursor,
+            after=after,
+            for_update=for_update,
+        )
+        return page
+
+    async def count(self, where: Where = None) -> int:
+        return await self.store.count(self.model, where)
+
+    async def insert(self, row: R) -> R:
+        stored: R = await self.store.insert(self.model, row)
+        return stored
+
+    async def insert_many(self, rows: Iterable[R]) -> list[R]:
+        stored: list[R] = await self.store.insert_many(self.model, rows)
+        return stored
+
+    async def update(
+        self,
+        values: Mapping[str, Any],
+        *,
+        where: Where = None,
+        key: Mapping[str, Any] | None = None,
+    ) -> int:
+        return await self.store.update(self.model, values, where=where, key=key)
+
+    async def upsert(self, row: R, *, update: Sequence[str]) -> UpsertResult[R]:
+        result: UpsertResult[R] = await self.store.upsert(self.model, row, update=update)
+        return result
+
+    async def delete(self, *, where: Where = None, key: Mapping[str, Any] | None = None) -> int:
+        return await self.store.delete(self.model, where=where, key=key)
 
 
 def check_row_type(final: Model[Any], row_type: type[Any]) -> None:

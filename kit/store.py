@@ -1,98 +1,32 @@
 """The store: one schema, one adapter, the hooks, and the typed operations.
 
-Every call validates before I/O, runs the write hooks, adds the scope filters of the
-query hooks, and hands the adapter one canonical operation object.
-
-Each operation that reaches the adapter is observed once, whatever number of statements
-it runs: ``around`` encloses it, and as it ends one :class:`QueryEvent` goes to
-``on_query`` and one DEBUG record to the ``noorm.query`` logger (OBS-1..4). With none
-of them in use, the cost is one ``isEnabledFor`` test per operation.
+The calls are prepared by :class:`~.core.StoreCore` (validation, hooks, scopes,
+cursors, observability); this class runs them on a synchronous
+:class:`~noorm.spec.Adapter`. :class:`~noorm.kit.AsyncStore` is the same store for
+asyncio.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import secrets
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar, cast, overload
+from contextlib import contextmanager
+from typing import Any, TypeVar, cast, overload
 
-from noorm.spec.adapter import Adapter, Capability, Executor, require_capability
-from noorm.spec.errors import DuplicateKeyError, ValidationError, suggest
-from noorm.spec.filters import And, Compare, Filter, In, Not, Or, flatten, pinned, where_from
-from noorm.spec.operations import (
-    Count,
-    Delete,
-    Find,
-    Insert,
-    Operation,
-    Order,
-    Update,
-    Upsert,
-    UpsertResult,
-)
-from noorm.spec.schema import Model, Schema
+from noorm.spec.adapter import Adapter, Executor
+from noorm.spec.operations import Operation, Order, UpsertResult
+from noorm.spec.schema import Model
 
-from .cursor import CursorCodec, CursorKey, after_filter, cursor_keys, query_shape, unfixed
-from .hooks import Plugin, QueryCall, QueryEvent, Write, WriteKind
-from .limits import check_batch, check_limit
+from .core import CURSOR_KEY_ENV, Around, Page, Program, StoreCore, Where, counter, one, single
 from .rows import Rows, check_row_type
-from .validate import ModelPlan
 
-__all__ = ["Page", "Store"]
+__all__ = ["CURSOR_KEY_ENV", "Around", "Page", "Store", "Where"]
 
 R = TypeVar("R", bound=Mapping[str, Any])
 T = TypeVar("T")
 
-Where = Filter | Mapping[str, Any] | None
 
-logger = logging.getLogger("noorm")
-query_logger = logging.getLogger("noorm.query")
-"""One DEBUG record per operation (OBS-4); never the operation's values unless the store
-was built with ``log_parameters=True``."""
-
-Around = Callable[[QueryCall], AbstractContextManager[Any]]
-"""``Store(around=...)``: returns the context manager that encloses one operation."""
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[R]):
-    """One page of a find: its rows, and the cursor of the next page (None at the end)."""
-
-    rows: list[R]
-    next_cursor: str | None = None
-
-    def __iter__(self) -> Iterator[R]:
-        return iter(self.rows)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-
-@dataclass(slots=True)
-class _Shared:
-    """What every bound or transactional view of one store shares."""
-
-    schema: Schema
-    adapter: Adapter
-    plugins: tuple[Plugin, ...]
-    plans: dict[str, ModelPlan]
-    codec: CursorCodec
-    on_query: Callable[[QueryEvent], None] | None
-    scoped: bool = field(default=False)
-    around: Around | None = None
-    log_parameters: bool = False
-    watched: bool = False
-    """``on_query`` or ``around`` is set: every operation is observed."""
-    open_transactions: dict[int, int] = field(default_factory=dict)
-    """Thread id -> how many ``transaction()`` blocks of this store it has open."""
-
-
-class Store:
+class Store(StoreCore):
     """The runtime a host library calls.
 
     ``Store(schema, adapter, plugins=[...])`` applies the plugins' schema extensions
@@ -105,69 +39,12 @@ class Store:
     with the operation's values only if ``log_parameters=True``.
     """
 
-    __slots__ = ("_context", "_executor", "_shared")
-
-    def __init__(
-        self,
-        schema: Schema | Iterable[Model[Any]],
-        adapter: Adapter,
-        *,
-        plugins: Sequence[Plugin] = (),
-        on_query: Callable[[QueryEvent], None] | None = None,
-        around: Around | None = None,
-        log_parameters: bool = False,
-        cursor_key: CursorKey | Sequence[CursorKey] | None = None,
-    ) -> None:
-        if not isinstance(log_parameters, bool):
-            raise TypeError(f"log_parameters must be a bool, got {type(log_parameters).__name__}")
-        final = schema if isinstance(schema, Schema) else Schema(schema)
-        for plugin in plugins:
-            final = plugin.extend_schema(final)
-            if not isinstance(final, Schema):
-                raise TypeError(f"{type(plugin).__name__}.extend_schema must return a Schema")
-        json_paths = Capability.JSON_PATHS in adapter.capabilities
-        plans = {m.name: ModelPlan(m, json_paths=json_paths) for m in final.models}
-        scoped = any(type(p).scope is not Plugin.scope for p in plugins)
-        self._shared = _Shared(
-            final,
-            adapter,
-            tuple(plugins),
-            plans,
-            CursorCodec(_default_keys() if cursor_key is None else cursor_keys(cursor_key)),
-            on_query,
-            scoped,
-            around,
-            log_parameters,
-            on_query is not None or around is not None,
-        )
-        self._executor: Executor = adapter
-        self._context: Mapping[str, Any] = {}
-
-    def _view(self, executor: Executor, context: Mapping[str, Any]) -> Store:
-        view = Store.__new__(Store)
-        view._shared = self._shared
-        view._executor = executor
-        view._context = context
-        return view
-
-    # --- configuration --------------------------------------------------------------------
-
-    @property
-    def schema(self) -> Schema:
-        """The final schema, after every plugin's extension."""
-        return self._shared.schema
+    __slots__ = ()
+    _executor: Executor
 
     @property
     def adapter(self) -> Adapter:
-        return self._shared.adapter
-
-    @property
-    def context(self) -> Mapping[str, Any]:
-        return self._context
-
-    def model(self, name: str) -> Model[Any]:
-        """The final model called ``name`` (for schemas built from data)."""
-        return self._shared.schema.model(name)
+        return cast(Adapter, self._shared.adapter)
 
     @overload
     def rows(self, model: Model[R]) -> Rows[R]: ...
@@ -184,18 +61,14 @@ class Store:
             check_row_type(self._plan(model).model, row_type)
         return Rows(self, model)
 
-    @property
-    def in_transaction(self) -> bool:
-        """Whether this view is bound to a transaction (``store.transaction()``'s)."""
-        return self._executor is not self._shared.adapter
-
     def bind(self, **context: Any) -> Store:
         """A view of this store whose hooks receive ``context`` (merged over the current one)."""
-        return self._view(self._executor, {**self._context, **context})
+        view: Store = self._view(self._executor, {**self._context, **context})
+        return view
 
     def bootstrap(self, *, dry_run: bool = False) -> list[str]:
         """Create missing tables and indexes (idempotent); the statements it ran or would run."""
-        return self._shared.adapter.bootstrap(self._shared.schema, dry_run=dry_run)
+        return self.adapter.bootstrap(self._shared.schema, dry_run=dry_run)
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:
@@ -205,15 +78,14 @@ class Store:
         unless its host explicitly opted into something weaker that it documents.
         """
         with self._executor.transaction() as executor:
-            thread, open_transactions = threading.get_ident(), self._shared.open_transactions
-            open_transactions[thread] = open_transactions.get(thread, 0) + 1
+            owner = self._opened()
             try:
                 yield self._view(executor, self._context)
             finally:
-                if open_transactions[thread] == 1:
-                    del open_transactions[thread]
-                else:
-                    open_transactions[thread] -= 1
+                self._closed(owner)
+
+    def _owner(self) -> object:
+        return threading.get_ident()
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -223,12 +95,7 @@ class Store:
         ``for_update=True`` (in a transaction) locks the row until the transaction ends,
         so a read-modify-write of it loses no concurrent update (ISO-2).
         """
-        plan = self._plan(model)
-        self._check_locking(plan, for_update)
-        where: Filter | None = plan.key_filter(self._key(plan, key))
-        if self._shared.scoped:
-            where = self._scoped(plan, where)
-        rows = self._run("get", Find(plan.model, where, plan.tiebreak, 1, for_update))
+        rows = self._run("get", self._get(model, key, for_update))
         return cast(R, rows[0]) if rows else None
 
     def find(
@@ -248,53 +115,11 @@ class Store:
         strictly after the row with that primary key (empty if there is none).
         ``for_update=True`` (in a transaction) locks the rows of the page (ISO-2).
         """
-        plan = self._plan(model)
-        check_limit(limit, plan.name)
-        self._check_locking(plan, for_update)
-        if cursor is not None and after is not None:
-            raise ValidationError("pass either cursor or after, not both", model=plan.name)
-        base = self._scoped(plan, self._filter(plan, where))
-        requested = plan.order(cast(Sequence[str | Order], order_by))
-        order = unfixed(requested, base)
-        start: Mapping[str, Any] | None = None
-        anchor: Find | None = None
-        shape = None
-        if cursor is not None:
-            shape = query_shape(plan.name, requested, base)
-            start = self._shared.codec.decode(cursor, shape, order, plan.fields, model=plan.name)
-        elif after is not None:
-            where_key = self._scoped(plan, plan.key_filter(self._key(plan, after)))
-            anchor = Find(plan.model, where_key, plan.tiebreak, 1)
-
-        def page(executor: _Executes) -> Page[R]:
-            """The page: one statement, or two after= a row (its place, then the page)."""
-            resume_from, resume_order = start, order
-            if anchor is not None:
-                found = executor.execute(anchor)
-                if not found:
-                    return Page([], None)
-                # The anchor need not match the filter (PAGE-3), so it may differ on a
-                # field the filter fixes: its place is only known in the full order.
-                resume_from, resume_order = found[0], requested
-            query = base
-            if resume_from is not None:
-                resume = after_filter(resume_order, resume_from, plan.fields)
-                query = resume if base is None else And((base, resume))
-            fetch = None if limit is None else limit + 1
-            rows = executor.execute(Find(plan.model, query, order, fetch, for_update))
-            next_cursor = None
-            if limit is not None and len(rows) > limit:
-                del rows[limit:]  # the row read ahead only tells that another page follows
-                next_cursor = self._shared.codec.encode(
-                    shape or query_shape(plan.name, requested, base), order, rows[-1]
-                )
-            return Page(cast(list[R], rows), next_cursor)
-
-        return self._perform("find", plan.name, page, len)
+        name, program = self._find(model, where, order_by, limit, cursor, after, for_update)
+        return self._perform("find", name, program, len)
 
     def count(self, model: Model[Any], where: Where = None) -> int:
-        plan = self._plan(model)
-        return self._run("count", Count(plan.model, self._scoped(plan, self._filter(plan, where))))
+        return self._run("count", self._count(model, where))
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -303,25 +128,16 @@ class Store:
 
         ``insert_many(model, [row])[0]``, without the batch's list handling.
         """
-        plan = self._plan(model)
-        canonical = plan.row(self._written("insert", plan, row))
-        self._run("insert", Insert(plan.model, (canonical,)), 1)
-        return cast(R, canonical)
+        op = self._insert(model, row)
+        self._run("insert", op, 1)
+        return cast(R, op.rows[0])
 
     def insert_many(self, model: Model[R], rows: Iterable[R]) -> list[R]:
         """Insert rows in one batch: all of them, or (on any error) none."""
-        plan = self._plan(model)
-        if isinstance(rows, Mapping) or not isinstance(rows, Iterable):
-            raise ValidationError(
-                f"insert_many takes an iterable of rows, got {type(rows).__name__}",
-                model=plan.name,
-            )
-        rows = list(rows)
-        check_batch(len(rows), plan.name)
-        canonical = [plan.row(self._written("insert", plan, r)) for r in rows]
-        if canonical:
-            self._run("insert", Insert(plan.model, tuple(canonical)), len(canonical))
-        return cast(list[R], canonical)
+        op = self._insert_many(model, rows)
+        if op.rows:
+            self._run("insert", op, len(op.rows))
+        return cast(list[R], list(op.rows))
 
     def update(
         self,
@@ -337,10 +153,7 @@ class Store:
         the row with ``key`` is updated only if it also matches ``where`` (1 or 0): a
         compare-and-set when ``where`` tests a version field (ISO-1).
         """
-        plan = self._plan(model)
-        selected = self._selection(plan, where, key, "update")
-        changes = plan.changes(self._written("update", plan, values, "update values"))
-        return self._run("update", Update(plan.model, selected, changes))
+        return self._run("update", self._update(model, values, where, key))
 
     def upsert(self, model: Model[R], row: R, *, update: Sequence[str]) -> UpsertResult[R]:
         """Insert ``row``, or update only the ``update`` fields of the existing row.
@@ -348,26 +161,8 @@ class Store:
         Under a query scope, a row of another scope is never touched: that raises
         DuplicateKeyError.
         """
-        plan = self._plan(model)
-        fields = list(plan.update_fields(update))
-        if self._shared.plugins:
-            write = self._write("upsert", plan, _mapping(plan, row), fields)
-            canonical = plan.row(write.values)
-            fields = list(plan.update_fields(write.update or ()))
-        else:
-            canonical = plan.row(_mapping(plan, row))
-        op = Upsert(plan.model, canonical, tuple(fields), self._scope(plan))
-
-        def upsert(executor: _Executes) -> UpsertResult[R]:
-            result = executor.execute(op)
-            if result is None:
-                raise DuplicateKeyError(
-                    "a row with this primary key exists outside the current scope",
-                    model=plan.name,
-                )
-            return cast(UpsertResult[R], result)
-
-        return self._perform("upsert", plan.name, upsert, _one)
+        name, program = self._upsert(model, row, update)
+        return self._perform("upsert", name, program, one)
 
     def delete(
         self, model: Model[Any], *, where: Where = None, key: Mapping[str, Any] | None = None
@@ -377,347 +172,35 @@ class Store:
         ``where=ALL`` deletes every row. With both, the row with ``key`` only if it also
         matches ``where``.
         """
-        plan = self._plan(model)
-        return self._run("delete", Delete(plan.model, self._selection(plan, where, key, "delete")))
+        return self._run("delete", self._delete(model, where, key))
 
-    # --- internals ------------------------------------------------------------------------
-
-    def _plan(self, model: Model[Any]) -> ModelPlan:
-        name = model.name if isinstance(model, Model) else model
-        plan = self._shared.plans.get(name) if isinstance(name, str) else None
-        if plan is None:
-            if not isinstance(name, str):
-                raise ValidationError(f"expected a Model, got {type(model).__name__}")
-            raise ValidationError(
-                "unknown model (not in this store's schema)" + suggest(name, self._shared.plans),
-                model=name,
-            )
-        if self._shared.open_transactions and self._executor is self._shared.adapter:
-            self._check_outside(plan.name)
-        return plan
-
-    def _check_outside(self, model: str) -> None:
-        """Refuse the outer store inside its own ``transaction()`` block (same thread)."""
-        if threading.get_ident() in self._shared.open_transactions:
-            raise ValidationError(
-                "this thread is inside `with store.transaction() as tx:`: run the operation "
-                "on `tx` (e.g. `tx.insert(...)`, `tx.rows(model)`), not on the store, which "
-                "is outside the transaction",
-                model=model,
-            )
-
-    @staticmethod
-    def _filter(plan: ModelPlan, where: Where) -> Filter | None:
-        if type(where) is dict:
-            quick = plan.quick_filter(where)
-            if quick is not None:
-                return quick
-        try:
-            parsed = where_from(where)
-        except TypeError as exc:
-            raise ValidationError(str(exc), model=plan.name) from None
-        return None if parsed is None else plan.checked_filter(parsed)
-
-    def _selection(
-        self, plan: ModelPlan, where: Where, key: Mapping[str, Any] | None, op: str
-    ) -> Filter:
-        if where is None and key is None:
-            raise ValidationError(
-                f"{op} needs key=, where= or both (where=ALL for every row)", model=plan.name
-            )
-        if isinstance(where, Mapping) and not where:
-            raise ValidationError(
-                f"{op} with an empty where={{}} is refused; pass where=ALL", model=plan.name
-            )
-        if key is None:
-            selected = self._filter(plan, where)
-        else:
-            selected = plan.key_filter(self._key(plan, key))
-            condition = None if where is None else self._filter(plan, where)
-            if condition is not None:
-                selected = And(tuple(flatten(And((selected, condition)))))
-        assert selected is not None
-        if not self._shared.scoped:
-            return selected
-        scoped = self._scoped(plan, selected)
-        assert scoped is not None
-        return scoped
-
-    def _key(self, plan: ModelPlan, key: Mapping[str, Any]) -> Mapping[str, Any]:
-        """``key`` with the key fields the scope pins filled in (HOOK-KEY): under a
-        per-tenant key space, a caller names a row by its key within the tenant."""
-        if not self._shared.scoped or not isinstance(key, Mapping):
-            return key
-        missing = [name for name in plan.model.primary_key if name not in key]
-        if not missing:
-            return key
-        pins = pinned(self._scope(plan))
-        filled = {name: pins[name] for name in missing if name in pins}
-        return {**key, **filled} if filled else key
-
-    def _check_locking(self, plan: ModelPlan, for_update: bool) -> None:
-        """ISO-3: a locking read only inside a transaction, only with ``locking_reads``."""
-        if not for_update:
-            return
-        if for_update is not True:
-            raise ValidationError(
-                f"for_update must be a bool, got {type(for_update).__name__}", model=plan.name
-            )
-        if not self.in_transaction:
-            raise ValidationError(
-                "for_update=True locks rows until the transaction ends: use it inside "
-                "store.transaction()",
-                model=plan.name,
-            )
-        require_capability(
-            self._shared.adapter.capabilities, Capability.LOCKING_READS, model=plan.name
-        )
-
-    def _scope(self, plan: ModelPlan) -> Filter | None:
-        if not self._shared.scoped:
-            return None
-        required = [
-            f for p in self._shared.plugins if (f := p.scope(plan.model, self._context)) is not None
-        ]
-        if not required:
-            return None
-        return plan.checked_filter(required[0] if len(required) == 1 else And(tuple(required)))
-
-    def _scoped(self, plan: ModelPlan, where: Filter | None) -> Filter | None:
-        scope = self._scope(plan)
-        if scope is None:
-            return where
-        return scope if where is None else And((scope, where))
-
-    def _written(
-        self, kind: WriteKind, plan: ModelPlan, values: object, what: str = "a row"
-    ) -> dict[str, Any]:
-        """A caller's row (or update values) as a fresh dict, after the write hooks."""
-        if self._shared.plugins:
-            return self._write(kind, plan, _mapping(plan, values, what)).values
-        return _mapping(plan, values, what)
-
-    def _write(
-        self,
-        kind: WriteKind,
-        plan: ModelPlan,
-        values: dict[str, Any],
-        update: list[str] | None = None,
-    ) -> Write:
-        """The write after every plugin's ``on_write`` hook has edited it."""
-        write = Write(kind, plan.model, values, self._context, update)
-        for plugin in self._shared.plugins:
-            plugin.on_write(write)
-        return write
-
-    def _observing(self) -> bool:
-        return self._shared.watched or query_logger.isEnabledFor(logging.DEBUG)
-
-    def _perform(
-        self, name: str, model: str, body: Callable[[_Executes], T], rows: Callable[[T], int]
-    ) -> T:
-        """``body`` on this view's executor, observed when anything observes."""
-        if self._observing():
-            return self._observed(name, model, body, rows)
-        return body(self._executor)
+    # --- running ----------------------------------------------------------------------------
 
     def _run(self, name: str, op: Operation[T], written: int | None = None) -> T:
         """Run operation ``name``, one statement; ``written``: the rows it inserts."""
-        if self._observing():  # the closure only when observed: this is the hot path
+        if self._observing():
+            return run(
+                self._executor, self._watched(name, op.model.name, single(op), counter(written))
+            )
+        return self._executor.execute(op)  # the hot path: nothing observes
 
-            def run(executor: _Executes) -> T:
-                return executor.execute(op)
+    def _perform(self, name: str, model: str, program: Program[T], rows: Callable[[T], int]) -> T:
+        if self._observing():
+            program = self._watched(name, model, program, rows)
+        return run(self._executor, program)
 
-            return self._observed(name, op.model.name, run, _counter(written))
-        return self._executor.execute(op)
 
-    def _observed(
-        self, name: str, model: str, body: Callable[[_Executes], T], rows: Callable[[T], int]
-    ) -> T:
-        """``body`` run as operation ``name``: inside ``around``, then reported once."""
-        around = self._shared.around
-        if around is None:
-            return self._measured(name, model, body, rows)
-        done: list[T] = []
-        error: BaseException | None = None
-        with around(QueryCall(name, model, self._context)):
+def run(executor: Executor, program: Program[T]) -> T:
+    """Drive ``program`` on ``executor``: each operation it yields is executed and its
+    result (or exception) sent back in."""
+    try:
+        op = next(program)
+        while True:
             try:
-                done.append(self._measured(name, model, body, rows))
+                result = executor.execute(op)
             except BaseException as exc:
-                error = exc
-                raise
-        if done:
-            return done[0]
-        # around's context manager swallowed the operation's exception: the caller gets
-        # it all the same (there is no result to return).
-        assert error is not None
-        raise error
-
-    def _measured(
-        self, name: str, model: str, body: Callable[[_Executes], T], rows: Callable[[T], int]
-    ) -> T:
-        executed = _Recording(self._executor)
-        start = time.perf_counter()
-        try:
-            result = body(executed)
-        except BaseException as exc:
-            self._report(name, model, executed.ops, time.perf_counter() - start, 0, exc)
-            raise
-        self._report(name, model, executed.ops, time.perf_counter() - start, rows(result), None)
-        return result
-
-    def _report(
-        self,
-        name: str,
-        model: str,
-        ops: list[Operation[Any]],
-        duration: float,
-        rows: int,
-        error: BaseException | None,
-    ) -> None:
-        """One event to ``on_query`` and one record to ``noorm.query`` (OBS-1, OBS-4)."""
-        on_query = self._shared.on_query
-        log = query_logger.isEnabledFor(logging.DEBUG)
-        if on_query is None and not log:
-            return
-        statements = [self._statement(op) for op in ops]
-        event = QueryEvent(
-            name,
-            model,
-            statements[-1] if statements else None,
-            duration,
-            rows,
-            error,
-            tuple(s for s in statements if s is not None),
-        )
-        if log:
-            _log(event, [_parameters(op) for op in ops] if self._shared.log_parameters else None)
-        if on_query is not None:
-            on_query(event)
-
-    def _statement(self, op: Operation[Any]) -> str | None:
-        try:
-            return self._shared.adapter.statement(op)
-        except Exception:  # observability never masks the operation's own outcome
-            return None
-
-
-class _Executes(Protocol):
-    def execute(self, op: Operation[T]) -> T: ...
-
-
-class _Recording:
-    """An executor that notes the operations it runs (to report their statements)."""
-
-    __slots__ = ("_executor", "ops")
-
-    def __init__(self, executor: Executor) -> None:
-        self._executor = executor
-        self.ops: list[Operation[Any]] = []
-
-    def execute(self, op: Operation[T]) -> T:
-        self.ops.append(op)
-        return self._executor.execute(op)
-
-
-def _log(event: QueryEvent, parameters: list[dict[str, Any]] | None) -> None:
-    """The DEBUG record of one operation: ``find messages rows=20 1.234 ms: SELECT ...``."""
-    ms = event.duration * 1000
-    extra: dict[str, Any] = {
-        "noorm_operation": event.operation,
-        "noorm_model": event.model,
-        "noorm_rows": event.rows,
-        "noorm_duration_ms": ms,
-        "noorm_statement": event.statement,
-        "noorm_statements": event.statements,
-        "noorm_error": None if event.error is None else type(event.error).__name__,
-    }
-    if event.error is None:
-        message, args = "%s %s rows=%d %.3f ms", [event.operation, event.model, event.rows, ms]
-    else:
-        message = "%s %s failed with %s after %.3f ms"
-        args = [event.operation, event.model, extra["noorm_error"], ms]
-    if event.statements:
-        message += ": %s"
-        args.append("; ".join(event.statements))
-    if parameters is not None:
-        extra["noorm_parameters"] = parameters
-        message += " parameters=%r"
-        args.append(parameters)
-    query_logger.debug(message, *args, extra=extra)
-
-
-def _parameters(op: Operation[Any]) -> dict[str, Any]:
-    """The values ``op`` carries (``log_parameters=True`` only): filter operands in
-    order, written rows or values."""
-    out: dict[str, Any] = {}
-    if isinstance(op, Insert):
-        out["rows"] = list(op.rows)
-    elif isinstance(op, Upsert):
-        out["row"] = op.row
-    elif isinstance(op, Update):
-        out["values"] = op.values
-    where = getattr(op, "where", None)
-    if where is not None:
-        out["where"] = _operands(where, [])
-    return out
-
-
-def _operands(where: Filter, out: list[Any]) -> list[Any]:
-    if isinstance(where, Compare):
-        out.append(where.value)
-    elif isinstance(where, In):
-        out.extend(where.values)
-    elif isinstance(where, And | Or):
-        for item in where.items:
-            _operands(item, out)
-    elif isinstance(where, Not):
-        _operands(where.item, out)
-    return out
-
-
-def _counter(written: int | None) -> Callable[[object], int]:
-    return _rows if written is None else lambda _: written
-
-
-def _one(_: object) -> int:
-    return 1
-
-
-CURSOR_KEY_ENV = "NOORM_CURSOR_KEY"
-"""The environment variable a store without ``cursor_key`` reads its keys from."""
-
-
-def _default_keys() -> tuple[bytes, ...]:
-    """The keys of ``NOORM_CURSOR_KEY`` (comma-separated: the first signs, all verify), so
-    every worker of a deployment shares cursors without code; else a random key."""
-    configured = os.environ.get(CURSOR_KEY_ENV, "")
-    if configured.strip():
-        try:
-            return cursor_keys([part.strip() for part in configured.split(",")])
-        except ValidationError:
-            raise ValidationError(
-                f"{CURSOR_KEY_ENV} must hold a secret of at least 16 bytes, or several "
-                "separated by commas (the first signs new cursors, every one is accepted)"
-            ) from None
-    logger.info(
-        "Store without cursor_key or %s: its cursors are valid only in this process; give "
-        "every worker the same key for cursors that survive restarts and fan-out",
-        CURSOR_KEY_ENV,
-    )
-    return (secrets.token_bytes(32),)
-
-
-def _mapping(plan: ModelPlan, row: object, what: str = "a row") -> dict[str, Any]:
-    """A caller's row as a fresh dict; anything but a mapping is a ValidationError."""
-    if type(row) is not dict and not isinstance(row, Mapping):
-        raise ValidationError(
-            f"{what} must be a mapping of field names to values, got {type(row).__name__}",
-            model=plan.name,
-        )
-    return dict(row)
-
-
-def _rows(result: object) -> int:
-    """Rows a get or find returned, or an update, delete or count's number."""
-    return len(result) if isinstance(result, list) else result if isinstance(result, int) else 0
+                op = program.throw(exc)
+            else:
+                op = program.send(result)
+    except StopIteration as stop:
+        return cast(T, stop.value)

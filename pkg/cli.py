@@ -85,6 +85,13 @@ def _add_certify(commands: Any) -> None:
     parser.add_argument("--url", help="the server URL, for targets that need one")
     parser.add_argument("--report", metavar="PATH", help="also write the JSON report to PATH")
     parser.add_argument(
+        "--async",
+        dest="async_door",
+        action="store_true",
+        help="certify the async door (AsyncAdapter): of the TARGET, or the async adapters "
+        "--factory returns",
+    )
+    parser.add_argument(
         "-k",
         metavar="EXPR",
         dest="keyword",
@@ -129,7 +136,7 @@ def _factory(args: argparse.Namespace) -> str:
                 f"{target.name} needs --url or the {target.url_env} environment variable "
                 "(or a Docker engine, to certify on a throwaway container)"
             )
-    return target.factory
+    return target.async_factory if args.async_door else target.factory
 
 
 def certify(args: argparse.Namespace) -> int:
@@ -158,6 +165,8 @@ def certify(args: argparse.Namespace) -> int:
             "-W",
             "ignore::pytest.PytestAssertRewriteWarning",
         ]
+        if args.async_door:
+            options.append("--noorm-async")
         if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
             options += ["-p", "noorm.conformance.plugin"]
         if args.keyword:
@@ -231,6 +240,8 @@ def verdict(report: dict[str, Any]) -> str:
     clauses: dict[str, dict[str, Any]] = report.get("clauses", {})
     count = {o: sum(c["outcome"] == o for c in clauses.values()) for o in ("passed", "skipped")}
     adapter = f"{report.get('adapter')} {report.get('adapter_version')}"
+    if report.get("door") == "async":
+        adapter += " (async door)"
     on = f"on {report.get('server_version')}"
     spec = f"no-orm spec {report.get('spec_version')}"
     if report.get("certified"):

@@ -1,6 +1,14 @@
 """noorm.spec: the contract. Canonical schema, value rules, operations, errors, adapters."""
 
-from .adapter import Adapter, Capability, Executor, check_capabilities, require_capability
+from .adapter import (
+    Adapter,
+    AsyncAdapter,
+    AsyncExecutor,
+    Capability,
+    Executor,
+    check_capabilities,
+    require_capability,
+)
 from .errors import (
     BackendError,
     ConflictError,
@@ -73,6 +81,8 @@ __all__ = [
     "SPEC_VERSION",
     "Adapter",
     "And",
+    "AsyncAdapter",
+    "AsyncExecutor",
     "BackendError",
     "BooleanType",
     "Capability",

@@ -7,7 +7,7 @@ their own modules and are handed to the kit as objects satisfying :class:`Adapte
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -16,7 +16,15 @@ from .filters import uses_paths
 from .operations import Find, Operation
 from .schema import Schema
 
-__all__ = ["Adapter", "Capability", "Executor", "check_capabilities", "require_capability"]
+__all__ = [
+    "Adapter",
+    "AsyncAdapter",
+    "AsyncExecutor",
+    "Capability",
+    "Executor",
+    "check_capabilities",
+    "require_capability",
+]
 
 T = TypeVar("T")
 
@@ -89,6 +97,38 @@ class Adapter(Executor, Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class AsyncExecutor(Protocol):
+    """:class:`Executor` for asyncio: the same operations, results, errors and
+    transaction semantics, awaited. A transaction belongs to the task that opened it."""
+
+    async def execute(self, op: Operation[T]) -> T:
+        """:meth:`Executor.execute`, awaited."""
+        ...
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncExecutor]:
+        """:meth:`Executor.transaction` as ``async with``; on a transaction's executor, a savepoint."""
+        ...
+
+
+@runtime_checkable
+class AsyncAdapter(AsyncExecutor, Protocol):
+    """:class:`Adapter` for asyncio (the async door): the same names, capabilities and
+    clauses; only the calls that do I/O are coroutines. ``statement`` stays plain: it
+    compiles and never touches the backend."""
+
+    name: str
+    version: str
+    capabilities: frozenset[Capability]
+
+    async def server_version(self) -> str: ...
+
+    async def bootstrap(self, schema: Schema, *, dry_run: bool = False) -> list[str]: ...
+
+    def statement(self, op: Operation[Any]) -> str | None: ...
+
+    async def close(self) -> None: ...
 
 
 def require_capability(

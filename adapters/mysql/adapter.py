@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import pymysql
 
@@ -78,6 +78,8 @@ from .dialect import (
 from .upsert import INSERTED, OUT_OF_SCOPE, upsert_returning
 
 __all__ = ["MIN_VERSIONS", "MySQLAdapter", "server_flavour"]
+
+T = TypeVar("T")
 
 MIN_VERSIONS = {"mysql": (8, 0, 17), "mariadb": (10, 6)}
 """CAST(... AS DOUBLE), enforced CHECK constraints and NO PAD binary collations."""
@@ -318,6 +320,22 @@ class MySQLAdapter(SQLAdapter[Connection]):
         if conn is not self._borrowed:
             with suppress(Exception):
                 conn.close()
+
+    def execute(self, op: Operation[T]) -> T:
+        """:meth:`SQLAdapter.execute` with a pooled session taken and given back directly:
+        the usual call skips the context managers of :meth:`_session`."""
+        if getattr(self._local, "session", None) is not None or (
+            type(op) is Find and op.for_update
+        ):
+            return super().execute(op)
+        session = self._acquire()
+        self._local.session = session
+        try:
+            with session.lock:
+                return cast(T, self._run(session, op))
+        finally:
+            self._local.session = None
+            self._release(session)
 
     @contextmanager
     def _session(self) -> Iterator[Session[Connection]]:

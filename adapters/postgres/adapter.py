@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar, cast
 
 import psycopg
 from psycopg.abc import AdaptContext, Buffer
@@ -43,7 +43,7 @@ from psycopg_pool import ConnectionPool
 
 from noorm.spec.adapter import Capability
 from noorm.spec.errors import BackendError, ConflictError, SchemaError
-from noorm.spec.operations import Find, Insert, Upsert, UpsertResult
+from noorm.spec.operations import Find, Insert, Operation, Upsert, UpsertResult
 from noorm.spec.schema import Schema
 
 from ..sql.adapter import Session, SQLAdapter
@@ -58,6 +58,7 @@ from .dialect import PostgresDialect, one_line
 __all__ = ["CONNECT_TIMEOUT", "PostgresAdapter", "connect_error"]
 
 Connection: TypeAlias = "psycopg.Connection[Any]"
+T = TypeVar("T")
 
 CONNECT_TIMEOUT = 10
 """Seconds a URL connection attempt may take (unless the URL sets ``connect_timeout``)."""
@@ -248,20 +249,53 @@ class PostgresAdapter(SQLAdapter[Connection]):
             with _autocommit(session.conn):
                 yield session
 
+    def execute(self, op: Operation[T]) -> T:
+        """:meth:`SQLAdapter.execute` with a pooled connection taken and given back
+        directly: the usual call skips the context managers of :meth:`_session`."""
+        pool = self._pool
+        if (
+            pool is None
+            or self._closed
+            or getattr(self._local, "session", None) is not None
+            or (type(op) is Find and op.for_update)
+        ):
+            return super().execute(op)
+        conn = self._take(pool)
+        try:
+            session = self._session_of(conn)
+            self._local.session = session
+            try:
+                if conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
+                    return cast(T, self._run(session, op))
+                with _autocommit(conn):  # a pool of the host's that lends them otherwise
+                    return cast(T, self._run(session, op))
+            finally:
+                self._local.session = None
+        finally:
+            self._give(pool, conn)
+
     @contextmanager
     def _borrow_pooled(self) -> Iterator[Session[Connection]]:
         assert self._pool is not None
-        try:
-            conn = self._pool.getconn()
-        except psycopg.Error as exc:
-            raise BackendError(f"no connection from the pool: {one_line(exc)}") from exc
+        pool = self._pool
+        conn = self._take(pool)
         try:
             with _autocommit(conn):
                 yield self._session_of(conn)
         finally:
-            if self._rested is not None:
-                self._rested.returned(conn)
-            self._pool.putconn(conn)
+            self._give(pool, conn)
+
+    def _take(self, pool: ConnectionPool[Any]) -> Connection:
+        try:
+            conn: Connection = pool.getconn()
+        except psycopg.Error as exc:
+            raise BackendError(f"no connection from the pool: {one_line(exc)}") from exc
+        return conn
+
+    def _give(self, pool: ConnectionPool[Any], conn: Connection) -> None:
+        if self._rested is not None:
+            self._rested.returned(conn)
+        pool.putconn(conn)
 
     def _session_of(self, conn: Connection) -> Session[Connection]:
         """The session of a pooled connection: one per connection, so its cursor (with

@@ -71,13 +71,14 @@ _ARRAY_TYPES = {
 """The array an IN list binds as, by the kind of its values (see :meth:`Dialect.in_packed`)."""
 
 
-_LONG_DIGITS = re.compile(r"[0-9]{16}")
-"""A run of digits as long as the shortest integer beyond 2**53 (9007199254740993)."""
-
-
 def _json_int(text: str) -> int | float:
     value = int(text)
     return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else float(text)
+
+
+_WIDE_INTS = json.JSONDecoder(parse_int=_json_int)
+"""JSONB keeps integers of any size; one beyond 2**53 is read as the float every other
+backend gives (the C scanner calls ``_json_int`` once per integer literal)."""
 
 
 def one_line(exc: BaseException) -> str:
@@ -107,9 +108,7 @@ class PostgresCodec(Codec):
         return value  # the adapter's TIMESTAMPTZ loader already returns aware UTC datetimes
 
     def decode_json(self, value: Any) -> Any:
-        if _LONG_DIGITS.search(value) is None:  # no integer beyond 2**53: the fast parser
-            return load_json(value)
-        return json.loads(value, parse_int=_json_int, parse_float=float)
+        return load_json(value, _WIDE_INTS)
 
     def encode_json_scalar(self, value: str | float | bool) -> Any:
         # Strings compare with extracted text; numbers and booleans with jsonb values.

@@ -274,9 +274,9 @@ def _row_decoder(
 
 
 def _quick(table: Table, f: Filter, params: list[Any]) -> tuple[Shape, int] | None:
-    """:meth:`Compiler._node`'s shape and nesting of ``f``, its params appended; None
-    (params half-appended) for a filter with anything else in it: a json field or
-    path, an IN list, a comparison with None, operands reordered by their nesting."""
+    """:meth:`Compiler._node`'s shape and nesting of ``f``, its params appended (in the
+    same order); None (params half-appended) for a filter with anything else in it: a
+    json field or path, an IN list, a comparison with None."""
     kind = type(f)
     if kind is Compare:
         shape = _plain(table, f, params)  # type: ignore[arg-type]
@@ -291,18 +291,45 @@ def _quick(table: Table, f: Filter, params: list[Any]) -> tuple[Shape, int] | No
         items = flatten(f)  # type: ignore[arg-type]
         if len(items) < 2:
             return ((kind.__name__,), 0) if not items else _quick(table, items[0], params)
+        head = len(params)
         parts = []
+        ends = []
         for item in items:
             part = _quick(table, item, params)
             if part is None:
                 return None
             parts.append(part)
-        deepest = max([part[1] for part in parts[1:]])
-        if deepest >= DEEP:  # _chain reorders such operands
-            return None
-        nesting = _levels(len(parts)) + max(parts[0][1], 2 + deepest)
-        return (kind.__name__, tuple([part[0] for part in parts])), nesting
+            ends.append(len(params))
+        shape = (kind.__name__, tuple([part[0] for part in parts]))
+        nestings = [part[1] for part in parts]
+        deepest = max(nestings[1:])
+        if deepest < DEEP:
+            return shape, _levels(len(parts)) + max(nestings[0], 2 + deepest)
+        return shape, _deep_first(nestings, params, head, ends)[2]
     return None
+
+
+def _deep_first(
+    nestings: list[int], params: list[Any], head: int, ends: list[int]
+) -> tuple[list[int], list[int], int]:
+    """The operand order of a chain with an operand after the first nesting :data:`DEEP`
+    levels or more (see :meth:`Compiler._chain`): the nested operands' indexes, deepest
+    first, the plain ones', and the chain's nesting. The params from ``head`` on (operand
+    ``i``'s end at ``ends[i]``) are put in that order."""
+    nested = [i for i, n in enumerate(nestings) if n]
+    nested.sort(key=lambda i: -nestings[i])  # stable: the deepest first
+    plain = [i for i, n in enumerate(nestings) if not n]
+    order = nested + plain
+    if order != list(range(len(nestings))):
+        starts = [head, *ends[:-1]]
+        segments = [params[starts[i] : ends[i]] for i in order]
+        del params[head:]
+        for segment in segments:
+            params.extend(segment)
+    # The plain conditions form one operand, parenthesized if there are several.
+    costs = [nestings[i] for i in nested] + ([1 if len(plain) > 1 else 0] if plain else [])
+    # The first operand opens at the chain's start; any other one after "x AND (".
+    return nested, plain, _levels(len(costs)) + max(costs[0], 2 + costs[1])
 
 
 def _plain(table: Table, f: Compare, params: list[Any]) -> Shape | None:
@@ -738,20 +765,7 @@ class Compiler:
                 return shape, "", nesting
             joiner = " AND " if isinstance(f, And) else " OR "
             return shape, _join([p[1] for p in parts], joiner), nesting
-        nested = [i for i, p in enumerate(parts) if p[2]]
-        nested.sort(key=lambda i: -parts[i][2])  # stable: the deepest first
-        plain = [i for i, p in enumerate(parts) if not p[2]]
-        order = nested + plain
-        if order != list(range(len(parts))):
-            starts = [head, *ends[:-1]]
-            segments = [params[starts[i] : ends[i]] for i in order]
-            del params[head:]
-            for segment in segments:
-                params.extend(segment)
-        # The plain conditions form one operand, parenthesized if there are several.
-        costs = [parts[i][2] for i in nested] + ([1 if len(plain) > 1 else 0] if plain else [])
-        # The first operand opens at the chain's start; any other one after "x AND (".
-        nesting = _levels(len(costs)) + max(costs[0], 2 + costs[1])
+        nested, plain, nesting = _deep_first([p[2] for p in parts], params, head, ends)
         if not render:
             return shape, "", nesting
         joiner = " AND " if isinstance(f, And) else " OR "

@@ -3,11 +3,13 @@
 No SQL and nothing backend-specific: the same code runs on every certified adapter.
 """
 
+from .async_storage import AsyncConversationStorage
 from .models import SCHEMA, ConversationRow, ItemRow, conversation_items, conversations
 from .storage import Conversation, ConversationStorage, Item, NewItem
 
 __all__ = [
     "SCHEMA",
+    "AsyncConversationStorage",
     "Conversation",
     "ConversationRow",
     "ConversationStorage",

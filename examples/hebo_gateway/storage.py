@@ -37,7 +37,7 @@ class Deleted(TypedDict):
     deleted: bool
 
 
-def _conversation(row: ConversationRow) -> Conversation:
+def as_conversation(row: ConversationRow) -> Conversation:
     metadata = row["metadata"]
     return {
         "id": row["id"],
@@ -46,7 +46,7 @@ def _conversation(row: ConversationRow) -> Conversation:
     }
 
 
-def _item(row: ItemRow) -> Item:
+def as_item(row: ItemRow) -> Item:
     return {**row["data"], "id": row["id"], "type": row["type"], "created_at": row["created_at"]}
 
 
@@ -67,20 +67,16 @@ class ConversationStorage:
     def create_conversation(
         self, metadata: Mapping[str, str] | None = None, items: Iterable[Mapping[str, Any]] = ()
     ) -> Conversation:
-        row: ConversationRow = {
-            "id": uuid7(),
-            "created_at": _now(),
-            "metadata": dict(metadata) if metadata is not None else None,
-        }
+        row = new_conversation(metadata)
         with self._store.transaction() as tx:
             stored = tx.insert(conversations, row)
             self._add_items(tx, row["id"], list(items))
-        return _conversation(stored)
+        return as_conversation(stored)
 
     # 2
     def get_conversation(self, id: str) -> Conversation | None:
         row = self._store.get(conversations, {"id": id})
-        return None if row is None else _conversation(row)
+        return None if row is None else as_conversation(row)
 
     # 3
     def list_conversations(
@@ -90,17 +86,14 @@ class ConversationStorage:
         after: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> list[Conversation]:
-        where: Filter | None = None
-        if metadata:
-            where = and_(*(eq(path("metadata", k), v) for k, v in metadata.items()))
         page = self._store.find(
             conversations,
-            where,
-            order_by=_by_time(order),
+            metadata_filter(metadata),
+            order_by=by_time(order),
             limit=limit,
             after=None if after is None else {"id": after},
         )
-        return [_conversation(r) for r in page.rows]
+        return [as_conversation(r) for r in page.rows]
 
     # 4
     def update_conversation(
@@ -117,7 +110,7 @@ class ConversationStorage:
                 "metadata": value,
             }
             result = tx.upsert(conversations, replaced, update=["metadata"])
-        return _conversation(result.row)
+        return as_conversation(result.row)
 
     # 5
     def delete_conversation(self, id: str) -> Deleted:
@@ -139,32 +132,22 @@ class ConversationStorage:
         """Runs in the caller's transaction (joined, not nested: no savepoint needed)."""
         if tx.get(conversations, {"id": conversation_id}) is None:
             return None
-        now = _now()
-        rows: list[ItemRow] = [
-            {
-                "id": str(item.get("id") or uuid7()),
-                "conversation_id": conversation_id,
-                "created_at": now + timedelta(milliseconds=i),
-                "type": str(item.get("type", "message")),
-                "data": dict(item),
-            }
-            for i, item in enumerate(items)
-        ]
-        return [_item(r) for r in tx.insert_many(conversation_items, rows)]
+        stored = tx.insert_many(conversation_items, item_rows(conversation_id, items))
+        return [as_item(r) for r in stored]
 
     # 7
     def get_item(self, conversation_id: str, item_id: str) -> Item | None:
         row = self._store.get(
             conversation_items, {"conversation_id": conversation_id, "id": item_id}
         )
-        return None if row is None else _item(row)
+        return None if row is None else as_item(row)
 
     # 8
     def delete_item(self, conversation_id: str, item_id: str) -> Conversation | None:
         with self._store.transaction() as tx:
             tx.delete(conversation_items, key={"conversation_id": conversation_id, "id": item_id})
             row = tx.get(conversations, {"id": conversation_id})
-        return None if row is None else _conversation(row)
+        return None if row is None else as_conversation(row)
 
     # 9
     def list_items(
@@ -179,14 +162,43 @@ class ConversationStorage:
         page = self._store.find(
             conversation_items,
             {"conversation_id": conversation_id},
-            order_by=_by_time(order),
+            order_by=by_time(order),
             limit=limit,
             after=None if after is None else {"conversation_id": conversation_id, "id": after},
         )
-        return [_item(r) for r in page.rows]
+        return [as_item(r) for r in page.rows]
 
 
-def _by_time(order: Direction) -> tuple[Any, Any]:
+def new_conversation(metadata: Mapping[str, str] | None) -> ConversationRow:
+    return {
+        "id": uuid7(),
+        "created_at": _now(),
+        "metadata": dict(metadata) if metadata is not None else None,
+    }
+
+
+def item_rows(conversation_id: str, items: list[Mapping[str, Any]]) -> list[ItemRow]:
+    """The rows of new items, in the given order one millisecond apart."""
+    now = _now()
+    return [
+        {
+            "id": str(item.get("id") or uuid7()),
+            "conversation_id": conversation_id,
+            "created_at": now + timedelta(milliseconds=i),
+            "type": str(item.get("type", "message")),
+            "data": dict(item),
+        }
+        for i, item in enumerate(items)
+    ]
+
+
+def metadata_filter(metadata: Mapping[str, str] | None) -> Filter | None:
+    if not metadata:
+        return None
+    return and_(*(eq(path("metadata", k), v) for k, v in metadata.items()))
+
+
+def by_time(order: Direction) -> tuple[Any, Any]:
     if order not in ("asc", "desc"):
         raise ValueError(f"order must be 'asc' or 'desc', got {order!r}")
     by = asc if order == "asc" else desc

@@ -6,22 +6,43 @@ They run unchanged on every adapter the ``adapter`` fixture provides.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
-from hebo_gateway import ConversationStorage
+from hebo_gateway import AsyncConversationStorage, ConversationStorage
 from hebo_gateway.models import PARTITIONED_SCHEMA, SCHEMA
 
-from noorm.kit import Store
+from noorm.adapters.threaded import ThreadedAdapter
+from noorm.kit import AsyncStore, Store
 from noorm.spec import Adapter, Capability, DuplicateKeyError, Schema
+
+from .conftest import Blocking
+
+
+@pytest.fixture(params=["sync", "async"])
+def door(request: pytest.FixtureRequest) -> str:
+    """Both doors: Store, and AsyncStore (the async storage) on the adapter's async door."""
+    kind: str = request.param
+    return kind
 
 
 @pytest.fixture(params=[SCHEMA, PARTITIONED_SCHEMA], ids=["plain", "partitioned"])
-def storage(adapter: Adapter, request: pytest.FixtureRequest) -> Iterator[ConversationStorage]:
-    """Every test on both forms of the schema: partitioning changes no result (PART-3)."""
+def storage(
+    adapter: Adapter, door: str, request: pytest.FixtureRequest
+) -> Iterator[ConversationStorage]:
+    """Every test on both forms of the schema: partitioning changes no result (PART-3).
+    On the async door the test calls the async storage through :class:`Blocking`."""
     schema: Schema = request.param
-    s = ConversationStorage(Store(schema, adapter))
-    s.bootstrap()
-    yield s
+    if door == "sync":
+        s = ConversationStorage(Store(schema, adapter))
+        s.bootstrap()
+        yield s
+        return
+    threaded = ThreadedAdapter(adapter, threads=2)
+    blocking = Blocking(AsyncConversationStorage(AsyncStore(schema, threaded)))
+    blocking.bootstrap()
+    yield cast(ConversationStorage, blocking)
+    blocking.shut(threaded)
 
 
 def test_full_lifecycle(storage: ConversationStorage) -> None:

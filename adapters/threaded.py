@@ -1,0 +1,263 @@
+"""An async door on any sync adapter: its calls run on worker threads ("lanes").
+
+asyncio code must not block its event loop, and a DB-API driver blocks. The usual
+answer (aiosqlite, SQLAlchemy's async SQLite/MySQL dialects over greenlets, Django's
+``sync_to_async``) is to run the blocking call on another thread and await it. Here
+each lane is one thread that runs its jobs in order, and a transaction keeps its lane
+from ``BEGIN`` to ``COMMIT``: the sync adapters bind a transaction to the thread that
+opened it, and so every statement of one transaction runs on one connection. Other
+calls take any free lane, so ``threads`` bounds how many run at once; the sync
+adapter's own pool and locks decide the rest, exactly as for threads of a sync host.
+
+Cancellation: a task cancelled while its statement runs cannot stop the thread; the
+statement finishes, and a transaction's rollback (or commit) always runs, shielded,
+before its lane serves anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
+from typing import Any, TypeVar
+
+from noorm.spec.adapter import Adapter, AsyncExecutor, Capability
+from noorm.spec.errors import BackendError
+from noorm.spec.operations import Operation
+from noorm.spec.schema import Schema
+
+__all__ = ["ThreadedAdapter"]
+
+T = TypeVar("T")
+
+DEFAULT_THREADS = 8
+"""Lanes of a :class:`ThreadedAdapter`: calls that may run at once."""
+
+
+class _Lane:
+    """One worker thread; its jobs run one after another, in order."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, name: str) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on this lane; a cancelled caller cancels it only if it has not started."""
+        return await asyncio.wrap_future(self._pool.submit(fn, *args))
+
+    async def finish(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on this lane, run to the end even if the caller is cancelled."""
+        return await asyncio.shield(asyncio.wrap_future(self._pool.submit(fn, *args)))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
+
+
+class ThreadedAdapter:
+    """An :class:`~noorm.spec.AsyncAdapter` running ``adapter``'s calls on ``threads``
+    worker threads; the name, version and capabilities are ``adapter``'s.
+
+    ``adapter`` must be safe to share between threads (every built-in adapter is).
+    Closing this closes ``adapter``.
+    """
+
+    def __init__(self, adapter: Adapter, *, threads: int = DEFAULT_THREADS) -> None:
+        if type(threads) is not int or threads < 1:
+            raise ValueError(f"threads must be a positive int, got {threads!r}")
+        self.sync = adapter
+        """The adapter whose calls this one runs."""
+        self.name: str = adapter.name
+        self.version: str = adapter.version
+        self.capabilities: frozenset[Capability] = adapter.capabilities
+        self._max = threads
+        self._lock = threading.Lock()
+        self._lanes: list[_Lane] = []
+        self._idle: list[_Lane] = []
+        self._waiters: deque[asyncio.Future[_Lane]] = deque()
+        self._tasks: dict[asyncio.Task[Any] | None, int] = {}
+        """Tasks inside a transaction of this adapter -> open blocks (refused outside it)."""
+        self._closed = False
+
+    # --- the AsyncAdapter protocol ----------------------------------------------------------
+
+    async def execute(self, op: Operation[T]) -> T:
+        """``adapter.execute(op)`` on a free lane."""
+        self._check_outside(op.model.name)
+        return await self._call(self.sync.execute, op)
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncExecutor]:
+        """``adapter.transaction()`` with all of its block on one lane."""
+        return self._transaction()
+
+    async def bootstrap(self, schema: Schema, *, dry_run: bool = False) -> list[str]:
+        self._check_outside(None)
+        return await self._call(functools.partial(self.sync.bootstrap, schema, dry_run=dry_run))
+
+    async def server_version(self) -> str:
+        return await self._call(self.sync.server_version)
+
+    def statement(self, op: Operation[Any]) -> str | None:
+        return self.sync.statement(op)
+
+    async def close(self) -> None:
+        """Close ``adapter`` (after the calls under way) and stop the lanes."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            waiters = list(self._waiters)
+            self._waiters.clear()
+        for waiter in waiters:
+            waiter.get_loop().call_soon_threadsafe(_fail, waiter)
+        try:
+            await asyncio.to_thread(self.sync.close)
+        finally:
+            with self._lock:
+                lanes, self._lanes, self._idle = self._lanes, [], []
+            for lane in lanes:
+                lane.close()
+
+    # --- lanes ------------------------------------------------------------------------------
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        lane = await self._take()
+        try:
+            return await lane.run(fn, *args)
+        finally:
+            self._give(lane)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncExecutor]:
+        self._check_outside(None)
+        lane = await self._take()
+        task = asyncio.current_task()
+        self._tasks[task] = self._tasks.get(task, 0) + 1
+        try:
+            async with _entered(lane, self.sync.transaction, task) as tx:
+                yield tx
+        finally:
+            if self._tasks[task] == 1:
+                del self._tasks[task]
+            else:
+                self._tasks[task] -= 1
+            self._give(lane)
+
+    def _check_outside(self, model: str | None) -> None:
+        """Refuse the adapter itself inside a transaction of the calling task: its call
+        would run outside that transaction, or wait for it forever."""
+        if self._tasks and asyncio.current_task() in self._tasks:
+            raise BackendError(
+                "this task has an open transaction: run operations through its executor "
+                "(`async with adapter.transaction() as tx: await tx.execute(...)`); running "
+                "them here would run outside it, or wait for it forever",
+                model=model,
+            )
+
+    async def _take(self) -> _Lane:
+        with self._lock:
+            if self._closed:
+                raise BackendError("the adapter is closed")
+            if self._idle:
+                return self._idle.pop()
+            if len(self._lanes) < self._max:
+                lane = _Lane(f"noorm-{self.name}")
+                self._lanes.append(lane)
+                return lane
+            waiter: asyncio.Future[_Lane] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            with self._lock:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+            if waiter.done() and not waiter.cancelled():  # handed a lane as it was cancelled
+                self._give(waiter.result())
+            raise
+
+    def _give(self, lane: _Lane) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            if self._waiters:
+                waiter = self._waiters.popleft()
+                waiter.get_loop().call_soon_threadsafe(self._hand, waiter, lane)
+                return
+            self._idle.append(lane)
+
+    def _hand(self, waiter: asyncio.Future[_Lane], lane: _Lane) -> None:
+        if waiter.done():  # cancelled meanwhile: the next one gets it
+            self._give(lane)
+        else:
+            waiter.set_result(lane)
+
+
+class _LaneTransaction:
+    """The executor of one transaction block: its statements run on its lane, for the
+    task that opened it, until the block ends."""
+
+    __slots__ = ("_lane", "_task", "_tx", "closed")
+
+    def __init__(self, lane: _Lane, tx: Any, task: asyncio.Task[Any] | None) -> None:
+        self._lane = lane
+        self._tx = tx
+        self._task = task
+        self.closed = False
+
+    async def execute(self, op: Operation[T]) -> T:
+        self._check(op.model.name)
+        result: T = await self._lane.run(self._tx.execute, op)
+        return result
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncExecutor]:
+        """A savepoint, on the same lane."""
+        self._check(None)
+        return _entered(self._lane, self._tx.transaction, self._task)
+
+    def _check(self, model: str | None) -> None:
+        if self.closed:
+            raise BackendError(
+                "this transaction has ended: its executor is valid only inside its "
+                "`async with` block",
+                model=model,
+            )
+        if asyncio.current_task() is not self._task:
+            raise BackendError(
+                "a transaction's executor belongs to the task that opened it", model=model
+            )
+
+
+@asynccontextmanager
+async def _entered(
+    lane: _Lane,
+    opener: Callable[[], AbstractContextManager[Any]],
+    task: asyncio.Task[Any] | None,
+) -> AsyncIterator[AsyncExecutor]:
+    """The sync context manager ``opener()`` entered and exited on ``lane``; exiting
+    always runs, even when the block or the wait for it is cancelled."""
+    manager, tx = await lane.finish(_enter, opener)
+    executor = _LaneTransaction(lane, tx, task)
+    try:
+        yield executor
+    except BaseException as exc:
+        executor.closed = True
+        if not await lane.finish(manager.__exit__, type(exc), exc, exc.__traceback__):
+            raise
+    else:
+        executor.closed = True
+        await lane.finish(manager.__exit__, None, None, None)
+
+
+def _enter(opener: Callable[[], AbstractContextManager[Any]]) -> tuple[Any, Any]:
+    manager = opener()
+    return manager, manager.__enter__()
+
+
+def _fail(waiter: asyncio.Future[_Lane]) -> None:
+    if not waiter.done():
+        waiter.set_exception(BackendError("the adapter is closed"))
