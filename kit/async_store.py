@@ -72,7 +72,10 @@ class AsyncStore(StoreCore):
                 self._closed(owner)
 
     def _owner(self) -> object:
-        return asyncio.current_task()
+        try:
+            return asyncio.current_task()
+        except RuntimeError:  # no running loop (``rows(model, row_type)`` called outside one)
+            return None
 
     # --- reads ----------------------------------------------------------------------------
 

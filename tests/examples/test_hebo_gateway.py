@@ -5,8 +5,11 @@ They run unchanged on every adapter the ``adapter`` fixture provides.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import threading
 from collections.abc import Iterator
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from hebo_gateway import AsyncConversationStorage, ConversationStorage
@@ -16,7 +19,34 @@ from noorm.adapters.threaded import ThreadedAdapter
 from noorm.kit import AsyncStore, Store
 from noorm.spec import Adapter, Capability, DuplicateKeyError, Schema
 
-from .conftest import Blocking
+
+class Blocking:
+    """An async object's coroutine methods, called from sync test code: each call runs
+    as a task of its own on an event loop thread (one per object)."""
+
+    def __init__(self, target: object) -> None:
+        self._target = target
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if not inspect.iscoroutinefunction(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            coroutine = attribute(*args, **kwargs)
+            return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+        return call
+
+    def shut(self, adapter: Any) -> None:
+        """Close ``adapter`` (an async one) on the loop, then stop the loop."""
+        asyncio.run_coroutine_threadsafe(adapter.close(), self._loop).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
 
 
 @pytest.fixture(params=["sync", "async"])
