@@ -21,8 +21,13 @@ import functools
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    suppress,
+)
+from queue import SimpleQueue
 from typing import Any, TypeVar
 
 from noorm.spec.adapter import Adapter, AsyncExecutor, Capability
@@ -39,23 +44,71 @@ DEFAULT_THREADS = 8
 
 
 class _Lane:
-    """One worker thread; its jobs run one after another, in order."""
+    """One worker thread; its jobs run one after another, in order.
 
-    __slots__ = ("_pool",)
+    A job's result goes back to the awaiting task's loop with ``call_soon_threadsafe``:
+    one wake-up each way, nothing else (a ``ThreadPoolExecutor`` plus ``wrap_future``
+    costs two more futures and their callbacks per call).
+    """
+
+    __slots__ = ("_jobs",)
 
     def __init__(self, name: str) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._jobs: SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], _Reply] | None] = (
+            SimpleQueue()
+        )
+        threading.Thread(target=self._work, name=name, daemon=True).start()
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fn, args, reply = job
+            if reply.future.cancelled():  # its caller gave up before it started
+                continue
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # delivered to the caller, whatever it is
+                reply.send(None, exc)
+            else:
+                reply.send(result, None)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on this lane; a cancelled caller cancels it only if it has not started."""
-        return await asyncio.wrap_future(self._pool.submit(fn, *args))
+        reply = _Reply()
+        self._jobs.put((fn, args, reply))
+        result: T = await reply.future
+        return result
 
     async def finish(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on this lane, run to the end even if the caller is cancelled."""
-        return await asyncio.shield(asyncio.wrap_future(self._pool.submit(fn, *args)))
+        reply = _Reply()
+        self._jobs.put((fn, args, reply))
+        result: T = await asyncio.shield(reply.future)
+        return result
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False)
+        self._jobs.put(None)  # after the jobs already queued
+
+
+class _Reply:
+    """Where a lane's job delivers its outcome: a future of the caller's loop."""
+
+    __slots__ = ("future", "loop")
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.future: asyncio.Future[Any] = self.loop.create_future()
+
+    def send(self, result: Any, error: BaseException | None) -> None:
+        with suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+            self.loop.call_soon_threadsafe(self._set, result, error)
+
+    def _set(self, result: Any, error: BaseException | None) -> None:
+        if self.future.done():  # cancelled while the job ran
+            return
+        if error is None:
+            self.future.set_result(result)
+        else:
+            self.future.set_exception(error)
 
 
 class ThreadedAdapter:
