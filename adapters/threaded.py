@@ -51,12 +51,14 @@ class _Lane:
     costs two more futures and their callbacks per call).
     """
 
-    __slots__ = ("_jobs",)
+    __slots__ = ("_jobs", "_lock", "_open")
 
     def __init__(self, name: str) -> None:
         self._jobs: SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], _Reply] | None] = (
             SimpleQueue()
         )
+        self._lock = threading.Lock()
+        self._open = True
         threading.Thread(target=self._work, name=name, daemon=True).start()
 
     def _work(self) -> None:
@@ -73,20 +75,28 @@ class _Lane:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on this lane; a cancelled caller cancels it only if it has not started."""
-        reply = _Reply()
-        self._jobs.put((fn, args, reply))
-        result: T = await reply.future
+        result: T = await self._put(fn, args).future
         return result
 
     async def finish(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on this lane, run to the end even if the caller is cancelled."""
-        reply = _Reply()
-        self._jobs.put((fn, args, reply))
-        result: T = await asyncio.shield(reply.future)
+        result: T = await asyncio.shield(self._put(fn, args).future)
         return result
 
+    def _put(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> _Reply:
+        reply = _Reply()
+        with self._lock:
+            if not self._open:  # a job queued now would never run: its caller would hang
+                raise BackendError("the adapter is closed")
+            self._jobs.put((fn, args, reply))
+        return reply
+
     def close(self) -> None:
-        self._jobs.put(None)  # after the jobs already queued
+        """Stop after the jobs already queued; later ones are refused."""
+        with self._lock:
+            if self._open:
+                self._open = False
+                self._jobs.put(None)
 
 
 class _Reply:

@@ -336,6 +336,50 @@ def test_a_closed_threaded_adapter_refuses_calls() -> None:
     asyncio.run(main())
 
 
+def test_a_closed_lane_refuses_jobs_instead_of_leaving_them_unrun() -> None:
+    """A transaction still open when its adapter closed must get BackendError on its next
+    statement, not wait forever for a lane thread that has stopped."""
+    from noorm.adapters.threaded import _Lane
+
+    async def main() -> None:
+        lane = _Lane("noorm-test")
+        assert await lane.run(lambda: 41 + 1) == 42
+        lane.close()
+        lane.close()  # idempotent
+        for call in (lane.run, lane.finish):
+            with pytest.raises(BackendError, match="closed"):
+                await asyncio.wait_for(call(lambda: 1), 5)
+
+    asyncio.run(main())
+
+
+def test_close_waits_for_a_transaction_the_backend_waits_for(threaded: ThreadedAdapter) -> None:
+    """The memory adapter's close waits for its open transaction, so that one commits."""
+
+    async def main() -> None:
+        store = _store(threaded)
+        await store.bootstrap()
+        opened, go = asyncio.Event(), asyncio.Event()
+
+        async def writer() -> None:
+            async with store.transaction() as tx:
+                await tx.insert(NOTES, {"id": "a", "body": "x"})
+                opened.set()
+                await go.wait()
+                await tx.insert(NOTES, {"id": "b", "body": "y"})
+
+        task = asyncio.create_task(writer())
+        await opened.wait()
+        closing = asyncio.create_task(threaded.close())
+        await asyncio.sleep(0.05)
+        assert not closing.done()
+        go.set()
+        await asyncio.wait_for(task, 5)
+        await asyncio.wait_for(closing, 5)  # the writer committed first: no error above
+
+    asyncio.run(main())
+
+
 def test_the_threaded_adapter_speaks_for_its_adapter() -> None:
     memory = MemoryAdapter()
     threaded = ThreadedAdapter(memory)
