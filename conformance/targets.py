@@ -7,10 +7,12 @@ sets it), so adding one is one :class:`Target` line plus its factory.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import tempfile
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from noorm.spec import Adapter
@@ -37,6 +39,12 @@ class Target:
     description: str
     url_env: str | None = None
     """The environment variable holding the server URL; None for serverless backends."""
+
+    def load(self) -> Callable[[], Adapter]:
+        """The factory itself, imported (its driver too, for a server target)."""
+        module, _, attribute = self.factory.partition(":")
+        factory: Callable[[], Adapter] = getattr(importlib.import_module(module), attribute)
+        return factory
 
     @property
     def async_factory(self) -> str:

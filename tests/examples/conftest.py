@@ -7,10 +7,8 @@ NOORM_CITUS_URL) and are skipped, with that message, where none is set.
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
@@ -28,9 +26,7 @@ def _factory(name: str) -> Callable[[], Adapter]:
         from noorm.adapters.mongodb.testing import ConformanceFactory
 
         return ConformanceFactory(allow_non_atomic_transactions=True)
-    module, _, attr = target.factory.partition(":")
-    factory: Any = getattr(importlib.import_module(module), attr)
-    return factory  # type: ignore[no-any-return]
+    return target.load()
 
 
 @pytest.fixture(params=sorted(TARGETS))

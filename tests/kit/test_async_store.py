@@ -43,9 +43,7 @@ def _factory(name: str) -> Callable[[], Adapter]:
     target = TARGETS[name]
     if target.url_env is not None and not os.environ.get(target.url_env):
         pytest.skip(f'{name}: set {target.url_env} (eval "$(ci/services)" starts a server)')
-    module, _, attr = target.factory.partition(":")
-    factory: Callable[[], Adapter] = getattr(__import__(module, fromlist=[attr]), attr)
-    return factory
+    return target.load()
 
 
 BACKENDS = ["memory", "sqlite", "postgres", "mysql", "mongodb"]
