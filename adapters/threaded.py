@@ -35,6 +35,8 @@ from noorm.spec.errors import BackendError
 from noorm.spec.operations import Operation
 from noorm.spec.schema import Schema
 
+from .tasks import OpenTransactions, check_owner
+
 __all__ = ["ThreadedAdapter"]
 
 T = TypeVar("T")
@@ -142,15 +144,14 @@ class ThreadedAdapter:
         self._lanes: list[_Lane] = []
         self._idle: list[_Lane] = []
         self._waiters: deque[asyncio.Future[_Lane]] = deque()
-        self._tasks: dict[asyncio.Task[Any] | None, int] = {}
-        """Tasks inside a transaction of this adapter -> open blocks (refused outside it)."""
+        self._tasks = OpenTransactions()
         self._closed = False
 
     # --- the AsyncAdapter protocol ----------------------------------------------------------
 
     async def execute(self, op: Operation[T]) -> T:
         """``adapter.execute(op)`` on a free lane."""
-        self._check_outside(op.model.name)
+        self._tasks.refuse_inside(op.model.name)
         return await self._call(self.sync.execute, op)
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncExecutor]:
@@ -158,7 +159,7 @@ class ThreadedAdapter:
         return self._transaction()
 
     async def bootstrap(self, schema: Schema, *, dry_run: bool = False) -> list[str]:
-        self._check_outside(None)
+        self._tasks.refuse_inside(None)
         return await self._call(functools.partial(self.sync.bootstrap, schema, dry_run=dry_run))
 
     async def server_version(self) -> str:
@@ -196,30 +197,15 @@ class ThreadedAdapter:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncExecutor]:
-        self._check_outside(None)
+        self._tasks.refuse_inside(None)
         lane = await self._take()
-        task = asyncio.current_task()
-        self._tasks[task] = self._tasks.get(task, 0) + 1
+        task = self._tasks.enter()
         try:
             async with _entered(lane, self.sync.transaction, task) as tx:
                 yield tx
         finally:
-            if self._tasks[task] == 1:
-                del self._tasks[task]
-            else:
-                self._tasks[task] -= 1
+            self._tasks.leave(task)
             self._give(lane)
-
-    def _check_outside(self, model: str | None) -> None:
-        """Refuse the adapter itself inside a transaction of the calling task: its call
-        would run outside that transaction, or wait for it forever."""
-        if self._tasks and asyncio.current_task() in self._tasks:
-            raise BackendError(
-                "this task has an open transaction: run operations through its executor "
-                "(`async with adapter.transaction() as tx: await tx.execute(...)`); running "
-                "them here would run outside it, or wait for it forever",
-                model=model,
-            )
 
     async def _take(self) -> _Lane:
         with self._lock:
@@ -283,16 +269,7 @@ class _LaneTransaction:
         return _entered(self._lane, self._tx.transaction, self._task)
 
     def _check(self, model: str | None) -> None:
-        if self.closed:
-            raise BackendError(
-                "this transaction has ended: its executor is valid only inside its "
-                "`async with` block",
-                model=model,
-            )
-        if asyncio.current_task() is not self._task:
-            raise BackendError(
-                "a transaction's executor belongs to the task that opened it", model=model
-            )
+        check_owner(self.closed, self._task, model)
 
 
 @asynccontextmanager

@@ -1,6 +1,8 @@
-"""The async door's cost: AsyncStore on ThreadedAdapter against the sync store, and
-against the raw async driver (psycopg's AsyncConnection, same decoding), on one get by
-key; and throughput of 64 coroutines on 8 lanes against 8 threads on the sync store.
+"""The async door's cost: AsyncStore on ThreadedAdapter (every backend) and on the
+native AsyncPostgresAdapter, against the sync store and against the raw async driver
+(psycopg's AsyncConnection, and the same through an AsyncConnectionPool; same
+decoding), on one get by key; and throughput of 64 coroutines on 8 lanes (or a pool of
+8 connections) against 8 threads on the sync store.
 
     .venv/bin/python -m benchmarks.async_door [--seconds 2] [--backends sqlite,postgres]
 
@@ -86,6 +88,41 @@ async def _raw_async_get(
     return run, get
 
 
+async def _raw_pool_get(url: str) -> tuple[Callable[[], Awaitable[None]], Any]:
+    """The raw get with a connection taken from an AsyncConnectionPool of 8 per call."""
+    from psycopg_pool import AsyncConnectionPool
+
+    pool = AsyncConnectionPool(url, min_size=8, max_size=8, kwargs={"autocommit": True}, open=False)
+    await pool.open(wait=True)
+    sql = 'SELECT "id", "created_at", "metadata" FROM "bench_async"."conversations" WHERE "id" = %s'
+
+    async def run() -> None:
+        for _ in range(CALLS):
+            async with pool.connection() as conn:
+                cur = await conn.execute(sql, ("c1",))
+                r = await cur.fetchone()
+                assert r is not None
+                {"id": r[0], "created_at": r[1].astimezone(UTC), "metadata": r[2]}
+
+    return run, pool
+
+
+async def _tasks_throughput(get: Callable[[], Awaitable[Any]], seconds: float) -> float:
+    """Gets per second of 64 coroutines calling ``get`` for ``seconds``."""
+    done = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal done
+        while time.perf_counter() < stop:
+            await get()
+            done += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(64)))
+    return done / (time.perf_counter() - start)
+
+
 def measure(backend: str, seconds: float) -> dict[str, Any]:
     sync_adapter = _adapter(backend, 8)
     store = Store(SCHEMA, sync_adapter, cursor_key=KEY)
@@ -110,25 +147,40 @@ def measure(backend: str, seconds: float) -> dict[str, Any]:
 
         out["async_store_us"] = await _aper_call(async_run)
         if backend == "postgres":
+            from noorm.adapters.postgres.async_adapter import AsyncPostgresAdapter
+
             url = os.environ.get(
                 "NOORM_POSTGRES_URL", "postgresql://noorm:noorm@127.0.0.1:5432/noorm"
             )
             raw_run, raw_get = await _raw_async_get(url)
             assert await raw_get() == expected
-            out["raw_async_us"] = await _aper_call(raw_run)
+            pool_run, pool = await _raw_pool_get(url)
+            native = AsyncPostgresAdapter(url, schema="bench_async", max_connections=8)
+            nstore = AsyncStore(SCHEMA, native, cursor_key=KEY)
+            assert await nstore.get(conversations, {"id": "c1"}) == expected
+
+            async def native_run() -> None:
+                for _ in range(CALLS):
+                    await nstore.get(conversations, {"id": "c1"})
+
+            # Interleaved, so that drift in the machine's load hits all three alike.
+            raw, pooled, door = [], [], []
+            for _ in range(3):
+                raw.append(await _aper_call(raw_run))
+                pooled.append(await _aper_call(pool_run))
+                door.append(await _aper_call(native_run))
+            out["raw_async_us"] = statistics.median(raw)
+            out["raw_pool_us"] = statistics.median(pooled)
+            out["native_store_us"] = statistics.median(door)
+            out["native_64_tasks_ops_s"] = await _tasks_throughput(
+                lambda: nstore.get(conversations, {"id": "c1"}), seconds
+            )
+            await native.close()
+            await pool.close()
         # Throughput: 64 coroutines on 8 lanes, as many gets as they can in `seconds`.
-        done = 0
-        stop = time.perf_counter() + seconds
-
-        async def worker() -> None:
-            nonlocal done
-            while time.perf_counter() < stop:
-                await astore.get(conversations, {"id": "c1"})
-                done += 1
-
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(64)))
-        out["async_64_tasks_ops_s"] = done / (time.perf_counter() - start)
+        out["async_64_tasks_ops_s"] = await _tasks_throughput(
+            lambda: astore.get(conversations, {"id": "c1"}), seconds
+        )
 
     asyncio.run(on_loop())
     # The same with 8 threads on the sync store.
@@ -165,9 +217,15 @@ def main() -> None:
             f"({result['async_store_us'] / result['sync_store_us']:.2f}x sync)"
         )
         if "raw_async_us" in result:
+            raw = result["raw_async_us"]
             line += (
-                f", raw psycopg AsyncConnection {result['raw_async_us']:.1f} µs "
-                f"(door/raw {result['async_store_us'] / result['raw_async_us']:.2f}x)"
+                f", raw psycopg AsyncConnection {raw:.1f} µs "
+                f"(threaded door/raw {result['async_store_us'] / raw:.2f}x)\n"
+                f"{backend}: native AsyncPostgresAdapter {result['native_store_us']:.1f} µs: "
+                f"{result['native_store_us'] / raw:.2f}x raw AsyncConnection, "
+                f"{result['native_store_us'] / result['raw_pool_us']:.2f}x raw through "
+                f"AsyncConnectionPool ({result['raw_pool_us']:.1f} µs); 64 tasks on a pool "
+                f"of 8: {result['native_64_tasks_ops_s']:.0f} ops/s"
             )
         print(line)
         print(

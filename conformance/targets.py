@@ -39,6 +39,9 @@ class Target:
     description: str
     url_env: str | None = None
     """The environment variable holding the server URL; None for serverless backends."""
+    native_async: str | None = None
+    """The factory of the adapter's native async door; None: the sync adapter on
+    worker threads (:class:`~noorm.adapters.threaded.ThreadedAdapter`)."""
 
     def load(self) -> Callable[[], Adapter]:
         """The factory itself, imported (its driver too, for a server target)."""
@@ -62,6 +65,7 @@ TARGETS: dict[str, Target] = {
             "noorm.adapters.postgres.testing:conformance_factory",
             "PostgreSQL (psycopg 3), fresh schema per test",
             "NOORM_POSTGRES_URL",
+            "noorm.adapters.postgres.testing:async_conformance_factory",
         ),
         Target(
             "citus",
@@ -139,13 +143,17 @@ sqlite = SQLiteFactory()
 
 
 class _AsyncDoors:
-    """``async_doors.NAME``: the async factory of built-in target NAME. No built-in
-    adapter has a native async door yet: each is its sync adapter on worker threads."""
+    """``async_doors.NAME``: the async factory of built-in target NAME: its native async
+    adapter's, or else its sync adapter on worker threads."""
 
-    def __getattr__(self, name: str) -> ThreadedFactory:
+    def __getattr__(self, name: str) -> Callable[[], object]:
         target = TARGETS.get(name)
         if target is None:
             raise AttributeError(name)
+        if target.native_async is not None:
+            module, _, attribute = target.native_async.partition(":")
+            native: Callable[[], object] = getattr(importlib.import_module(module), attribute)
+            return native
         return ThreadedFactory(target.factory)
 
 

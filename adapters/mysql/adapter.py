@@ -32,7 +32,7 @@ from typing import Any, ClassVar, TypeVar, cast
 
 import pymysql
 
-from noorm.spec.adapter import Capability
+from noorm.spec.adapter import Capability, check_capabilities
 from noorm.spec.errors import BackendError, UnsupportedError
 from noorm.spec.filters import And, Compare, Filter, In, IsNull, Not, Or, Path, uses_paths
 from noorm.spec.operations import (
@@ -52,8 +52,10 @@ from noorm.spec.types import StringType
 from ..memory.evaluate import predicate, sort_rows
 from ..sql.adapter import Session, SQLAdapter
 from ..sql.compiler import DDL, Compiled, Table
+from ..sql.core import SQLCore, as_program
 from ..sql.health import needs_ping
 from ..sql.introspect import Catalog
+from ..sql.program import Command, Pause, Plan, Program, Query, command, query
 from .catalog import read_catalog
 from .connection import (
     Connection,
@@ -323,7 +325,7 @@ class MySQLAdapter(SQLAdapter[Connection]):
 
     def execute(self, op: Operation[T]) -> T:
         """:meth:`SQLAdapter.execute` with a pooled session taken and given back directly:
-        the usual call skips the context managers of :meth:`_session`."""
+        the usual call skips the context managers of :meth:`session`."""
         if getattr(self._local, "session", None) is not None or (
             type(op) is Find and op.for_update
         ):
@@ -332,13 +334,13 @@ class MySQLAdapter(SQLAdapter[Connection]):
         self._local.session = session
         try:
             with session.lock:
-                return cast(T, self._run(session, op))
+                return cast(T, self.drive(session, self.run(session, op)))
         finally:
             self._local.session = None
             self._release(session)
 
     @contextmanager
-    def _session(self) -> Iterator[Session[Connection]]:
+    def session(self) -> Iterator[Session[Connection]]:
         held: _Session | None = getattr(self._local, "session", None)
         if held is not None:  # this thread is already inside a call or a transaction
             with held.lock:
@@ -406,19 +408,16 @@ class MySQLAdapter(SQLAdapter[Connection]):
         for session in idle:
             self._discard(session.conn)
 
-    def _cursor(self, conn: Connection) -> _Cursor:
+    def cursor(self, conn: Connection) -> _Cursor:
         return _Cursor(conn.cursor(), self.dialect.json_warnings)
 
-    def _failed(
-        self, session: Session[Connection], exc: BaseException, model: str | None
-    ) -> Exception:
+    def on_error(self, session: Session[Connection], exc: BaseException) -> None:
         code = error_code(exc)
         lost = code in _CONNECTION_LOST or isinstance(exc, pymysql.err.InterfaceError)
         if lost and isinstance(session, _Session):
             session.dead = True
         if session.depth and (lost or code == _DEADLOCK):
             session.broken = True  # the server rolled the whole transaction back
-        return super()._failed(session, exc, model)
 
     # --- operations ---------------------------------------------------------------------------
 
@@ -439,21 +438,24 @@ class MySQLAdapter(SQLAdapter[Connection]):
             and not (op.where is not None and uses_paths(op.where))
         )
 
-    def _run(self, session: Session[Connection], op: Operation[Any]) -> Any:
-        fields = _path_fields(op) if self.dialect.json_warnings else ()
-        if not fields:
-            return self._dispatch(session, op)
+    def run(self, session: Session[Connection], op: Operation[Any]) -> Plan:
+        if self.dialect.json_warnings and _path_fields(op):
+            return self._guarded(session, op)
+        return self._dispatch(session, op)
+
+    def _guarded(self, session: Session[Connection], op: Operation[Any]) -> Program[Any]:
+        """``op``, evaluated here if the server cannot read a document its paths meet."""
         try:
+            plan = self._dispatch(session, op)
             if isinstance(op, (Update, Delete)):  # undo the write if a document was unreadable
-                with self._scope(session):
-                    return self._dispatch(session, op)
-            return self._dispatch(session, op)
+                return (yield from self.atomic(session, as_program(plan)))
+            return (yield from as_program(plan))
         except UnsupportedError as exc:
             if error_code(exc.__cause__) not in JSON_CODES or session.broken:
                 raise
-        return self._evaluated_here(session, op)
+        return (yield from self._evaluated_here(session, op))
 
-    def _evaluated_here(self, session: Session[Connection], op: Operation[Any]) -> Any:
+    def _evaluated_here(self, session: Session[Connection], op: Operation[Any]) -> Program[Any]:
         """``op`` with its filter evaluated by the adapter, on every row of the table.
 
         MariaDB's JSON functions stop at 32 levels of nesting (a document the spec
@@ -466,9 +468,9 @@ class MySQLAdapter(SQLAdapter[Connection]):
         model = op.model
         table = self.compiler.table(model)
         if isinstance(op, Upsert):
-            return self._upsert(session, op, evaluate_here=True)
+            return (yield from self._upsert_retrying(session, op, evaluate_here=True))
         if isinstance(op, (Find, Count)):
-            rows = self._every_row(session, table, lock=isinstance(op, Find) and op.for_update)
+            rows = yield from self._every_row(table, lock=isinstance(op, Find) and op.for_update)
             test = predicate(model, op.where)
             rows = [row for row in rows if test(row)]
             if isinstance(op, Count):
@@ -477,34 +479,37 @@ class MySQLAdapter(SQLAdapter[Connection]):
             return rows if op.limit is None else rows[: op.limit]
         if not isinstance(op, (Update, Delete)):  # pragma: no cover - no other filtered ops
             raise TypeError(f"not a filtered operation: {op!r}")
-        with self._scope(session):
-            test = predicate(model, op.where)
-            keys = [row for row in self._every_row(session, table, lock=True) if test(row)]
-            if isinstance(op, Update) and not op.values:
-                return len(keys)
-            done = 0
-            for start in range(0, len(keys), _KEYS_PER_STATEMENT):
-                where = _key_filter(model, keys[start : start + _KEYS_PER_STATEMENT])
-                done += super()._run(session, dataclasses.replace(op, where=where))
-            return done
+        return (yield from self.atomic(session, self._write_each(session, op, table)))
 
-    def _every_row(
-        self, session: Session[Connection], table: Table, *, lock: bool
-    ) -> list[dict[str, Any]]:
+    def _write_each(
+        self, session: Session[Connection], op: Update | Delete, table: Table
+    ) -> Program[int]:
+        """Lock every row, test it here, and write the matching ones by key."""
+        test = predicate(op.model, op.where)
+        keys = [row for row in (yield from self._every_row(table, lock=True)) if test(row)]
+        if isinstance(op, Update) and not op.values:
+            return len(keys)
+        done = 0
+        for start in range(0, len(keys), _KEYS_PER_STATEMENT):
+            where = _key_filter(op.model, keys[start : start + _KEYS_PER_STATEMENT])
+            plan = SQLCore.run(self, session, dataclasses.replace(op, where=where))
+            done += yield from as_program(plan)
+        return done
+
+    def _every_row(self, table: Table, *, lock: bool) -> Program[list[dict[str, Any]]]:
         select = Compiled(table.select_head + (" FOR UPDATE" if lock else ""), [])
-        return table.decode(self._query(session, select, table.model.name))
+        return table.decode((yield Query(select, table.model.name)))
 
-    def _dispatch(self, session: Session[Connection], op: Operation[Any]) -> Any:
-        if isinstance(op, Find):
+    def _dispatch(self, session: Session[Connection], op: Operation[Any]) -> Plan:
+        if type(op) is Find:
             table = self.compiler.table(op.model)
             order = self.compiler.full_order(table, op.order, op.where)
             if any(long_string(table.field(o.field)) for o in order):
-                return self._find(session, op, order)
-        return super()._run(session, op)
+                check_capabilities(self.capabilities, op)
+                return self._find(op, order)
+        return super().run(session, op)
 
-    def _find(
-        self, session: Session[Connection], op: Find, order: tuple[Order, ...]
-    ) -> list[dict[str, Any]]:
+    def _find(self, op: Find, order: tuple[Order, ...]) -> Program[list[dict[str, Any]]]:
         """A find ordered by strings longer than :data:`SORT_PREFIX`, in exact order.
 
         The server sorts such a string by its first :data:`SORT_PREFIX` characters
@@ -518,14 +523,14 @@ class MySQLAdapter(SQLAdapter[Connection]):
         """
         model = op.model.name
         table = self.compiler.table(op.model)
-        rows = table.decode(self._query(session, self.compiler.find(op), model))
+        rows = table.decode((yield Query(self.compiler.find(op), model)))
         longs = {o.field for o in order if long_string(table.field(o.field))}
         if op.limit is not None and rows and len(rows) == op.limit:
             run = _run_filter(order, longs, rows[-1])
             if run is not None:
                 where = run if op.where is None else And((op.where, run))
                 more = self.compiler.find(Find(op.model, where, op.order, None, op.for_update))
-                extra = table.decode(self._query(session, more, model))
+                extra = table.decode((yield Query(more, model)))
                 seen = {tuple(r[k] for k in table.key) for r in extra}
                 rows = [r for r in rows if tuple(r[k] for k in table.key) not in seen] + extra
         if any(
@@ -539,36 +544,41 @@ class MySQLAdapter(SQLAdapter[Connection]):
                 del rows[op.limit :]
         return rows
 
-    def _upsert(
-        self, session: Session[Connection], op: Upsert, *, evaluate_here: bool = False
-    ) -> UpsertResult[dict[str, Any]] | None:
+    def run_upsert(self, session: Session[Connection], op: Upsert) -> Plan:
+        if self._one_statement(op):
+            return self._upsert_returning(op)
+        return self._upsert_retrying(session, op, evaluate_here=False)
+
+    def _upsert_retrying(
+        self, session: Session[Connection], op: Upsert, *, evaluate_here: bool
+    ) -> Program[UpsertResult[dict[str, Any]] | None]:
         """Retried on deadlock when it is its own transaction (nothing else to lose)."""
-        if not evaluate_here and self._one_statement(op):
-            return self._upsert_returning(session, op)
         attempts = _UPSERT_ATTEMPTS if session.depth == 0 else 1
         for attempt in range(1, attempts + 1):
             try:
-                return self._upsert_once(session, op, evaluate_here)
+                body = self._upsert_once(op, evaluate_here)
+                return (yield from self.atomic(session, body))
             except BackendError as exc:
                 if attempt == attempts or error_code(exc.__cause__) != _DEADLOCK:
                     raise
-                time.sleep(random.uniform(0, 0.01 * attempt))
+                yield Pause(random.uniform(0, 0.01 * attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _upsert_returning(
-        self, session: Session[Connection], op: Upsert
-    ) -> UpsertResult[dict[str, Any]] | None:
+    def _upsert_returning(self, op: Upsert) -> Query:
         """One statement, atomic by itself (see :mod:`.upsert`)."""
-        rows = self._query(session, upsert_returning(self.compiler, op), op.model.name)
-        *values, flag = rows[0]
-        if flag == OUT_OF_SCOPE:
-            return None  # the existing row is outside the scope: left as it was
-        row = self.compiler.table(op.model).decode([values])[0]
-        return UpsertResult(row, inserted=flag == INSERTED)
+        table = self.compiler.table(op.model)
+
+        def result(rows: Sequence[Sequence[Any]]) -> UpsertResult[dict[str, Any]] | None:
+            *values, flag = rows[0]
+            if flag == OUT_OF_SCOPE:
+                return None  # the existing row is outside the scope: left as it was
+            return UpsertResult(table.decode([values])[0], inserted=flag == INSERTED)
+
+        return Query(upsert_returning(self.compiler, op), op.model.name, result)
 
     def _upsert_once(
-        self, session: Session[Connection], op: Upsert, evaluate_here: bool = False
-    ) -> UpsertResult[dict[str, Any]] | None:
+        self, op: Upsert, evaluate_here: bool
+    ) -> Program[UpsertResult[dict[str, Any]] | None]:
         """Lock the row by key, then INSERT it or UPDATE it within the scope; one unit.
 
         ``INSERT ... ON DUPLICATE KEY UPDATE`` cannot check the scope and also fires on
@@ -578,31 +588,24 @@ class MySQLAdapter(SQLAdapter[Connection]):
         """
         model = op.model.name
         table = self.compiler.table(op.model)
-        with self._scope(session):
-            found = self._query(
-                session, self._locking(self.compiler.select_key(op.model, op.row, None)), model
-            )
-            if not found:
-                insert = next(self.compiler.insert(Insert(op.model, (op.row,))))
-                self._command(session, insert, model)  # DuplicateKeyError: another unique index
-                return UpsertResult(table.written(insert.params), inserted=True)
-            where = op.where
-            if evaluate_here and where is not None:
-                if not predicate(op.model, where)(table.decode(found)[0]):
-                    return None  # the existing row is outside the scope: leave it alone
-                where = None
-            if op.update:
-                update = self.compiler.upsert_update(dataclasses.replace(op, where=where))
-                if not self._command(session, update, model):
-                    return None  # the existing row is outside the scope: leave it alone
-                found = self._query(
-                    session, self.compiler.select_key(op.model, op.row, None), model
-                )
-            elif where is not None:
-                found = self._query(
-                    session, self.compiler.select_key(op.model, op.row, where), model
-                )
-            rows = table.decode(found)
+        found = yield Query(self._locking(self.compiler.select_key(op.model, op.row, None)), model)
+        if not found:
+            insert = next(self.compiler.insert(Insert(op.model, (op.row,))))
+            yield Command(insert, model)  # DuplicateKeyError: another unique index
+            return UpsertResult(table.written(insert.params), inserted=True)
+        where = op.where
+        if evaluate_here and where is not None:
+            if not predicate(op.model, where)(table.decode(found)[0]):
+                return None  # the existing row is outside the scope: leave it alone
+            where = None
+        if op.update:
+            update = self.compiler.upsert_update(dataclasses.replace(op, where=where))
+            if not (yield Command(update, model)):
+                return None  # the existing row is outside the scope: leave it alone
+            found = yield Query(self.compiler.select_key(op.model, op.row, None), model)
+        elif where is not None:
+            found = yield Query(self.compiler.select_key(op.model, op.row, where), model)
+        rows = table.decode(found)
         return UpsertResult(rows[0], inserted=False) if rows else None
 
     def _locking(self, compiled: Compiled) -> Compiled:
@@ -615,7 +618,9 @@ class MySQLAdapter(SQLAdapter[Connection]):
 
     # --- bootstrap ----------------------------------------------------------------------------
 
-    def bootstrap(self, schema: Schema, *, dry_run: bool = False) -> list[str]:
+    def bootstrap_program(
+        self, session: Session[Connection], schema: Schema, dry_run: bool
+    ) -> Program[list[str]]:
         """Create what is missing; concurrent bootstraps take turns under ``GET_LOCK``.
 
         DDL commits implicitly in MySQL, so this runs outside any transaction; what
@@ -625,43 +630,32 @@ class MySQLAdapter(SQLAdapter[Connection]):
         for model in schema.models:
             _check_keys(model, self.dialect.page_size)
         ddl = self.compiler.ddl(schema)
-        with self._free_session(None) as session:
-            if dry_run:
-                return [statement.sql for statement in self._plan(session, schema, ddl)]
-            with self._bootstrap_lock(session):
-                todo = self._plan(session, schema, ddl)
-                for statement in todo:
-                    self._command(session, Compiled(statement.sql, []), statement.model)
-        return [statement.sql for statement in todo]
-
-    def _missing(self, session: Session[Connection], ddl: list[DDL]) -> list[DDL]:
-        existing = {
-            (str(t), None if i is None else str(i))
-            for t, i in self._query(session, Compiled(_EXISTING, []), None)
-        }
-        return [s for s in ddl if (s.model, s.index_name) not in existing]
-
-    def _catalog(self, session: Session[Connection], schema: Schema, tables: list[str]) -> Catalog:
-        query = self._catalog_query(session)
-        return read_catalog(query, self.dialect, schema, tables, directions=self._directions)
-
-    @contextmanager
-    def _bootstrap_lock(self, session: Session[Connection]) -> Iterator[None]:
-        got = self._query(
-            session,
-            Compiled(f"SELECT GET_LOCK({_BOOTSTRAP_LOCK}, {_LOCK_TIMEOUT_SECONDS})", []),
-            None,
-        )
+        if dry_run:
+            todo = yield from self.bootstrap_plan(session, schema, ddl)
+            return [statement.sql for statement in todo]
+        got = yield query(f"SELECT GET_LOCK({_BOOTSTRAP_LOCK}, {_LOCK_TIMEOUT_SECONDS})")
         if not got or got[0][0] != 1:
             raise BackendError(
                 f"another bootstrap of this database held its lock for over "
                 f"{_LOCK_TIMEOUT_SECONDS} s"
             )
         try:
-            yield
+            todo = yield from self.bootstrap_plan(session, schema, ddl)
+            for statement in todo:
+                yield Command(Compiled(statement.sql, []), statement.model)
         finally:
             with suppress(BackendError, UnsupportedError):
-                self._command(session, Compiled(f"DO RELEASE_LOCK({_BOOTSTRAP_LOCK})", []), None)
+                yield command(f"DO RELEASE_LOCK({_BOOTSTRAP_LOCK})")
+        return [statement.sql for statement in todo]
+
+    def missing(self, session: Session[Connection], ddl: list[DDL]) -> Program[list[DDL]]:
+        existing = {(str(t), None if i is None else str(i)) for t, i in (yield query(_EXISTING))}
+        return [s for s in ddl if (s.model, s.index_name) not in existing]
+
+    def catalog(
+        self, session: Session[Connection], schema: Schema, tables: list[str]
+    ) -> Program[Catalog]:
+        return read_catalog(self.dialect, schema, tables, directions=self._directions)
 
 
 def _check_keys(model: Model[Any], page_size: int) -> None:

@@ -19,7 +19,8 @@ from noorm.spec.evolution import StoredColumn, StoredIndex, StoredTable
 from noorm.spec.schema import Field, Schema
 from noorm.spec.types import StringType
 
-from ..sql.introspect import Catalog, Query
+from ..sql.introspect import Catalog
+from ..sql.program import Program, query
 from .dialect import MAX_VARCHAR, MySQLDialect
 
 __all__ = ["read_catalog"]
@@ -53,8 +54,8 @@ def _kind(column_type: str, collation: str | None) -> str:
 
 
 def read_catalog(
-    query: Query, dialect: MySQLDialect, schema: Schema, tables: list[str], *, directions: bool
-) -> Catalog:
+    dialect: MySQLDialect, schema: Schema, tables: list[str], *, directions: bool
+) -> Program[Catalog]:
     """The stored definition of ``tables`` (those that exist) and of their indexes that
     ``schema`` names. ``directions``: the server keeps ``DESC`` (else every stored
     column is taken to have the direction the model declares)."""
@@ -62,12 +63,14 @@ def read_catalog(
     keys: dict[str, list[str]] = {}
     found: dict[tuple[str, str], tuple[list[tuple[str, bool]], bool]] = {}
     if tables:
-        for table, name, column_type, nullable, collation in query(_COLUMNS, [tuple(tables)]):
+        for table, name, column_type, nullable, collation in (
+            yield query(_COLUMNS, [tuple(tables)])
+        ):
             kind = _kind(_text(column_type), None if collation is None else _text(collation))
             stored = StoredColumn(_text(name), kind, _text(nullable) == "YES")
             columns.setdefault(_text(table), []).append(stored)
     names = tuple(index.name for model in schema.models for index in model.indexes)
-    rows = query(_INDEXES, [tuple(tables) or ("",), names or ("",)])
+    rows = yield query(_INDEXES, [tuple(tables) or ("",), names or ("",)])
     for table, index, non_unique, column, order in rows:
         if _text(index) == "PRIMARY":
             if _text(table) in tables:

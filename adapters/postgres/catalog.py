@@ -14,7 +14,8 @@ from noorm.spec.evolution import StoredColumn, StoredIndex, StoredTable
 from noorm.spec.schema import Field
 from noorm.spec.types import StringType
 
-from ..sql.introspect import Catalog, Query
+from ..sql.introspect import Catalog
+from ..sql.program import Program, query
 from .dialect import PostgresDialect
 
 __all__ = ["read_catalog"]
@@ -55,19 +56,19 @@ _TYPES = {
 
 
 def read_catalog(
-    query: Query, dialect: PostgresDialect, schema: str, tables: list[str], index_names: list[str]
-) -> Catalog:
+    dialect: PostgresDialect, schema: str, tables: list[str], index_names: list[str]
+) -> Program[Catalog]:
     """The stored definition of ``tables`` (those that exist) and of the indexes named
     ``index_names`` in ``schema``."""
     names = [dialect.identifier(table) for table in tables]
     columns: dict[str, list[StoredColumn]] = {}
-    for table, name, type_name, notnull, collation in query(_COLUMNS, [schema, names]):
+    for table, name, type_name, notnull, collation in (yield query(_COLUMNS, [schema, names])):
         kind = str(type_name) + (f" COLLATE {collation}" if collation else "")
         columns.setdefault(str(table), []).append(StoredColumn(str(name), kind, not notnull))
     keys: dict[str, tuple[str, ...]] = {}
     wanted = {dialect.identifier(name) for name in index_names}
     indexes: dict[str, StoredIndex] = {}
-    rows = query(_INDEXES, [schema, names, sorted(wanted)])
+    rows = yield query(_INDEXES, [schema, names, sorted(wanted)])
     for table, index, unique, primary, index_columns, descending in rows:
         if primary:
             keys[str(table)] = tuple(str(c) for c in index_columns)

@@ -17,13 +17,13 @@ field (BOOT-6). Redistributing a table holding rows is a migration the host runs
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from noorm.spec.errors import SchemaMismatchError
 from noorm.spec.schema import Model, Schema
 
 from ..sql.compiler import DDL
+from ..sql.program import Program, query
 from .dialect import PostgresDialect
 
 __all__ = ["CITUS_INSTALLED", "DistributedTable", "distribution_plan", "read_distribution"]
@@ -55,13 +55,11 @@ class DistributedTable(NamedTuple):
     colocation: int
 
 
-def read_distribution(
-    query: Callable[[str, Sequence[Any]], Sequence[Sequence[Any]]], schema: str, tables: list[str]
-) -> dict[str, DistributedTable]:
+def read_distribution(schema: str, tables: list[str]) -> Program[dict[str, DistributedTable]]:
     """The Citus metadata of those of ``tables`` (stored names) that it knows."""
     if not tables:
         return {}
-    rows = query(_DISTRIBUTION, [schema, tables])
+    rows = yield query(_DISTRIBUTION, [schema, tables])
     return {
         str(name): DistributedTable(str(method), None if column is None else str(column), int(co))
         for name, method, column, co in rows

@@ -14,6 +14,7 @@ adapter (its own pool) on the same schema, for BOOT-3.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import threading
@@ -22,20 +23,24 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from noorm.adapters.servers import ServerURL
-from noorm.spec import Adapter, BackendError, Schema
+from noorm.spec import Adapter, AsyncAdapter, BackendError, Schema
 
 from .adapter import CONNECT_TIMEOUT, PostgresAdapter, connect_error
+from .async_adapter import AsyncPostgresAdapter
 
 __all__ = [
     "CITUS_URL_ENV",
     "URL_ENV",
+    "AsyncConformanceFactory",
     "CitusFactory",
     "ConformanceFactory",
+    "DroppingAsyncPostgresAdapter",
     "DroppingPostgresAdapter",
     "PartitioningPostgresAdapter",
+    "async_conformance_factory",
     "citus_factory",
     "conformance_factory",
 ]
@@ -57,10 +62,22 @@ class DroppingPostgresAdapter(PostgresAdapter):
     def close(self) -> None:
         if not self._closed:
             # Best effort: the name is unique, so a leftover schema harms nothing.
-            with contextlib.suppress(BackendError, psycopg.Error), self._session() as session:
+            with contextlib.suppress(BackendError, psycopg.Error), self.session() as session:
                 drop = f"DROP SCHEMA IF EXISTS {self.dialect.schema_name()} CASCADE"
                 session.conn.execute(drop.encode())
         super().close()
+
+
+class DroppingAsyncPostgresAdapter(AsyncPostgresAdapter):
+    """An AsyncPostgresAdapter that drops its schema when closed (test schemas only)."""
+
+    async def close(self) -> None:
+        if not self._closed:
+            drop = f"DROP SCHEMA IF EXISTS {self.dialect.schema_name()} CASCADE"
+            with contextlib.suppress(BackendError, psycopg.Error):
+                async with self.session() as session:
+                    await session.conn.execute(drop.encode())
+        await super().close()
 
 
 class PartitioningPostgresAdapter(DroppingPostgresAdapter):
@@ -130,6 +147,48 @@ class ConformanceFactory:
 
 conformance_factory = ConformanceFactory()
 """The factory to pass as ``--noorm-adapter=noorm.adapters.postgres.testing:conformance_factory``."""
+
+
+class AsyncConformanceFactory:
+    """The async door's factory (``noorm certify postgres --async``): each call, inside
+    the suite's event loop, an :class:`AsyncPostgresAdapter` on a new schema, on one
+    ``AsyncConnectionPool`` per URL and loop; the server is the sync factory's."""
+
+    def __init__(self, sync: ConformanceFactory | None = None) -> None:
+        self._sync = sync or conformance_factory
+        self._pools: dict[tuple[str, int], AsyncConnectionPool[Any]] = {}
+
+    async def __call__(self) -> AsyncAdapter:
+        pool = await self._pool(self._sync.url())
+        schema = f"noorm_test_{uuid.uuid4().hex}"
+        async with pool.connection() as conn:
+            await conn.execute(f'CREATE SCHEMA "{schema}"'.encode())
+        return DroppingAsyncPostgresAdapter(pool, schema=schema)
+
+    def same_database(self, adapter: AsyncAdapter) -> AsyncAdapter:
+        """A second adapter, with its own pool, on the schema of ``adapter``."""
+        if not isinstance(adapter, AsyncPostgresAdapter):
+            raise TypeError(f"expected an AsyncPostgresAdapter, got {type(adapter).__name__}")
+        return AsyncPostgresAdapter(self._sync.url(), schema=adapter.schema)
+
+    async def _pool(self, url: str) -> AsyncConnectionPool[Any]:
+        key = (url, id(asyncio.get_running_loop()))
+        pool = self._pools.get(key)
+        if pool is None:
+            kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT}
+            try:
+                await (await psycopg.AsyncConnection.connect(url, **kwargs)).close()
+            except psycopg.Error as exc:
+                raise connect_error(url, exc) from exc
+            pool = AsyncConnectionPool(url, min_size=1, max_size=8, kwargs=kwargs, open=False)
+            await pool.open(wait=True)
+            self._pools[key] = pool
+        return pool
+
+
+async_conformance_factory = AsyncConformanceFactory()
+"""``noorm certify --factory noorm.adapters.postgres.testing:async_conformance_factory
+--async`` (what ``noorm certify postgres --async`` runs)."""
 
 
 class _Partitioning(PostgresAdapter):

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import select
 import time
-from typing import Protocol
+import weakref
+from typing import Any, Protocol
 
-__all__ = ["PING_AFTER_IDLE", "needs_ping", "unsolicited"]
+__all__ = ["PING_AFTER_IDLE", "RestTracker", "needs_ping", "unsolicited"]
 
 PING_AFTER_IDLE = 0.5
 """Seconds a pooled connection may rest before it is checked again when lent (as
@@ -44,3 +45,19 @@ def needs_ping(conn: _HasFileno | None, rested_since: float | None) -> bool:
     if conn is None or rested_since is None:
         return True
     return time.monotonic() - rested_since >= PING_AFTER_IDLE or unsolicited(conn)
+
+
+class RestTracker:
+    """When each pooled connection went back to its pool, for a pool's ``check``:
+    :meth:`due` says whether it must answer a ping before it is lent again."""
+
+    __slots__ = ("_since",)
+
+    def __init__(self) -> None:
+        self._since: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    def due(self, conn: Any) -> bool:
+        return needs_ping(conn, self._since.get(conn))
+
+    def returned(self, conn: Any) -> None:
+        self._since[conn] = time.monotonic()

@@ -10,9 +10,7 @@ so a mismatch anywhere changes nothing (BOOT-6).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from noorm.spec.evolution import StoredIndex, StoredTable, TypeMatch, evolve
 from noorm.spec.schema import Schema
@@ -20,10 +18,7 @@ from noorm.spec.schema import Schema
 from .compiler import DDL
 from .dialect import Dialect
 
-__all__ = ["Catalog", "Query", "evolution_plan"]
-
-Query = Callable[[str, Sequence[Any]], Sequence[Sequence[Any]]]
-"""Runs one catalog query with bound parameters; its rows."""
+__all__ = ["Catalog", "evolution_plan"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,9 +31,11 @@ from noorm.spec.errors import BackendError, UnsupportedError
 from noorm.spec.operations import Find, Operation, Upsert, UpsertResult
 from noorm.spec.schema import Model, Schema
 
-from ..sql.adapter import Session, SQLAdapter, _joining, _locking_outside
+from ..sql.adapter import Session, SQLAdapter
 from ..sql.compiler import DDL, Compiled
+from ..sql.core import as_program, joining, locking_outside
 from ..sql.introspect import Catalog
+from ..sql.program import Command, Plan, Program, Query
 from .catalog import read_catalog
 from .dialect import SQLiteDialect, json_paths_work
 
@@ -112,7 +114,7 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
         self._shared = Session(conn)
         self._closed = False
         self._returning = sqlite3.sqlite_version_info >= _RETURNING
-        """Upserts update first with ``UPDATE ... RETURNING`` (see :meth:`_upsert`)."""
+        """Upserts update first with ``UPDATE ... RETURNING`` (see :meth:`run_upsert`)."""
         self._checked: dict[int, Model[Any]] | None = None if literals_off else {}
         """Models whose columns all exist (by id), where SQLite may read a missing
         column's name as a string; None where it cannot."""
@@ -141,26 +143,24 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
     def execute(self, op: Operation[T]) -> T:
         """:meth:`SQLAdapter.execute` with the one session's lock taken directly."""
         if type(op) is Find and op.for_update:
-            raise _locking_outside(op)
+            raise locking_outside(op)
         session = self._shared
         with session.lock:
             if self._closed:
                 raise BackendError("the adapter is closed")
             if session.depth:  # this thread's own open transaction
-                raise _joining(op.model.name)
-            result: T = self._run(session, op)
+                raise joining(op.model.name)
+            result: T = self.drive(session, self.run(session, op))
             return result
 
     @contextmanager
-    def _session(self) -> Iterator[Session[sqlite3.Connection]]:
+    def session(self) -> Iterator[Session[sqlite3.Connection]]:
         with self._shared.lock:
             if self._closed:
                 raise BackendError("the adapter is closed")
             yield self._shared
 
-    def _upsert(
-        self, session: Session[sqlite3.Connection], op: Upsert
-    ) -> UpsertResult[dict[str, Any]] | None:
+    def run_upsert(self, session: Session[sqlite3.Connection], op: Upsert) -> Plan:
         """Update first, in one ``UPDATE ... RETURNING`` (SQLite 3.35+), insert otherwise.
 
         An existing row in the scope is updated and read back by one statement, with no
@@ -172,7 +172,10 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
         SQLite takes the generic protocol, in a transaction.
         """
         if not self._returning:
-            return super()._upsert(session, op)
+            return super().run_upsert(session, op)
+        return self._upsert_returning(op)
+
+    def _upsert_returning(self, op: Upsert) -> Program[UpsertResult[dict[str, Any]] | None]:
         model = op.model.name
         compiler = self.compiler
         table = compiler.table(op.model)
@@ -181,44 +184,44 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
         else:
             scoped = compiler.select_key(op.model, op.row, op.where)
         for _ in range(_UPSERT_ATTEMPTS):
-            rows = self._query(session, scoped, model)
+            rows = yield Query(scoped, model)
             if rows:
                 return UpsertResult(table.decode(rows)[0], inserted=False)
             insert = compiler.upsert_insert(op)
-            if self._command(session, insert, model):
+            if (yield Command(insert, model)):
                 return UpsertResult(table.written(insert.params), inserted=True)
-            rows = self._query(session, scoped, model)  # the key exists: in the scope?
+            rows = yield Query(scoped, model)  # the key exists: in the scope?
             if rows:
                 return UpsertResult(table.decode(rows)[0], inserted=False)
             if op.where is not None:
                 anywhere = compiler.select_key(op.model, op.row, None)
-                if self._query(session, anywhere, model):
+                if (yield Query(anywhere, model)):
                     return None  # the existing row is outside the scope: left alone
             # The row went away again in between: start over.
         raise BackendError("the row kept changing while it was upserted", model=model)
 
-    def _missing(self, session: Session[sqlite3.Connection], ddl: list[DDL]) -> list[DDL]:
-        existing = {
-            (kind, name) for kind, name in self._query(session, Compiled(_EXISTING, []), None)
-        }
+    def missing(self, session: Session[sqlite3.Connection], ddl: list[DDL]) -> Program[list[DDL]]:
+        existing = {(kind, name) for kind, name in (yield Query(Compiled(_EXISTING, []), None))}
         return [statement for statement in ddl if _creates(statement) not in existing]
 
-    def _run(self, session: Session[sqlite3.Connection], op: Operation[Any]) -> Any:
+    def run(self, session: Session[sqlite3.Connection], op: Operation[Any]) -> Plan:
         checked = self._checked
+        plan = super().run(session, op)
         if checked is not None and checked.get(id(op.model)) is not op.model:
-            self._check_columns(session, op.model, checked)
-        return super()._run(session, op)
+            return self._checking(op.model, checked, plan)
+        return plan
 
-    def _check_columns(
-        self,
-        session: Session[sqlite3.Connection],
-        model: Model[Any],
-        checked: dict[int, Model[Any]],
-    ) -> None:
+    def _checking(
+        self, model: Model[Any], checked: dict[int, Model[Any]], plan: Plan
+    ) -> Program[Any]:
+        yield from self._check_columns(model, checked)
+        return (yield from as_program(plan))
+
+    def _check_columns(self, model: Model[Any], checked: dict[int, Model[Any]]) -> Program[None]:
         """Refuse a model naming a column its table lacks, once per Model object: this
         SQLite would read ``"note"`` as the string 'note' (no setconfig before Python
         3.12). A missing table is left to the statement itself (BOOT-4)."""
-        rows = self._query(session, Compiled(_COLUMN_NAMES, [model.name]), model.name)
+        rows = yield Query(Compiled(_COLUMN_NAMES, [model.name]), model.name)
         if not rows:
             return
         found = {str(row[0]) for row in rows}
@@ -233,18 +236,18 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
             checked.clear()
         checked[id(model)] = model
 
-    def _catalog(
+    def catalog(
         self, session: Session[sqlite3.Connection], schema: Schema, tables: list[str]
-    ) -> Catalog:
+    ) -> Program[Catalog]:
         index_names = [index.name for model in schema.models for index in model.indexes]
-        return read_catalog(self._catalog_query(session), self.dialect, tables, index_names)
+        return read_catalog(self.dialect, tables, index_names)
 
-    def _cursor(self, conn: sqlite3.Connection) -> sqlite3.Cursor:
+    def cursor(self, conn: sqlite3.Connection) -> sqlite3.Cursor:
         cursor = conn.cursor()
         cursor.row_factory = None
         return cursor
 
-    def _in_transaction(self, conn: sqlite3.Connection) -> bool:
+    def in_transaction(self, conn: sqlite3.Connection) -> bool:
         return conn.in_transaction
 
 

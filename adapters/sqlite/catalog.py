@@ -15,7 +15,8 @@ from noorm.spec.evolution import StoredColumn, StoredIndex, StoredTable
 from noorm.spec.schema import Field
 from noorm.spec.types import BooleanType, JsonType
 
-from ..sql.introspect import Catalog, Query
+from ..sql.introspect import Catalog
+from ..sql.program import Program, query
 from .dialect import SQLiteDialect
 
 __all__ = ["read_catalog"]
@@ -35,19 +36,19 @@ _JSON = " (json_valid CHECK)"
 
 
 def read_catalog(
-    query: Query, dialect: SQLiteDialect, tables: list[str], index_names: list[str]
-) -> Catalog:
+    dialect: SQLiteDialect, tables: list[str], index_names: list[str]
+) -> Program[Catalog]:
     """The stored definition of ``tables`` (those that exist) and of the indexes named
     ``index_names``, whatever table they are on (index names share one namespace)."""
     stored: dict[str, StoredTable] = {}
     for table in tables:
-        found = query(_TABLE, [table])
+        found = yield query(_TABLE, [table])
         if not found:
             continue
         sql = str(found[0][0] or "")
         columns: list[StoredColumn] = []
         key: list[tuple[int, str]] = []
-        for name, declared, notnull, pk in query(_COLUMNS, [table]):
+        for name, declared, notnull, pk in (yield query(_COLUMNS, [table])):
             quoted = dialect.quote(str(name))
             kind = str(declared).upper()
             if f"{quoted} IN (0, 1)" in sql:
@@ -60,9 +61,10 @@ def read_catalog(
         stored[table] = StoredTable(tuple(columns), tuple(name for _, name in sorted(key)))
     wanted = set(index_names)
     indexes: dict[str, StoredIndex] = {}
-    for name, table, unique in query(_INDEXES, []):
+    for name, table, unique in (yield query(_INDEXES, [])):
         if name in wanted:
-            columns_of = tuple((str(c), bool(d)) for c, d in query(_INDEX_COLUMNS, [name]))
+            index_columns = yield query(_INDEX_COLUMNS, [name])
+            columns_of = tuple((str(c), bool(d)) for c, d in index_columns)
             indexes[str(name)] = StoredIndex(str(name), str(table), columns_of, bool(unique))
 
     def type_matches(field: Field, stored_type: object) -> bool:

@@ -245,9 +245,11 @@ def record_sql(
     for hook in hooks:
         original = getattr(adapter, hook)
 
-        def spy(session: Any, compiled: Any, model: Any, original: Any = original) -> Any:
+        def spy(
+            session: Any, compiled: Any, model: Any, *rest: Any, original: Any = original
+        ) -> Any:
             seen.append(compiled.sql)
-            return original(session, compiled, model)
+            return original(session, compiled, model, *rest)
 
         monkeypatch.setattr(adapter, hook, spy)
     return seen
@@ -266,12 +268,12 @@ def check_an_upsert_whose_row_keeps_vanishing_gives_up(
     original = getattr(db, hook)
     attempts: list[str] = []
 
-    def vanishing(session: Any, compiled: Any, model: str | None) -> Any:
+    def vanishing(session: Any, compiled: Any, model: str | None, *rest: Any) -> Any:
         if not compiled.sql.startswith("INSERT"):
-            return original(session, compiled, model)
+            return original(session, compiled, model, *rest)
         attempts.append(compiled.sql)
         add()
-        result = original(session, compiled, model)  # conflicts: nothing written
+        result = original(session, compiled, model, *rest)  # conflicts: nothing written
         remove()
         return result
 

@@ -266,9 +266,9 @@ def test_a_locking_read_reuses_the_sessions_cursor(citus: Adapter) -> None:
     opened: list[object] = []
 
     class Counting(PostgresAdapter):
-        def _cursor(self, conn: Any) -> psycopg.Cursor[Any]:
+        def cursor(self, conn: Any) -> psycopg.Cursor[Any]:
             opened.append(conn)
-            return super()._cursor(conn)
+            return super().cursor(conn)
 
     adapter = Counting(os.environ["NOORM_CITUS_URL"], schema=citus.schema, max_connections=1)
     try:
@@ -335,15 +335,16 @@ def test_bootstrap_runs_its_ddl_over_one_connection_per_worker(citus: Adapter) -
     several tables distributed and indexed in one transaction), and for it only."""
     from noorm.adapters.postgres import PostgresAdapter
     from noorm.adapters.sql.compiler import Compiled
+    from noorm.adapters.sql.program import Query
 
     assert isinstance(citus, PostgresAdapter)
     show = Compiled("SHOW citus.multi_shard_modify_mode", [])
     modes: list[str] = []
 
     class Watching(PostgresAdapter):
-        def _plan(self, session: Any, schema: Schema, ddl: Any) -> Any:
-            todo = super()._plan(session, schema, ddl)
-            modes.append(str(self._query(session, show, None)[0][0]))
+        def bootstrap_plan(self, session: Any, schema: Schema, ddl: Any) -> Any:
+            todo = yield from super().bootstrap_plan(session, schema, ddl)
+            modes.append(str((yield Query(show, None))[0][0]))
             return todo
 
     adapter = Watching(os.environ["NOORM_CITUS_URL"], schema=citus.schema, max_connections=1)

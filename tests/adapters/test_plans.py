@@ -75,11 +75,11 @@ def captured(adapter: SQLAdapter[Any]) -> list[Compiled]:
     seen: list[Compiled] = []
     query = adapter._query
 
-    def spy(session: Any, compiled: Compiled, model: str | None) -> Any:
+    def spy(session: Any, compiled: Compiled, model: str | None, *rest: Any) -> Any:
         seen.append(compiled)
-        return query(session, compiled, model)
+        return query(session, compiled, model, *rest)
 
-    adapter._query = spy  # type: ignore[method-assign]
+    adapter._query = spy  # type: ignore[method-assign, assignment]
     return seen
 
 

@@ -232,8 +232,8 @@ def test_one_cursor_per_connection_with_the_loaders_registered_once(
     opened: list[psycopg.Cursor[Any]] = []
 
     class Counting(PostgresAdapter):
-        def _cursor(self, conn: Any) -> psycopg.Cursor[Any]:
-            cursor = super()._cursor(conn)
+        def cursor(self, conn: Any) -> psycopg.Cursor[Any]:
+            cursor = super().cursor(conn)
             opened.append(cursor)
             return cursor
 

@@ -928,8 +928,8 @@ def test_one_cursor_serves_every_statement_and_closes_with_the_adapter(
     handed: list[sqlite3.Cursor] = []
 
     class Recording(SQLiteAdapter):
-        def _cursor(self, conn: sqlite3.Connection) -> sqlite3.Cursor:
-            cursor = super()._cursor(conn)
+        def cursor(self, conn: sqlite3.Connection) -> sqlite3.Cursor:
+            cursor = super().cursor(conn)
             handed.append(cursor)
             return cursor
 
@@ -1239,11 +1239,11 @@ def test_an_adapter_that_keeps_no_cursor_closes_each_one() -> None:
             self.shared = Session(self.conn)
 
         @contextmanager
-        def _session(self) -> Iter[Session[sqlite3.Connection]]:
+        def session(self) -> Iter[Session[sqlite3.Connection]]:
             with self.shared.lock:
                 yield self.shared
 
-        def _cursor(self, conn: sqlite3.Connection) -> sqlite3.Cursor:
+        def cursor(self, conn: sqlite3.Connection) -> sqlite3.Cursor:
             return conn.cursor(Spy)
 
         def server_version(self) -> str:

@@ -148,7 +148,7 @@ def test_the_partitioned_tables_are_distributed_and_colocated() -> None:
         assert isinstance(adapter, PostgresAdapter)
         assert adapter.citus_version()
         Store(PARTITIONED_SCHEMA, adapter).bootstrap()
-        with adapter._session() as session:
+        with adapter.session() as session:
             rows = session.conn.execute(
                 "SELECT c.relname, p.partmethod, "
                 "column_to_column_name(p.logicalrelid, p.partkey), p.colocationid "

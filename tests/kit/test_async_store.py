@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,6 +25,7 @@ from noorm.kit import AsyncStore, QueryEvent, Store, TenantScope
 from noorm.spec import (
     ALL,
     Adapter,
+    AsyncAdapter,
     BackendError,
     Capability,
     DuplicateKeyError,
@@ -156,8 +158,25 @@ def _events(events: list[QueryEvent]) -> list[tuple[Any, ...]]:
     ]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_both_doors_give_the_same_results_events_and_errors(backend: str) -> None:
+def _native(backend: str) -> Callable[[], Awaitable[AsyncAdapter]]:
+    """The native async door of ``backend`` (made inside the caller's event loop, on a
+    pool of its own), for the tests that also run it beside the threaded one."""
+    assert backend == "postgres"
+    _factory(backend)  # skips without a server
+    from noorm.adapters.postgres.testing import DroppingAsyncPostgresAdapter
+
+    async def make() -> AsyncAdapter:
+        schema = f"noorm_test_{uuid.uuid4().hex}"
+        url = os.environ["NOORM_POSTGRES_URL"]
+        return DroppingAsyncPostgresAdapter(url, schema=schema, max_connections=4)
+
+    return make
+
+
+@pytest.mark.parametrize(
+    ("backend", "door"), [(b, "threaded") for b in BACKENDS] + [("postgres", "native")]
+)
+def test_both_doors_give_the_same_results_events_and_errors(backend: str, door: str) -> None:
     factory = _factory(backend)
     sync_events: list[QueryEvent] = []
     async_events: list[QueryEvent] = []
@@ -173,14 +192,16 @@ def test_both_doors_give_the_same_results_events_and_errors(backend: str) -> Non
         sync_adapter.close()
 
     async def on_async_door() -> list[Any]:
-        threaded = ThreadedAdapter(factory(), threads=3)
+        adapter: AsyncAdapter = (
+            await _native(backend)() if door == "native" else ThreadedAdapter(factory(), threads=3)
+        )
         try:
             store = AsyncStore(
-                [NOTES], threaded, plugins=plugins, cursor_key=KEY, on_query=async_events.append
+                [NOTES], adapter, plugins=plugins, cursor_key=KEY, on_query=async_events.append
             )
             return await scenario(store, transactions)
         finally:
-            await threaded.close()
+            await adapter.close()
 
     got = asyncio.run(on_async_door())
     assert got == expected
@@ -190,6 +211,18 @@ def test_both_doors_give_the_same_results_events_and_errors(backend: str) -> Non
 
 
 # --- what only the async door has ------------------------------------------------------------
+
+
+@pytest.fixture(params=["threaded", "native-postgres"])
+def door(request: pytest.FixtureRequest) -> Callable[[], Awaitable[AsyncAdapter]]:
+    """An async adapter maker: the threaded door on memory, or PostgreSQL's native one."""
+    if request.param == "native-postgres":
+        return _native("postgres")
+
+    async def make() -> AsyncAdapter:
+        return ThreadedAdapter(MemoryAdapter(), threads=2)
+
+    return make
 
 
 @pytest.fixture
@@ -203,36 +236,46 @@ def _store(adapter: Any) -> AsyncStore:
     return AsyncStore([NOTES], adapter, cursor_key=KEY)
 
 
-def test_a_transaction_belongs_to_its_task(threaded: ThreadedAdapter) -> None:
+def test_a_transaction_belongs_to_its_task(door: Callable[[], Awaitable[AsyncAdapter]]) -> None:
     async def main() -> None:
-        store = _store(threaded)
+        adapter = await door()
+        store = _store(adapter)
         await store.bootstrap()
         async with store.transaction() as tx:
             await tx.insert(NOTES, {"id": "a", "body": "x"})
             with pytest.raises(ValidationError, match="task is inside `async with store"):
                 await store.get(NOTES, {"id": "a"})  # the outer store, same task
             with pytest.raises(BackendError, match="task"):
-                await threaded.execute(Count(NOTES, None))  # the adapter itself, same task
+                await adapter.execute(Count(NOTES, None))  # the adapter itself, same task
+            with pytest.raises(BackendError, match="task"):
+                await adapter.bootstrap(store.schema)
             with pytest.raises(BackendError, match="belongs to the task"):
                 await asyncio.create_task(tx.get(NOTES, {"id": "a"}))  # another task
-            # Another task may use the outer store: it waits for the transaction.
-            waiting = asyncio.create_task(store.count(NOTES))
+            # Another task may use the outer store: on memory it waits for the
+            # transaction, on a server it runs beside it and sees nothing uncommitted.
+            other = asyncio.create_task(store.count(NOTES))
             await asyncio.sleep(0.05)
-            assert not waiting.done()
-        assert await waiting == 1
+            if isinstance(adapter, ThreadedAdapter):
+                assert not other.done()
+            else:
+                assert await other == 0
+        assert await other == 1 or not isinstance(adapter, ThreadedAdapter)
+        assert await store.count(NOTES) == 1
         with pytest.raises(BackendError, match="has ended"):
             await tx.get(NOTES, {"id": "a"})
+        await adapter.close()
 
     asyncio.run(main())
 
 
-@pytest.mark.parametrize("backend", ["memory", "sqlite", "postgres", "mysql"])
+@pytest.mark.parametrize("backend", ["memory", "sqlite", "postgres", "mysql", "postgres-native"])
 def test_concurrent_read_modify_write_tasks_lose_no_update(backend: str) -> None:
     """ISO-2 through the async door: 40 tasks each add 1 under a locking read."""
-    adapter = _factory(backend)()
+    native = _native("postgres") if backend == "postgres-native" else None
+    adapter = None if native else _factory(backend)()
 
     async def main() -> float:
-        threaded = ThreadedAdapter(adapter, threads=4)
+        threaded = await native() if native else ThreadedAdapter(adapter, threads=4)  # type: ignore[arg-type]
         store = _store(threaded)
         await store.bootstrap()
         await store.insert(NOTES, {"id": "c", "body": "counter", "score": 0})
@@ -253,10 +296,11 @@ def test_concurrent_read_modify_write_tasks_lose_no_update(backend: str) -> None
 
 
 def test_a_cancelled_transaction_is_rolled_back_and_frees_its_lane(
-    threaded: ThreadedAdapter,
+    door: Callable[[], Awaitable[AsyncAdapter]],
 ) -> None:
     async def main() -> None:
-        store = _store(threaded)
+        adapter = await door()
+        store = _store(adapter)
         await store.bootstrap()
         started = asyncio.Event()
 
@@ -280,6 +324,7 @@ def test_a_cancelled_transaction_is_rolled_back_and_frees_its_lane(
 
         await asyncio.gather(*(one(n) for n in range(6)))
         assert await store.count(NOTES) == 6
+        await adapter.close()
 
     asyncio.run(main())
 
