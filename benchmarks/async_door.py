@@ -89,7 +89,8 @@ async def _raw_async_get(
 
 
 async def _raw_pool_get(url: str) -> tuple[Callable[[], Awaitable[None]], Any]:
-    """The raw get with a connection taken from an AsyncConnectionPool of 8 per call."""
+    """The raw get with a connection taken from an AsyncConnectionPool of 8 per call
+    (``getconn``/``putconn``)."""
     from psycopg_pool import AsyncConnectionPool
 
     pool = AsyncConnectionPool(url, min_size=8, max_size=8, kwargs={"autocommit": True}, open=False)
@@ -98,11 +99,14 @@ async def _raw_pool_get(url: str) -> tuple[Callable[[], Awaitable[None]], Any]:
 
     async def run() -> None:
         for _ in range(CALLS):
-            async with pool.connection() as conn:
+            conn = await pool.getconn()  # as the adapter takes one (no context manager)
+            try:
                 cur = await conn.execute(sql, ("c1",))
                 r = await cur.fetchone()
                 assert r is not None
                 {"id": r[0], "created_at": r[1].astimezone(UTC), "metadata": r[2]}
+            finally:
+                await pool.putconn(conn)
 
     return run, pool
 

@@ -78,12 +78,14 @@ TARGETS: dict[str, Target] = {
             "noorm.adapters.mysql.testing:conformance_factory",
             "MySQL 8 / MariaDB (PyMySQL), fresh database per test",
             "NOORM_MYSQL_URL",
+            "noorm.adapters.mysql.testing:async_conformance_factory",
         ),
         Target(
             "mongodb",
             "noorm.adapters.mongodb.testing:conformance_factory",
             "MongoDB or FerretDB (pymongo), fresh database per test",
             "NOORM_MONGODB_URL",
+            "noorm.adapters.mongodb.testing:async_conformance_factory",
         ),
     )
 }

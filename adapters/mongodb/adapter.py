@@ -1,139 +1,52 @@
 """The MongoDB adapter: operations as pymongo calls, spec semantics without transactions.
 
-Without multi-document transactions (FerretDB, standalone servers) every operation is
-made as atomic as single-document writes allow, and the residual races are documented
-in docs/backends/mongodb.md:
-
-- an insert batch is checked for keys and unique values it repeats itself, then sent in
-  ordered statements; when the server refuses a row, exactly the rows this call wrote
-  (the ones before it) are deleted again (OP-INS, LIM-BATCH);
-- an upsert is one ``findAndModify(upsert)`` without a scope; with one, a
-  ``find_one_and_update`` filtered by the key *and* the scope, then an ``insert_one``,
-  so a row of another scope is never touched;
-- an update that sets a column of a unique index refuses what would collide among the
-  rows it matches before writing, and restores the rows it changed when the server
-  reports a collision half-way (update_many is not atomic);
-- no collection is ever created implicitly: an operation on a collection bootstrap()
-  has not created raises BackendError (BOOT-4).
-
-FerretDB v1 holds one PostgreSQL connection per ``multi: false`` statement of an
-``update`` command until the whole command ends; a command of more such statements than
-its pool (50) has connections waits forever and wedges the server for every client. So
-every update this adapter sends is ``multi: true`` (``update_many``, ``UpdateMany``).
-
-With transactions (a replica set or sharded cluster that is not FerretDB) the same
-operations run inside the session's transaction instead, where none of that is needed.
+The logic (what each operation sends, how batches, updates and upserts stay as atomic as
+a server without transactions allows, bootstrap's checks, transactions) is
+:class:`~.core.MongoCore`'s, shared with :class:`~.async_adapter.AsyncMongoAdapter`;
+this module is its sync driver: it runs each plan's calls on ``MongoClient``'s objects.
+See ``core`` for the semantics and docs/backends/mongodb.md for the residual races.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
-from datetime import UTC
-from typing import Any, TypeAlias, TypeVar, cast
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any, TypeVar
 
-import bson
-from bson.codec_options import CodecOptions
-from bson.raw_bson import RawBSONDocument
-from pymongo import MongoClient, ReturnDocument, UpdateMany
+from pymongo import MongoClient
 from pymongo.client_session import ClientSession
-from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import (
-    BulkWriteError,
-    ConfigurationError,
-    OperationFailure,
-    ProtocolError,
-    PyMongoError,
+
+from noorm.spec import BackendError, Operation, Schema
+
+from .core import (
+    CODEC_OPTIONS,
+    FERRETDB_INSERT_STATEMENT,
+    LIST,
+    URL_TIMEOUT_MS,
+    Block,
+    Call,
+    Document,
+    MongoCore,
+    Program,
+    Returned,
+    advance,
+    finish,
 )
+from .door import MongoDoor
 
-import noorm
-from noorm.spec import (
-    BackendError,
-    Capability,
-    Count,
-    Delete,
-    DuplicateKeyError,
-    Find,
-    Index,
-    Insert,
-    Model,
-    Operation,
-    Schema,
-    SchemaMismatchError,
-    UnsupportedError,
-    Update,
-    Upsert,
-    UpsertResult,
-    check_capabilities,
-)
-
-from .codec import JSON, Codec
-from .errors import DRIVER_ERRORS, driver_errors, is_duplicate, translate
-from .indexes import PK_INDEX, IndexPlan, describe_collection, index_plans
-from .mql import compile_filter, compile_sort, conjunction, render
-
-__all__ = ["MongoAdapter", "MongoTransaction"]
+__all__ = [
+    "CODEC_OPTIONS",
+    "FERRETDB_INSERT_STATEMENT",
+    "URL_TIMEOUT_MS",
+    "MongoAdapter",
+    "MongoTransaction",
+]
 
 T = TypeVar("T")
-Document: TypeAlias = dict[str, Any]
-
-CODEC_OPTIONS: CodecOptions[Document] = CodecOptions(tz_aware=True, tzinfo=UTC)
-"""Dates come back aware, in ``datetime.timezone.utc`` (TS-1)."""
-URL_TIMEOUT_MS = 5000
-"""serverSelectionTimeoutMS of a client the adapter opens from a URL (unless the URL sets
-one): an unreachable server fails in seconds, as a one-line BackendError."""
-_FAIL_FAST: dict[str, Any] = {"serverSelectionTimeoutMS": URL_TIMEOUT_MS}
-_NAMESPACE_EXISTS = 48
-_UPSERT_ATTEMPTS = 3
-_MAX_BSON = 16 * 1024 * 1024
-"""maxBsonObjectSize, unless the server says otherwise in ``hello``."""
-_MAX_MESSAGE = 48_000_000
-"""maxMessageSizeBytes, unless the server says otherwise in ``hello``."""
-_FERRETDB_DEFAULT_BATCH = 250
-"""FerretDB v1 replies to a find with 101 documents and to a getMore with 250, whatever
-their size; pymongo refuses a reply larger than maxMessageSizeBytes (ProtocolError)."""
-FERRETDB_INSERT_STATEMENT = 100
-"""Rows per ``insert`` command on FerretDB: its handler inserts a command's documents in
-batches of ``--test-batch-size`` (default 100) and, although ordered, goes on with one
-more batch after a failed one; a command of at most one batch stops at the failing row,
-as MongoDB does, so the rows before it are exactly the rows the command wrote."""
-_ID_BYTES_PER_STATEMENT = 4 * 1024 * 1024
-"""Budget of ``_id`` values in one ``$in`` the adapter builds (commands stay < 16 MiB)."""
-_DELETE_GROUP = 2500
-"""Keys per compensating delete: FerretDB compares a document with a ``$in`` element by
-element, and reads every document once per statement; measured on 10,000 rows, groups of
-2,500 sorted keys delete them in about half the time of one statement."""
 
 
-class _Model:
-    """What the adapter keeps per model: its codec and collection."""
-
-    __slots__ = ("batch", "codec", "collection", "model", "unique")
-
-    def __init__(
-        self, model: Model[Any], codec: Codec, collection: Collection[Document], batch: int
-    ) -> None:
-        self.model = model
-        self.codec = codec
-        self.collection = collection
-        self.batch = batch
-        """Documents per reply of a find (0: the server's default)."""
-        self.unique: tuple[Index, ...] = tuple(index for index in model.indexes if index.unique)
-
-    def at_risk(self, values: dict[str, Any]) -> list[Index]:
-        """The unique indexes an update of ``values`` can make collide: those of which it
-        sets columns, none of them to NULL (a NULL column never collides)."""
-        out = []
-        for index in self.unique:
-            set_ = [values[c.field] for c in index.columns if c.field in values]
-            if set_ and all(value is not None for value in set_):
-                out.append(index)
-        return out
-
-
-class MongoAdapter:
+class MongoAdapter(MongoDoor[MongoClient[Any], Database[Document]]):
     """A no-orm adapter on one MongoDB (or FerretDB) database.
 
     ``MongoAdapter(url_or_client_or_database, database=None)``: a URL opens (and
@@ -146,10 +59,6 @@ class MongoAdapter:
     not declared, since nothing is rolled back.
     """
 
-    name: str = "mongodb"
-    version: str = noorm.__version__
-    capabilities: frozenset[Capability]
-
     def __init__(
         self,
         target: MongoClient[Any] | Database[Any] | str,
@@ -157,88 +66,32 @@ class MongoAdapter:
         *,
         allow_non_atomic_transactions: bool = False,
     ) -> None:
-        self._owned: MongoClient[Document] | None = None
-        client: MongoClient[Any]
-        if isinstance(target, str):
-            timeout = {} if "serverselectiontimeoutms" in target.lower() else _FAIL_FAST
-            client = self._owned = MongoClient(target, **timeout)
-            try:
-                base: Database[Any] = client.get_database(database or _default_database(client))
-            except ValueError:
-                client.close()
-                raise
-        elif isinstance(target, Database):
-            if database is not None and database != target.name:
-                raise ValueError(f"database={database!r} contradicts the Database {target.name!r}")
-            base, client = target, target.client
-        elif isinstance(target, MongoClient):
-            client = target
-            base = client.get_database(database or _default_database(client))
-        else:
-            raise TypeError(
-                f"expected a MongoClient, a Database or a URL, got {type(target).__name__}"
-            )
-        self._client: MongoClient[Any] = client
-        self._db: Database[Document] = base.with_options(codec_options=CODEC_OPTIONS)
-        self._allow_non_atomic = allow_non_atomic_transactions
-        self._models: dict[int, _Model] = {}
-        self._existing: set[str] = set()
-        """Collections known to exist (bootstrap() made or saw them, or a check found them).
-        Absence is never cached: another process may bootstrap at any time."""
-        self._lock = threading.Lock()
-        self._closed = False
+        super().__init__(target, database, allow_non_atomic_transactions, (MongoClient, Database))
         try:
-            with driver_errors(None):
-                build = self._db.command("buildInfo")
-                hello = self._db.command("hello")
+            self._drive(self._core.probe())
+            self.capabilities = self._core.capabilities
         except BaseException:
             self.close()
             raise
-        ferretdb = build.get("ferretdbVersion")
-        self.ferretdb: str | None = str(ferretdb) if ferretdb else None
-        """FerretDB's version when the server is FerretDB, else None."""
-        self._server_version = f"MongoDB {build.get('version', '?')}" + (
-            f" (FerretDB {ferretdb})" if ferretdb else ""
-        )
-        replicated = "setName" in hello or hello.get("msg") == "isdbgrid"
-        caps = {Capability.JSON_PATHS, Capability.CONCURRENT_BOOTSTRAP}
-        if not ferretdb:
-            # One document is tested and written atomically; FerretDB v1 reads it, then
-            # writes it, so a conditional update is no compare-and-set there (ISO-1).
-            caps.add(Capability.ATOMIC_UPDATES)
-        if replicated and not ferretdb:
-            caps.add(Capability.TRANSACTIONS)
-        self.capabilities = frozenset(caps)
-        self._max_bson = int(hello.get("maxBsonObjectSize") or _MAX_BSON)
-        self._max_message = int(hello.get("maxMessageSizeBytes") or _MAX_MESSAGE)
-        self._insert_statement = FERRETDB_INSERT_STATEMENT if ferretdb else 0
-        """Rows per insert command (0: one insert_many; pymongo splits what it must)."""
+        self.ferretdb = self._core.ferretdb
 
-    # --- identity -------------------------------------------------------------------------
-
-    @property
-    def database(self) -> Database[Document]:
-        """The database this adapter works on (with the adapter's codec options)."""
-        return self._db
-
-    @property
-    def database_name(self) -> str:
-        return self._db.name
+    def _discard(self, client: Any) -> None:
+        client.close()
 
     def server_version(self) -> str:
         """e.g. ``"MongoDB 7.0.42 (FerretDB v1.24.2)"``, from ``buildInfo``."""
-        return self._server_version
+        return self._core.server_version
 
     def close(self) -> None:
         """Close the client if the adapter opened it; later operations raise BackendError."""
-        self._closed = True
+        self._core.closed = True
         if self._owned is not None:
             self._owned.close()
 
     # --- Executor -------------------------------------------------------------------------
 
     def execute(self, op: Operation[T]) -> T:
-        return self._run(op, None)
+        return self._execute(op, None)
 
     def transaction(self) -> AbstractContextManager[MongoTransaction]:
         """A multi-document transaction (TX-1); nested ones raise UnsupportedError.
@@ -247,521 +100,53 @@ class MongoAdapter:
         was built with ``allow_non_atomic_transactions=True``: then the block runs its
         operations directly, with no rollback.
         """
-        if Capability.TRANSACTIONS in self.capabilities:
-            return self._session_transaction()
-        if self._allow_non_atomic:
-            return self._direct_block()
-        raise UnsupportedError(
-            f"{self._server_version} does not support transactions (they need a replica set "
-            "or sharded cluster, and FerretDB has none); pass "
-            "allow_non_atomic_transactions=True to run transaction blocks without atomicity",
-            capability=Capability.TRANSACTIONS.value,
-        )
-
-    @contextmanager
-    def _direct_block(self) -> Iterator[MongoTransaction]:
-        self._check_open(None)
-        tx = MongoTransaction(self, None)
-        try:
-            yield tx
-        finally:
-            tx._open = False
-
-    @contextmanager
-    def _session_transaction(self) -> Iterator[MongoTransaction]:
-        self._check_open(None)
-        with driver_errors(None):
-            session = self._client.start_session()
-        try:
-            with driver_errors(None):
-                session.start_transaction()
-            tx = MongoTransaction(self, session)
-            try:
-                yield tx
-            except BaseException:
-                tx._open = False
-                with suppress(PyMongoError):  # a failed write has already aborted it
-                    session.abort_transaction()
-                raise
-            tx._open = False
-            with driver_errors(None):
-                session.commit_transaction()
-        finally:
-            session.end_session()
-
-    # --- bootstrap ------------------------------------------------------------------------
+        return self._block(self._core.transaction(self.capabilities))
 
     def bootstrap(self, schema: Schema, *, dry_run: bool = False) -> list[str]:
-        """Create missing collections and indexes; returns a description per call.
+        """Create missing collections and indexes; returns a description per call
+        (:meth:`MongoCore.bootstrap <noorm.adapters.mongodb.core.MongoCore.bootstrap>`)."""
+        result: list[str] = self._drive(self._core.bootstrap(schema, dry_run))
+        return result
 
-        Idempotent and safe to run concurrently: "already exists" is success, and
-        ``createIndex`` with an identical spec is a no-op. Every existing collection's
-        indexes are compared with the plan first: one that exists under a planned name
-        with other keys or uniqueness raises SchemaMismatchError and nothing is created
-        (BOOT-6). Collections have no columns: a new nullable field needs nothing (NULL
-        is an absent field), and what cannot be compared is in docs/backends/mongodb.md.
-        """
-        self._check_open(None)
-        entries = [self._model(model) for model in schema.models]  # refuse before creating
-        with driver_errors(None):
-            existing = set(self._db.list_collection_names())
-        self._existing.update(existing)
-        haves: dict[str, dict[str, Document]] = {}
-        for entry in entries:
-            if entry.model.name in existing:
-                with driver_errors(entry.model.name):
-                    indexes = entry.collection.list_indexes()
-                    haves[entry.model.name] = {str(ix["name"]): dict(ix) for ix in indexes}
-                    self._refuse_named_ids(entry)
-        # Index names are per collection here, but one namespace on the other backends:
-        # a schema's index name on another of its collections is refused the same way.
-        holders = {name: owner for owner, have in haves.items() for name in have}
-        todo: list[tuple[_Model, bool, list[IndexPlan]]] = []
-        for entry in entries:
-            model = entry.model
-            have = haves.get(model.name, {})
-            plans = []
-            for plan in index_plans(model, entry.codec, partial_unique=not self.ferretdb):
-                current = have.get(plan.name)
-                holder = holders.get(plan.name, model.name)
-                if current is None and holder != model.name and plan.name != PK_INDEX:
-                    raise SchemaMismatchError(
-                        f"index {plan.name!r}: the name is taken by an index of collection "
-                        f"{holder!r}; bootstrap() does not redefine indexes (BOOT-6)",
-                        model=model.name,
-                        index=plan.name,
-                    )
-                if current is None:
-                    plans.append(plan)
-                elif not plan.matches(current):
-                    raise _index_mismatch(model, plan, current)
-            todo.append((entry, model.name not in existing, plans))
-        statements: list[str] = []
-        for entry, create, plans in todo:
-            name = entry.model.name
-            if create:
-                statements.append(describe_collection(name))
-            statements.extend(plan.describe(name) for plan in plans)
-            if dry_run:
-                continue
-            with driver_errors(name):
-                if create:
-                    self._create_collection(name)
-                    self._existing.add(name)
-                for plan in plans:
-                    entry.collection.create_index(list(plan.keys), **plan.options())
-        return statements
+    # --- the driver -----------------------------------------------------------------------
 
-    def _refuse_named_ids(self, entry: _Model) -> None:
-        """A composite ``_id`` stored by an earlier version (``{k1: v1, ...}``) is not the
-        positional one this version builds, so the ``_id`` index would not refuse the same
-        key again: refuse to work on such a collection rather than duplicate keys."""
-        codec = entry.codec
-        if codec.single_key is not None:
-            return
-        # One document (any: a filter would make FerretDB read them all in its own code).
-        found = entry.collection.find_one({}, {"_id": 1})
-        if found is not None and isinstance(found["_id"], dict) and "0" not in found["_id"]:
-            raise BackendError(
-                "the collection holds composite keys stored by an earlier version "
-                f"(_id {{{', '.join(codec.key_fields)}}}); this version stores "
-                '{"0": ..., "1": ...}: rewrite its documents (see docs/backends/mongodb.md)',
-                model=codec.name,
-            )
+    def _execute(self, op: Operation[T], session: ClientSession | None) -> T:
+        plan = self._core.plan(op, session, self.capabilities)
+        if plan.__class__ is Call:
+            return finish(plan, *self._outcome(plan))  # type: ignore[no-any-return]
+        return self._drive(plan)  # type: ignore[arg-type, no-any-return]
 
-    def _create_collection(self, name: str) -> None:
+    def _outcome(self, call: Call) -> tuple[Any, BaseException | None]:
+        """``(result, None)`` of ``call``, or ``(None, its exception)``."""
         try:
-            self._db.create_collection(name, check_exists=False)
-        except OperationFailure as exc:
-            if exc.code != _NAMESPACE_EXISTS:  # a concurrent bootstrap got there first
-                raise
+            result = getattr(self._target(call.on), call.method)(*call.args, **call.kwargs)
+            if call.kind == LIST:
+                with result:
+                    return result.to_list(), None
+            return result, None
+        except BaseException as exc:
+            return None, exc
 
-    # --- statements -----------------------------------------------------------------------
+    def _drive(self, program: Program[Any], error: BaseException | None = None) -> Any:
+        """Run ``program`` (resumed with ``error`` thrown in, if given) until it returns
+        (its value) or pauses at a :class:`Block` (returned)."""
+        step = advance(program, None, error)
+        while step.__class__ is Call:
+            step = advance(program, *self._outcome(step))
+        return step.value if step.__class__ is Returned else step
 
-    def statement(self, op: Operation[Any]) -> str | None:
-        """The MQL ``op`` runs, operand values shown as ``?`` (for ``on_query``)."""
+    @contextmanager
+    def _block(self, program: Program[None]) -> Iterator[MongoTransaction]:
+        block: Block = self._drive(program)
+        tx = MongoTransaction(self, block.session)
         try:
-            entry = self._model(op.model)
-            codec, name = entry.codec, op.model.name
-            if isinstance(op, Find):
-                text = f"{name}.find({render(compile_filter(codec, op.where))})"
-                sort = compile_sort(codec, op.order)
-                if sort:
-                    text += ".sort({" + ", ".join(f'"{k}": {d}' for k, d in sort) + "})"
-                return text + (f".limit({op.limit})" if op.limit is not None else "")
-            if isinstance(op, Count):
-                return f"{name}.countDocuments({render(compile_filter(codec, op.where))})"
-            if isinstance(op, Delete):
-                return f"{name}.deleteMany({render(compile_filter(codec, op.where))})"
-            if isinstance(op, Update):
-                where = render(compile_filter(codec, op.where))
-                return f"{name}.updateMany({where}, {render(codec.update(op.values))})"
-            if isinstance(op, Insert):
-                if len(op.rows) == 1:
-                    return f"{name}.insertOne(?)"
-                return f"{name}.insertMany([{len(op.rows)} documents], ordered)"
-            if isinstance(op, Upsert):
-                selector = render(self._upsert_filter(codec, op, codec.document(op.row)["_id"]))
-                change = render(codec.update({f: op.row[f] for f in op.update}))
-                if op.where is None:
-                    return f"{name}.findAndModify({selector}, {change}, upsert)"
-                return f"{name}.findOneAndUpdate({selector}, {change}) else insertOne(?)"
-        except Exception:  # observability must never mask the operation's own outcome
-            return None
-        return None
-
-    # --- operations -----------------------------------------------------------------------
-
-    def _run(self, op: Operation[T], session: ClientSession | None) -> T:
-        model = getattr(op, "model", None)
-        if not isinstance(model, Model):
-            raise UnsupportedError(f"unknown operation {type(op).__name__}")
-        self._check_open(model.name)
-        check_capabilities(self.capabilities, op)  # a locking read: no locking_reads here
-        entry = self._model(model)
-        with driver_errors(model.name):
-            self._require_collection(model.name)
-            if isinstance(op, Find):
-                return cast(T, self._find(entry, op, session))
-            if isinstance(op, Insert):
-                self._insert(entry, op, session)
-                return cast(T, None)
-            if isinstance(op, Count):
-                where = compile_filter(entry.codec, op.where)
-                return cast(T, entry.collection.count_documents(where, session=session))
-            if isinstance(op, Update):
-                return cast(T, self._update(entry, op, session))
-            if isinstance(op, Delete):
-                where = compile_filter(entry.codec, op.where)
-                return cast(T, entry.collection.delete_many(where, session=session).deleted_count)
-            if isinstance(op, Upsert):
-                return cast(T, self._upsert(entry, op, session))
-        raise UnsupportedError(f"unknown operation {type(op).__name__}", model=model.name)
-
-    def _require_collection(self, name: str) -> None:
-        """BOOT-4: MongoDB would create a missing collection on the first write (and
-        answer reads of it as empty); no-orm never creates one outside bootstrap()."""
-        if name in self._existing:
-            return
-        if name not in self._db.list_collection_names(filter={"name": name}):
-            raise BackendError(
-                f"the collection {name!r} does not exist: bootstrap() creates it (no-orm "
-                "never creates a collection implicitly)",
-                model=name,
-            )
-        self._existing.add(name)
-
-    def _find(self, entry: _Model, op: Find, session: ClientSession | None) -> list[Document]:
-        if op.limit is not None and op.limit <= 0:
-            return []
-        codec = entry.codec
-        where = compile_filter(codec, op.where)
-        sort = compile_sort(codec, op.order) or None
-        if entry.batch:
-            # The server's batches first: a reply too large for the driver is refused by
-            # its header (ProtocolError, the connection is dropped), and a read can simply
-            # run again in batches that always fit. Rows that large are rare; a reply per
-            # few rows for every read (11 for a page of 20) is not.
-            with suppress(ProtocolError):
-                return self._read(entry, where, sort, op.limit, 0, session)
-        return self._read(entry, where, sort, op.limit, entry.batch, session)
-
-    def _read(
-        self,
-        entry: _Model,
-        where: Document,
-        sort: list[tuple[str, int]] | None,
-        limit: int | None,
-        batch: int,
-        session: ClientSession | None,
-    ) -> list[Document]:
-        row = entry.codec.row
-        cursor = entry.collection.find(
-            where, sort=sort, limit=limit or 0, batch_size=batch, session=session
-        )
-        with cursor:
-            return [row(doc) for doc in cursor]
-
-    # --- insert ---------------------------------------------------------------------------
-
-    def _encode(self, codec: Codec, doc: Document) -> RawBSONDocument:
-        """``doc`` as BSON, once (pymongo sends it as it is), refused before any I/O when
-        the server cannot store it. Within LIM-ROW a row is at most ~15.7 MB of BSON."""
-        data = bson.encode(doc)
-        if len(data) > self._max_bson:
-            raise BackendError(
-                f"a row encodes to {len(data)} bytes of BSON; the server stores documents of "
-                f"at most {self._max_bson} bytes",
-                model=codec.name,
-            )
-        return RawBSONDocument(data)
-
-    def _insert(self, entry: _Model, op: Insert, session: ClientSession | None) -> None:
-        codec, collection = entry.codec, entry.collection
-        docs = [codec.document(row) for row in op.rows]  # every check before any I/O
-        raw = [self._encode(codec, doc) for doc in docs]
-        if len(docs) == 1:
-            collection.insert_one(raw[0], session=session)
-            return
-        _refuse_repeats(entry, op.rows)
-        if _in_transaction(session):
-            collection.insert_many(raw, ordered=True, session=session)
-            return
-        # No transaction: insert in ordered statements and, when one fails, delete the
-        # rows this call wrote, which are exactly the rows before the failing one.
-        step = self._insert_statement or len(raw)
-        written = 0
-        for start in range(0, len(raw), step):
-            part = raw[start : start + step]
-            try:
-                collection.insert_many(part, ordered=True)
-            except BulkWriteError as exc:
-                mine, unsure = self._written_by(entry, exc, docs[start : start + step])
-                _undo_insert(entry, docs, written, mine, unsure, exc)
-                raise
-            except DRIVER_ERRORS as exc:
-                # Not a refused row (the connection, the server): what this statement
-                # wrote is unknown; remove what the earlier ones did.
-                _undo_insert(entry, docs, written, [], len(part), exc)
-                raise
-            written += len(part)
-
-    def _written_by(
-        self, entry: _Model, exc: BulkWriteError, sent: list[Document]
-    ) -> tuple[list[Any], int]:
-        """The ``_id``s one failed ordered insert of ``sent`` wrote, and how many more rows
-        it may have written that cannot be told apart from rows that were there before."""
-        details = exc.details
-        inserted = int(details.get("nInserted", 0))
-        failed = sorted(int(e.get("index", 0)) for e in details.get("writeErrors", []))
-        first = failed[0] if failed else inserted
-        ids = [doc["_id"] for doc in sent]
-        if inserted <= first:  # ordered: exactly the rows before the first refused one
-            return ids[:inserted], 0
-        # The server went on after the refused row: FerretDB run with --test-batch-size
-        # below FERRETDB_INSERT_STATEMENT inserts one more of its batches. Later rows that
-        # exist now and hold exactly what this call sent are the ones it wrote; if they
-        # are not as many as the server counts, some cannot be told apart.
-        extra = inserted - first
-        with self._lock:
-            if self._insert_statement > extra:
-                self._insert_statement = extra  # the next batches stop where they should
-        refused = set(failed)
-        rest = [k for k in range(first + 1, len(ids)) if k not in refused]
-        later = {_hashable(ids[k]): sent[k] for k in rest}
-        found = []
-        for group in _id_groups([ids[k] for k in rest]):
-            for doc in entry.collection.find({"_id": {"$in": group}}, batch_size=entry.batch):
-                if later.get(_hashable(doc["_id"])) == doc:
-                    found.append(doc["_id"])
-        if len(found) == extra:
-            return ids[:first] + found, 0
-        return ids[:first], extra
-
-    # --- update ---------------------------------------------------------------------------
-
-    def _update(self, entry: _Model, op: Update, session: ClientSession | None) -> int:
-        codec, collection = entry.codec, entry.collection
-        where = compile_filter(codec, op.where)
-        change = codec.update(op.values)
-        at_risk = entry.at_risk(op.values)
-        if _in_transaction(session) or not at_risk:
-            return collection.update_many(where, change, session=session).matched_count
-        # update_many is not atomic: a unique-index collision half-way leaves the rows
-        # before it changed. Refuse what must collide among the matched rows before
-        # writing anything, and keep the old values to put them back otherwise.
-        touched = [codec.storage[name] for name in op.values]
-        columns = set(touched).union(codec.storage[c.field] for ix in at_risk for c in ix.columns)
-        before = list(collection.find(where, dict.fromkeys(columns, 1), batch_size=entry.batch))
-        if not before:
-            return 0
-        _refuse_update_collisions(entry, at_risk, op.values, before)
-        if len(before) == 1:  # one document is updated atomically: nothing to restore
-            only = _and(where, codec.key_filter(before[0]["_id"]))
-            return collection.update_many(only, change).matched_count
-        matched = 0
-        # Only the rows read above (whose old values are known) are updated.
-        for ids in _id_groups([doc["_id"] for doc in before]):
-            try:
-                matched += collection.update_many(
-                    _and(where, {"_id": {"$in": ids}}), change
-                ).matched_count
-            except DRIVER_ERRORS as exc:
-                if not is_duplicate(exc):
-                    raise
-                self._undo_update(entry, before, op.values, change, exc)
-                raise
-        return matched
-
-    def _undo_update(
-        self,
-        entry: _Model,
-        before: list[Document],
-        values: dict[str, Any],
-        change: Document,
-        cause: BaseException,
-    ) -> None:
-        """Put back the old values of the rows a failed ``update_many`` changed.
-
-        The changed rows are the matched ones that now hold every new value (a scalar
-        equality FerretDB evaluates in PostgreSQL); each is restored by an ``UpdateMany``
-        (``multi: true``) that also requires those new values, so a row changed again
-        meanwhile keeps that newer change. Rows with the same old values share one
-        statement. Never ``UpdateOne``: FerretDB v1 would hold a connection per statement.
-        """
-        codec, collection = entry.codec, entry.collection
-        touched = [codec.storage[name] for name in values]
-        set_: Document = change.get("$set", {})
-        unset: Document = change.get("$unset", {})
-        # Every new value but json ones ({f: null} matches the absent, NULL, field).
-        new: Document = {
-            codec.storage[name]: codec.value(name, value)
-            for name, value in values.items()
-            if codec.kinds[name] != JSON
-        }
-
-        def differs(doc: Document) -> bool:
-            return any(doc.get(key, _ABSENT) != value for key, value in set_.items()) or any(
-                key in doc for key in unset
-            )
-
-        candidates = {_hashable(doc["_id"]): doc for doc in before if differs(doc)}
-        try:
-            changed: list[Document] = []
-            for ids in _id_groups([doc["_id"] for doc in candidates.values()]):
-                probe = {**new, "_id": {"$in": ids}}
-                for found in collection.find(probe, {"_id": 1}):
-                    doc = candidates.get(_hashable(found["_id"]))
-                    if doc is not None:
-                        changed.append(doc)
-            groups: dict[bytes, tuple[Document, list[Any]]] = {}
-            for doc in changed:
-                restore = _restoring(doc, touched)
-                groups.setdefault(bson.encode(restore), (restore, []))[1].append(doc["_id"])
-            statements: list[UpdateMany] = []
-            for restore, ids in groups.values():
-                for part in _id_groups(ids):
-                    if len(part) == 1:
-                        statements.append(UpdateMany({**new, **codec.key_filter(part[0])}, restore))
-                    else:
-                        statements.append(UpdateMany({**new, "_id": {"$in": part}}, restore))
-            if statements:
-                collection.bulk_write(statements, ordered=False)
-        except DRIVER_ERRORS as cleanup:
-            raise BackendError(
-                "the update collided with a unique index half-way and restoring the rows "
-                f"it had changed failed ({translate(cleanup, None)}); some of them may keep "
-                "the new values",
-                model=codec.name,
-            ) from cause
-
-    def _upsert_filter(self, codec: Codec, op: Upsert, key: Any) -> dict[str, Any]:
-        """The key (top-level equalities, pushed down by FerretDB) and the scope."""
-        return conjunction(codec.key_filter(key), compile_filter(codec, op.where))
-
-    def _upsert(
-        self, entry: _Model, op: Upsert, session: ClientSession | None
-    ) -> UpsertResult[Document] | None:
-        codec = entry.codec
-        doc = codec.document(op.row)
-        change = codec.update({name: op.row[name] for name in op.update})
-        if op.where is None:
-            try:
-                done = self._upsert_unscoped(entry, doc, change, session)
-            except DRIVER_ERRORS as exc:
-                if _in_transaction(session) or not is_duplicate(exc):
-                    raise
-                done = None  # a concurrent insert or a unique index: the loop finds out
-            if done is not None:
-                return done
-        return self._upsert_scoped(entry, op, doc, change, session)
-
-    def _upsert_unscoped(
-        self, entry: _Model, doc: Document, change: Document, session: ClientSession | None
-    ) -> UpsertResult[Document] | None:
-        """One ``findAndModify(upsert)``: ``change`` on the existing row, or ``doc``
-        inserted (the key from the query's equalities, every other field from
-        ``$setOnInsert``). Without a scope every existing row is the one to update.
-        None when the update would be empty (a model of key fields only)."""
-        codec = entry.codec
-        query = codec.key_filter(doc["_id"])
-        taken = change.get("$set", {})
-        on_insert = {k: v for k, v in doc.items() if k not in taken and k not in query}
-        update = {**change, "$setOnInsert": on_insert} if on_insert else change
-        if not update:
-            return None
-        reply = self._db.command(
-            "findAndModify",
-            entry.model.name,
-            query=query,
-            update=update,
-            upsert=True,
-            new=True,
-            codec_options=CODEC_OPTIONS,
-            session=session,
-        )
-        existed = bool(reply.get("lastErrorObject", {}).get("updatedExisting"))
-        return UpsertResult(codec.row(reply["value"]), inserted=not existed)
-
-    def _upsert_scoped(
-        self,
-        entry: _Model,
-        op: Upsert,
-        doc: Document,
-        change: Document,
-        session: ClientSession | None,
-    ) -> UpsertResult[Document] | None:
-        """Update the row only if it is in the scope, else insert ``doc``; None when the
-        key exists outside the scope (the kit raises DuplicateKeyError). Each step is a
-        single-document atomic operation; a row deleted in between is tried again."""
-        codec, collection = entry.codec, entry.collection
-        key = codec.key_filter(doc["_id"])
-        selector = self._upsert_filter(codec, op, doc["_id"])
-        in_tx = _in_transaction(session)
-        for _ in range(_UPSERT_ATTEMPTS):
-            if change:
-                found = collection.find_one_and_update(
-                    selector, change, return_document=ReturnDocument.AFTER, session=session
-                )
-            else:
-                found = collection.find_one(selector, session=session)
-            if found is not None:
-                return UpsertResult(codec.row(found), inserted=False)
-            # In a transaction a failed insert aborts it, so look before inserting there.
-            if in_tx and collection.find_one(key, {"_id": 1}, session=session) is not None:
-                return None
-            try:
-                collection.insert_one(doc, session=session)
-                return UpsertResult(codec.row(doc), inserted=True)
-            except PyMongoError as exc:
-                if in_tx or not is_duplicate(exc) or _other_index(exc):
-                    raise
-            if collection.find_one(key, {"_id": 1}, session=session) is not None:
-                return None  # it exists outside the scope: the kit reports a duplicate
-            # The row vanished in between, or the collision was on a unique index: retry.
-        raise DuplicateKeyError(
-            "the row collides with a unique index value that exists", model=codec.name
-        )
-
-    # --- internals ------------------------------------------------------------------------
-
-    def _model(self, model: Model[Any]) -> _Model:
-        entry = self._models.get(id(model))
-        if entry is not None and entry.model is model:
-            return entry
-        codec = Codec(model, ferretdb=bool(self.ferretdb))
-        batch = 0
-        if self.ferretdb:  # MongoDB itself keeps a reply within 16 MiB
-            fits = (self._max_message - 1024 * 1024) // codec.max_bytes(self._max_bson)
-            batch = 0 if fits >= _FERRETDB_DEFAULT_BATCH else max(1, fits)
-        entry = _Model(model, codec, self._db.get_collection(model.name), batch)
-        with self._lock:
-            self._models[id(model)] = entry
-        return entry
-
-    def _check_open(self, model: str | None) -> None:
-        if self._closed:
-            raise BackendError("the MongoDB adapter is closed", model=model)
+            yield tx
+        except BaseException as exc:
+            tx._open = False
+            self._drive(program, exc)  # rolls back, and raises exc again
+            raise
+        tx._open = False
+        self._drive(program)
 
 
 class MongoTransaction:
@@ -777,198 +162,9 @@ class MongoTransaction:
     def execute(self, op: Operation[T]) -> T:
         if not self._open:
             raise BackendError("this transaction has ended; use its executor inside the block")
-        return self._adapter._run(op, self._session)
+        return self._adapter._execute(op, self._session)
 
     def transaction(self) -> AbstractContextManager[MongoTransaction]:
         """MongoDB has no savepoints: a nested transaction raises UnsupportedError."""
-        if self._session is None:
-            return nullcontext(self)  # a non-atomic block nests as another non-atomic block
-        raise UnsupportedError(
-            "MongoDB has no savepoints: transactions cannot be nested",
-            capability=Capability.SAVEPOINTS.value,
-        )
-
-
-def _index_mismatch(model: Model[Any], plan: IndexPlan, current: Document) -> SchemaMismatchError:
-    """BOOT-6: an index exists under a planned name with another definition."""
-    keys = dict(current.get("key", {}))
-    unique = "unique " if current.get("unique") else ""
-    what = "the primary key's index" if plan.name == PK_INDEX else f"index {plan.name!r}"
-    return SchemaMismatchError(
-        f"{what} exists as {unique}{keys}, the model needs "
-        f"{'unique ' if plan.unique else ''}{dict(plan.keys)}; bootstrap() does not redefine "
-        "indexes or keys (BOOT-6)",
-        model=model.name,
-        index=plan.name,
-    )
-
-
-def _other_index(exc: PyMongoError) -> bool:
-    """Whether MongoDB says the collision was on another index than ``_id``.
-
-    FerretDB does not say which index collided; then the upsert loop finds out.
-    """
-    details = getattr(exc, "details", None) or {}
-    pattern = details.get("keyPattern")
-    return isinstance(pattern, dict) and "_id" not in pattern
-
-
-def _in_transaction(session: ClientSession | None) -> bool:
-    return session is not None and session.in_transaction
-
-
-def _restoring(doc: Document, keys: list[str]) -> Document:
-    set_ = {key: doc[key] for key in keys if key in doc}
-    unset = {key: "" for key in keys if key not in doc}
-    out: Document = {}
-    if set_:
-        out["$set"] = set_
-    if unset:
-        out["$unset"] = unset
-    return out
-
-
-_ABSENT = object()
-
-
-def _undo_insert(
-    entry: _Model,
-    docs: list[Document],
-    written: int,
-    mine: list[Any],
-    unsure: int,
-    cause: BaseException,
-) -> None:
-    """Delete what a failed batch wrote: the ``written`` rows of its earlier statements
-    and the ``mine`` rows of the failed one (OP-INS), by ``_id``: never a row that was
-    there before, since the rows this call wrote had keys no stored row had."""
-    codec = entry.codec
-    ids = [doc["_id"] for doc in docs[:written]] + mine
-    total = len(docs)
-    try:
-        if ids:
-            _delete_ids(entry, ids)
-    except DRIVER_ERRORS as cleanup:
-        raise BackendError(
-            f"the batch failed after writing {len(ids)} of its {total} rows, and removing "
-            f"them failed too ({translate(cleanup, None)}); those rows are still stored",
-            model=codec.name,
-        ) from cause
-    if unsure:
-        raise BackendError(
-            f"the batch failed ({translate(cause, None)}); the {len(ids)} rows it is known "
-            f"to have written were removed, but up to {unsure} more of its {total} rows "
-            "may be stored",
-            model=codec.name,
-        ) from cause
-
-
-def _and(where: Document, extra: Document) -> Document:
-    """``where`` (``{}`` matches every document) and ``extra``, flat; ``where`` first,
-    since FerretDB evaluates conditions in order and ``extra`` may be a long ``$in``."""
-    return conjunction(where, extra)
-
-
-def _hashable(value: Any) -> Any:
-    """An ``_id`` as a dict key: a composite key's document as its (ordered) items."""
-    if isinstance(value, dict):
-        return tuple((k, _hashable(v)) for k, v in value.items())
-    return value
-
-
-def _id_groups(ids: list[Any], most: int = 0) -> Iterator[list[Any]]:
-    """``ids`` in groups (of at most ``most``, if given) whose ``$in`` stays well inside a
-    command's 16 MiB."""
-    group: list[Any] = []
-    size = 0
-    for key in ids:
-        width = len(key) * 4 + 16 if isinstance(key, str) else len(bson.encode({"": key}))
-        if group and (size + width > _ID_BYTES_PER_STATEMENT or len(group) == most):
-            yield group
-            group, size = [], 0
-        group.append(key)
-        size += width
-    if group:
-        yield group
-
-
-def _delete_ids(entry: _Model, ids: list[Any]) -> None:
-    codec = entry.codec
-    ids = sorted(ids, key=codec.first_value)  # so that each statement's range is narrow
-    for group in _id_groups(ids, _DELETE_GROUP):
-        entry.collection.delete_many(_among(codec, group))
-
-
-def _among(codec: Codec, ids: list[Any]) -> Document:
-    """``{_id: {$in: ids}}`` behind the range of the keys (of their first field, for a
-    composite key): FerretDB tests a ``$in`` element by element on every document, but
-    stops at a failed ``$gte``/``$lte`` first, so a document outside the range costs one
-    comparison instead of ``len(ids)``."""
-    firsts = [codec.first_value(key) for key in ids]
-    bounds = {"$gte": min(firsts), "$lte": max(firsts)}
-    first = codec.storage[codec.key_fields[0]]  # "_id" for a one-field key
-    if first == "_id":
-        return {"_id": {**bounds, "$in": ids}}
-    return {first: bounds, "_id": {"$in": ids}}
-
-
-def _refuse_repeats(entry: _Model, rows: tuple[dict[str, Any], ...]) -> None:
-    """A batch that repeats a primary key or a unique index value collides with itself:
-    refused before any I/O (SQL semantics: a NULL column never collides)."""
-    codec = entry.codec
-    if len({codec.key_of(row) for row in rows}) != len(rows):
-        raise DuplicateKeyError("the batch repeats a primary key", model=codec.name)
-    for index in entry.unique:
-        fields = [c.field for c in index.columns]
-        seen: set[tuple[Any, ...]] = set()
-        for row in rows:
-            values = tuple(row[f] for f in fields)
-            if None in values:
-                continue
-            if values in seen:
-                raise DuplicateKeyError(
-                    f"the batch repeats a value of the unique index {index.name!r}",
-                    model=codec.name,
-                )
-            seen.add(values)
-
-
-def _refuse_update_collisions(
-    entry: _Model, at_risk: list[Index], values: dict[str, Any], before: list[Document]
-) -> None:
-    """An update that would give two of the rows it matches the same values of a unique
-    index is refused before anything is written (the server would refuse it half-way)."""
-    codec = entry.codec
-    for index in at_risk:
-        parts: list[tuple[bool, Any]] = []
-        for column in index.columns:
-            if column.field in values:
-                parts.append((True, codec.value(column.field, values[column.field])))
-            else:
-                parts.append((False, codec.storage[column.field]))
-        seen: set[tuple[Any, ...]] = set()
-        for doc in before:
-            key: list[Any] = []
-            for fixed, item in parts:
-                value = item if fixed else doc.get(item)
-                if value is None:
-                    break
-                key.append(_hashable(value))
-            else:
-                found = tuple(key)
-                if found in seen:
-                    raise DuplicateKeyError(
-                        f"the update gives several rows the same values of the unique index "
-                        f"{index.name!r}",
-                        model=codec.name,
-                    )
-                seen.add(found)
-
-
-def _default_database(client: MongoClient[Any]) -> str:
-    try:
-        return client.get_default_database().name
-    except ConfigurationError:
-        raise ValueError(
-            "no database name: pass database=... or put one in the URL (mongodb://host/name)"
-        ) from None
+        MongoCore.nested(self._session)
+        return nullcontext(self)  # a non-atomic block nests as another non-atomic block

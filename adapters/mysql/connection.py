@@ -18,10 +18,11 @@ remembered, so later connections to it skip building a TLS context they could no
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pymysql
@@ -29,17 +30,21 @@ from pymysql.constants import CLIENT, SERVER_STATUS
 
 from noorm.spec.errors import BackendError
 
-from .dialect import PROBE_KEYS, MySQLDialect, error_code, one_line
+from .dialect import error_code, one_line
 
 __all__ = [
     "SESSION_SETUP",
     "ConnectParams",
     "Connection",
     "ConnectionFactory",
+    "cannot_connect",
     "check_connection",
+    "check_settings",
     "connect",
-    "json_paths_work",
+    "connect_options",
+    "offers_tls",
     "parse_url",
+    "tls_context",
 ]
 
 if TYPE_CHECKING:
@@ -124,6 +129,22 @@ def parse_url(url: str, *, connect_timeout: float = 5.0) -> ConnectParams:
     )
 
 
+def connect_options(params: ConnectParams) -> dict[str, Any]:
+    """The connection arguments both drivers take (PyMySQL's names, which aiomysql shares):
+    the server, the user, the database and the adapter's session settings."""
+    return {
+        "host": params.host,
+        "port": params.port,
+        "user": params.user,
+        "password": params.password,
+        "database": params.database,
+        "charset": "utf8mb4",
+        "autocommit": True,
+        "client_flag": CLIENT.FOUND_ROWS,
+        "init_command": SESSION_SETUP,
+    }
+
+
 def connect(params: ConnectParams) -> Connection:
     """A new connection with the adapter's session settings; BackendError on failure."""
     options = dict(params.options)
@@ -131,30 +152,48 @@ def connect(params: ConnectParams) -> Connection:
     if default_tls and params.where in _WITHOUT_TLS:
         options["ssl_disabled"] = True  # what PyMySQL would fall back to anyway
     try:
-        conn = pymysql.connect(
-            host=params.host,
-            port=params.port,
-            user=params.user,
-            password=params.password,
-            database=params.database,
-            charset="utf8mb4",
-            autocommit=True,
-            client_flag=CLIENT.FOUND_ROWS,
-            init_command=SESSION_SETUP,
-            **options,
-        )
-        capabilities: int = getattr(conn, "server_capabilities", CLIENT.SSL)
-        if default_tls and not capabilities & CLIENT.SSL:
-            with _WITHOUT_TLS_LOCK:
-                _WITHOUT_TLS.add(params.where)
+        conn = pymysql.connect(**connect_options(params), **options)
+        if default_tls:
+            offers_tls(params, conn)
         return conn
     except pymysql.err.MySQLError as exc:
-        raise BackendError(_cannot_connect(params, exc)) from exc
+        raise BackendError(cannot_connect(params, exc)) from exc
     except OSError as exc:  # e.g. a unix socket path that does not exist
         raise BackendError(f"cannot connect to {params.where}: {exc}") from exc
 
 
-def _cannot_connect(params: ConnectParams, exc: pymysql.err.MySQLError) -> str:
+def offers_tls(params: ConnectParams, conn: object) -> bool:
+    """Whether the server of ``conn`` offers TLS; one that does not is remembered, so
+    later connections to it skip building a TLS context."""
+    capabilities: int = getattr(conn, "server_capabilities", CLIENT.SSL)
+    if not capabilities & CLIENT.SSL:
+        with _WITHOUT_TLS_LOCK:
+            _WITHOUT_TLS.add(params.where)
+        return False
+    return True
+
+
+def tls_context(params: ConnectParams) -> ssl.SSLContext | None:
+    """The TLS context for a driver that takes one (aiomysql), as PyMySQL builds it from
+    the same URL options (``ssl_ca``, ``ssl_cert``, ``ssl_key``; like PyMySQL without
+    its ``ssl_verify_*`` options, the server's certificate is not verified); without
+    them TLS where the server offers it (PyMySQL's default): None for a server seen
+    without TLS."""
+    ca = params.options.get("ssl_ca")
+    cert = params.options.get("ssl_cert")
+    default = ca is None and cert is None and params.options.get("ssl_key") is None
+    if default and params.where in _WITHOUT_TLS:
+        return None
+    context = ssl.create_default_context(cafile=ca)
+    context.verify_flags &= ~ssl.VERIFY_X509_STRICT  # as PyMySQL: servers' own certificates
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    if cert is not None:
+        context.load_cert_chain(cert, params.options.get("ssl_key"))
+    return context
+
+
+def cannot_connect(params: ConnectParams, exc: pymysql.err.MySQLError) -> str:
     code = error_code(exc)
     reason = one_line(exc)
     if code == 1045:
@@ -166,10 +205,28 @@ def _cannot_connect(params: ConnectParams, exc: pymysql.err.MySQLError) -> str:
     return f"cannot connect to {params.where} (error {code}): {reason}"
 
 
+class Settings(Protocol):
+    """What :func:`check_settings` reads of a connection (PyMySQL's and aiomysql's alike)."""
+
+    @property
+    def client_flag(self) -> int: ...
+
+    @property
+    def charset(self) -> str: ...
+
+    def get_autocommit(self) -> bool: ...
+
+
 def check_connection(conn: Connection) -> None:
     """Refuse a connection the adapter cannot use correctly (ValueError saying why)."""
     if not conn.open:
         raise ValueError("the connection is closed")
+    check_settings(conn)
+
+
+def check_settings(conn: Settings) -> None:
+    """Refuse an open connection whose settings the adapter cannot work with
+    (ValueError saying why): PyMySQL's or aiomysql's."""
     if not conn.get_autocommit():
         raise ValueError(
             "pass a connection in autocommit mode (pymysql.connect(..., autocommit=True)): "
@@ -187,35 +244,5 @@ def check_connection(conn: Connection) -> None:
     status: int = getattr(conn, "server_status", None) or 0  # not in the type stubs
     if status & SERVER_STATUS.SERVER_STATUS_IN_TRANS:
         raise ValueError("the connection is inside a transaction; commit or roll it back first")
-    if not conn.db:
+    if not getattr(conn, "db", None):
         raise ValueError("the connection has no default database (pass database=...)")
-
-
-def json_paths_work(conn: pymysql.Connection[Any], dialect: MySQLDialect) -> bool:
-    """Whether this server selects exactly the probe keys with ``dialect``'s paths.
-
-    Each probe document, stored the way the dialect's codec stores documents, holds
-    decoys that a lax reading would hit instead: a longer key, ``"a"."b"`` for the key
-    ``a.b``, ``"A"`` for an escaped ``A``, and the same key one level down.
-    """
-    terms: list[str] = []
-    params: list[Any] = []
-    expected: list[Any] = []
-    for number, key in enumerate(PROBE_KEYS):
-        doc: dict[str, Any] = {key: number}
-        doc.setdefault(key + "x", -1)
-        doc.setdefault("a", {"b": -2})
-        doc.setdefault("A", -4)
-        doc.setdefault("nest", {key: -3})
-        text = dialect.codec.encode_json(doc)
-        terms.append("JSON_EXTRACT(%s, %s), JSON_EXTRACT(%s, %s)")
-        params += [text, dialect.json_path((key,)), text, dialect.json_path(("nest", key))]
-        expected += [str(number), "-3"]
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT " + ", ".join(terms), params)
-            row = cursor.fetchone()
-            warned = cursor.warning_count
-    except pymysql.err.MySQLError:
-        return False
-    return not warned and row is not None and [str(v) for v in row] == expected

@@ -17,7 +17,7 @@ compares it with the document's decoded keys. MariaDB compares it with the key *
 written in the document*, escapes and all, and its parser refuses a member name that
 starts with ``-``: so on MariaDB the adapter writes documents and paths with the same
 function, which spells a key's leading ``-`` as ``\\u002d`` in both (:func:`json_key`).
-Neither behaviour is trusted: every new server is probed (``json_paths_work`` in :mod:`.connection`),
+Neither behaviour is trusted: every new server is probed (``MySQLCore.inspect`` in :mod:`.core`),
 and a server that fails loses the json_paths capability rather than select another key.
 ``JSON_EXTRACT`` returns JSON text (MariaDB) or a JSON value (MySQL), so comparisons
 read the value through ``JSON_VALUE`` (strings on MariaDB) or ``JSON_UNQUOTE`` (strings
@@ -382,7 +382,7 @@ class MySQLDialect(Dialect):
     def __init__(
         self, *, max_params: int = 65_535, json_paths: bool = True, page_size: int = 16384
     ) -> None:
-        """``json_paths``: what ``json_paths_work`` found on this server;
+        """``json_paths``: what the JSON path probe (``MySQLCore.inspect``) found;
         ``page_size``: the server's ``innodb_page_size``, which bounds a row's record."""
         super().__init__(MariaDBCodec() if self.escape_dash else MySQLCodec())
         self.nulls_clause = False

@@ -1,7 +1,7 @@
 """The PostgreSQL adapter for asyncio (psycopg 3): an async connection, an async pool, or a URL.
 
 ``AsyncPostgresAdapter(url)`` owns a ``psycopg_pool.AsyncConnectionPool``, opened on
-first use (or by ``await adapter.open()``) and closed by ``await adapter.close()``.
+first use (or by ``await adapter.connect()``) and closed by ``await adapter.close()``.
 Given a ``psycopg.AsyncConnection`` or an ``AsyncConnectionPool`` you own, the adapter
 borrows it and never closes it: a connection serves one call at a time (an
 ``asyncio.Lock``), a pool lends one connection per operation and one for the whole of a
@@ -87,7 +87,7 @@ class AsyncPostgresAdapter(PostgresCore[AsyncConnection], AsyncSQLAdapter[AsyncC
 
     # --- the AsyncAdapter protocol ---------------------------------------------------------
 
-    async def open(self) -> AsyncPostgresAdapter:
+    async def connect(self) -> AsyncPostgresAdapter:
         """Open the pool a URL names (one direct connection first, which fails fast and
         says why) and look the schema up; the first call does this by itself."""
         if not self._ready:
@@ -137,7 +137,7 @@ class AsyncPostgresAdapter(PostgresCore[AsyncConnection], AsyncSQLAdapter[AsyncC
             await self._pool.close()
 
     async def __aenter__(self) -> AsyncPostgresAdapter:
-        return await self.open()
+        return await self.connect()
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
@@ -164,7 +164,7 @@ class AsyncPostgresAdapter(PostgresCore[AsyncConnection], AsyncSQLAdapter[AsyncC
     @asynccontextmanager
     async def session(self) -> AsyncIterator[Session[AsyncConnection]]:
         if not self._ready:
-            await self.open()
+            await self.connect()
         async with self._lend() as session:
             yield session
 

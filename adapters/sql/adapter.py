@@ -157,30 +157,38 @@ class SQLAdapter(SQLCore[ConnT]):
     def drive(self, session: Session[ConnT], plan: Plan | Program[T]) -> Any:
         """Run ``plan`` on ``session``: its result, or the portable error it raised."""
         kind = type(plan)
+        one: Any = plan  # a Query or a Command: unpacked as the tuple it is
         if kind is Query:
-            statement = cast(Query, plan)
-            rows = self._query(session, statement.compiled, statement.model)
-            return rows if statement.then is None else statement.then(rows)
+            compiled, model, then, _ = one
+            rows = self._query(session, compiled, model)
+            return rows if then is None else then(rows)
         if kind is Command:
-            command = cast(Command, plan)
-            count = self._command(session, command.compiled, command.model)
-            return count if command.then is None else command.then(count)
+            compiled, model, counted = one
+            count = self._command(session, compiled, model)
+            return count if counted is None else counted(count)
         program = cast("Program[Any]", plan)
         value: Any = None
         error: BaseException | None = None
         while True:
             try:
-                step = program.send(value) if error is None else program.throw(error)
+                step: Any = program.send(value) if error is None else program.throw(error)
             except StopIteration as stop:
                 return stop.value
             error = value = None
             try:
-                value = self.step(session, step)
+                kind = type(step)
+                if kind is Query:
+                    value = self._query(session, step[0], step[1], step[3])
+                elif kind is Command:
+                    value = self._command(session, step[0], step[1])
+                else:
+                    value = self.step(session, step)
             except BaseException as exc:  # thrown into the program: its cleanup runs
                 error = exc
 
     def step(self, session: Session[ConnT], step: Any) -> Any:
-        """Run one step; a backend with steps of its own (COPY) extends this."""
+        """Run one step other than a Query or Command (those the driver runs itself);
+        a backend with steps of its own (PostgreSQL's COPY) extends this."""
         kind = type(step)
         if kind is Query:
             return self._query(session, step.compiled, step.model, step.tolerate)
@@ -199,7 +207,7 @@ class SQLAdapter(SQLCore[ConnT]):
         tolerate: tuple[type[BaseException], ...] = (),
     ) -> Any:
         """Run one statement; its rows, or the driver error if it is one to ``tolerate``."""
-        cursor = session.cursor or self.cursor(session.conn)
+        cursor = session.cursor or self._new_cursor(session)
         try:
             cursor.execute(compiled.sql, compiled.params)
             return cursor.fetchall()
@@ -208,26 +216,27 @@ class SQLAdapter(SQLCore[ConnT]):
                 return exc
             raise self._failed(session, exc, model) from exc
         finally:
-            self._done(session, cursor)
+            if cursor is not session.cursor:  # a one-off cursor (reuse_cursor off)
+                cursor.close()
 
     def _command(self, session: Session[ConnT], compiled: Compiled, model: str | None) -> int:
         """Run a statement that returns no rows; its row count."""
-        cursor = session.cursor or self.cursor(session.conn)
+        cursor = session.cursor or self._new_cursor(session)
         try:
             cursor.execute(compiled.sql, compiled.params)
             return cursor.rowcount
         except self.driver_errors as exc:
             raise self._failed(session, exc, model) from exc
         finally:
-            self._done(session, cursor)
-
-    def _done(self, session: Session[ConnT], cursor: Cursor) -> None:
-        """Keep the session's cursor for the next statement, or close a one-off one."""
-        if session.cursor is not cursor:
-            if self.reuse_cursor:
-                session.cursor = cursor
-            else:
+            if cursor is not session.cursor:
                 cursor.close()
+
+    def _new_cursor(self, session: Session[ConnT]) -> Cursor:
+        """A cursor for the next statement, kept as the session's where :attr:`reuse_cursor`."""
+        cursor = self.cursor(session.conn)
+        if self.reuse_cursor:
+            session.cursor = cursor
+        return cursor
 
     def _failed(self, session: Session[ConnT], exc: BaseException, model: str | None) -> Exception:
         error: Exception = self.drive(session, self.failed(session, exc, model))

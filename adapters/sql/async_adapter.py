@@ -181,30 +181,38 @@ class AsyncSQLAdapter(SQLCore[ConnT]):
     async def drive(self, session: Session[ConnT], plan: Plan | Program[T]) -> Any:
         """Run ``plan`` on ``session``: its result, or the portable error it raised."""
         kind = type(plan)
+        one: Any = plan  # a Query or a Command: unpacked as the tuple it is
         if kind is Query:
-            statement = cast(Query, plan)
-            rows = await self._query(session, statement.compiled, statement.model)
-            return rows if statement.then is None else statement.then(rows)
+            compiled, model, then, _ = one
+            rows = await self._query(session, compiled, model)
+            return rows if then is None else then(rows)
         if kind is Command:
-            command = cast(Command, plan)
-            count = await self._command(session, command.compiled, command.model)
-            return count if command.then is None else command.then(count)
+            compiled, model, counted = one
+            count = await self._command(session, compiled, model)
+            return count if counted is None else counted(count)
         program = cast("Program[Any]", plan)
         value: Any = None
         error: BaseException | None = None
         while True:
             try:
-                step = program.send(value) if error is None else program.throw(error)
+                step: Any = program.send(value) if error is None else program.throw(error)
             except StopIteration as stop:
                 return stop.value
             error = value = None
             try:
-                value = await self.step(session, step)
+                kind = type(step)
+                if kind is Query:
+                    value = await self._query(session, step[0], step[1], step[3])
+                elif kind is Command:
+                    value = await self._command(session, step[0], step[1])
+                else:
+                    value = await self.step(session, step)
             except BaseException as exc:  # thrown into the program: its cleanup runs
                 error = exc
 
     async def step(self, session: Session[ConnT], step: Any) -> Any:
-        """Run one step; a backend with steps of its own (COPY) extends this."""
+        """Run one step other than a Query or Command (those the driver runs itself);
+        a backend with steps of its own (PostgreSQL's COPY) extends this."""
         kind = type(step)
         if kind is Query:
             return await self._query(session, step.compiled, step.model, step.tolerate)
@@ -223,7 +231,7 @@ class AsyncSQLAdapter(SQLCore[ConnT]):
         tolerate: tuple[type[BaseException], ...] = (),
     ) -> Any:
         """Run one statement; its rows, or the driver error if it is one to ``tolerate``."""
-        cursor = session.cursor or self.cursor(session.conn)
+        cursor = session.cursor or self._new_cursor(session)
         try:
             await cursor.execute(compiled.sql, compiled.params)
             return await cursor.fetchall()
@@ -232,25 +240,27 @@ class AsyncSQLAdapter(SQLCore[ConnT]):
                 return exc
             raise (await self._failed(session, exc, model)) from exc
         finally:
-            await self._done(session, cursor)
+            if cursor is not session.cursor:  # a one-off cursor (reuse_cursor off)
+                await cursor.close()
 
     async def _command(self, session: Session[ConnT], compiled: Compiled, model: str | None) -> int:
         """Run a statement that returns no rows; its row count."""
-        cursor = session.cursor or self.cursor(session.conn)
+        cursor = session.cursor or self._new_cursor(session)
         try:
             await cursor.execute(compiled.sql, compiled.params)
             return cursor.rowcount
         except self.driver_errors as exc:
             raise (await self._failed(session, exc, model)) from exc
         finally:
-            await self._done(session, cursor)
-
-    async def _done(self, session: Session[ConnT], cursor: AsyncCursor) -> None:
-        if session.cursor is not cursor:
-            if self.reuse_cursor:
-                session.cursor = cursor
-            else:
+            if cursor is not session.cursor:
                 await cursor.close()
+
+    def _new_cursor(self, session: Session[ConnT]) -> AsyncCursor:
+        """A cursor for the next statement, kept as the session's where :attr:`reuse_cursor`."""
+        cursor = self.cursor(session.conn)
+        if self.reuse_cursor:
+            session.cursor = cursor
+        return cursor
 
     async def _failed(
         self, session: Session[ConnT], exc: BaseException, model: str | None

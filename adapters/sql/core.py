@@ -90,6 +90,9 @@ def as_program(plan: Plan) -> Program[Any]:
     return (yield from plan)
 
 
+_tuple = tuple.__new__
+
+
 def _nothing(_: object) -> None:
     return None
 
@@ -119,6 +122,8 @@ class SQLCore(Generic[ConnT]):
     def __init__(self, dialect: Dialect, *, cache_size: int = 512) -> None:
         self.dialect = dialect
         self.compiler = Compiler(dialect, cache_size=cache_size)
+        self._runners: dict[type[Any], Any] = {kind: getattr(self, n) for kind, n in _RUNS.items()}
+        """Each kind of operation's ``run_*``, bound once (a subclass's override wins)."""
 
     def statement(self, op: Operation[Any]) -> str | None:
         return self.compiler.statement(op)
@@ -142,27 +147,32 @@ class SQLCore(Generic[ConnT]):
     def run(self, session: Session[ConnT], op: Operation[Any]) -> Plan:
         """How ``op`` runs on ``session``: one statement or a program."""
         check_capabilities(self.capabilities, op)
-        name = _RUNS.get(type(op))
-        if name is None:
+        runner = self._runners.get(type(op))
+        if runner is None:
             name = next((n for kind, n in _RUNS.items() if isinstance(op, kind)), None)
             if name is None:
                 raise TypeError(f"not an operation: {op!r}")
-        plan: Plan = getattr(self, name)(session, op)
+            runner = getattr(self, name)
+        plan: Plan = runner(session, op)
         return plan
 
+    # The one-statement plans are built with tuple.__new__: the usual call's plan costs
+    # no Python-level constructor (NamedTuple's __new__ is one).
+
     def run_find(self, session: Session[ConnT], op: Find) -> Plan:
-        return Query(self.compiler.find(op), op.model.name, self.compiler.table(op.model).decode)
+        decode = self.compiler.table(op.model).decode
+        return _tuple(Query, (self.compiler.find(op), op.model.name, decode, ()))
 
     def run_count(self, session: Session[ConnT], op: Count) -> Plan:
-        return Query(self.compiler.count(op), op.model.name, _first_int)
+        return _tuple(Query, (self.compiler.count(op), op.model.name, _first_int, ()))
 
     def run_update(self, session: Session[ConnT], op: Update) -> Plan:
         if not op.values:
-            return Query(self.compiler.update(op), op.model.name, _first_int)
-        return Command(self.compiler.update(op), op.model.name)
+            return _tuple(Query, (self.compiler.update(op), op.model.name, _first_int, ()))
+        return _tuple(Command, (self.compiler.update(op), op.model.name, None))
 
     def run_delete(self, session: Session[ConnT], op: Delete) -> Plan:
-        return Command(self.compiler.delete(op), op.model.name)
+        return _tuple(Command, (self.compiler.delete(op), op.model.name, None))
 
     def run_insert(self, session: Session[ConnT], op: Insert) -> Plan:
         """One statement where it fits (atomic by itself), else the chunks in a transaction."""

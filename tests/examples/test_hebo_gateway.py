@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import pytest
 from hebo_gateway import AsyncConversationStorage, ConversationStorage
@@ -41,6 +43,10 @@ class Blocking:
 
         return call
 
+    def run(self, coroutine: Any) -> Any:
+        """``coroutine`` run on this object's loop."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
     def shut(self, adapter: Any) -> None:
         """Close ``adapter`` (an async one) on the loop, then stop the loop."""
         asyncio.run_coroutine_threadsafe(adapter.close(), self._loop).result()
@@ -68,11 +74,37 @@ def storage(
         s.bootstrap()
         yield s
         return
-    threaded = ThreadedAdapter(adapter, threads=2)
-    blocking = Blocking(AsyncConversationStorage(AsyncStore(schema, threaded)))
+    door_adapter = async_door(adapter)
+    blocking = Blocking(AsyncConversationStorage(AsyncStore(schema, door_adapter)))
+    if hasattr(door_adapter, "connect"):  # a native door: connects on the storage's loop
+        blocking.run(door_adapter.connect())
     blocking.bootstrap()
     yield cast(ConversationStorage, blocking)
-    blocking.shut(threaded)
+    blocking.shut(door_adapter)
+
+
+def async_door(adapter: Adapter) -> Any:
+    """The async door on ``adapter``'s database: PostgreSQL's native adapter for the
+    postgres target, the adapter on worker threads for the others."""
+    kind = type(adapter).__name__
+    if kind == "DroppingPostgresAdapter":  # the postgres target
+        from noorm.adapters.postgres import AsyncPostgresAdapter
+
+        schema = cast(Any, adapter).schema
+        return AsyncPostgresAdapter(os.environ["NOORM_POSTGRES_URL"], schema=schema)
+    if kind == "DroppingMySQLAdapter":  # the mysql target
+        from noorm.adapters.mysql import AsyncMySQLAdapter
+
+        server = urlsplit(os.environ["NOORM_MYSQL_URL"])
+        url = server._replace(path="/" + cast(Any, adapter).database).geturl()
+        return AsyncMySQLAdapter(url, max_connections=2)
+    if kind == "DroppingMongoAdapter":  # the mongodb target (non-atomic blocks, as its sync)
+        from noorm.adapters.mongodb import AsyncMongoAdapter
+
+        database = cast(Any, adapter).database_name
+        url = os.environ["NOORM_MONGODB_URL"]
+        return AsyncMongoAdapter(url, database, allow_non_atomic_transactions=True)
+    return ThreadedAdapter(adapter, threads=2)
 
 
 def test_full_lifecycle(storage: ConversationStorage) -> None:

@@ -161,8 +161,20 @@ def _events(events: list[QueryEvent]) -> list[tuple[Any, ...]]:
 def _native(backend: str) -> Callable[[], Awaitable[AsyncAdapter]]:
     """The native async door of ``backend`` (made inside the caller's event loop, on a
     pool of its own), for the tests that also run it beside the threaded one."""
-    assert backend == "postgres"
+    assert backend in ("postgres", "mysql", "mongodb")
     _factory(backend)  # skips without a server
+    if backend == "mongodb":
+        from noorm.adapters.mongodb.testing import DroppingAsyncMongoAdapter
+
+        async def mongodb() -> AsyncAdapter:
+            url = os.environ["NOORM_MONGODB_URL"]
+            return DroppingAsyncMongoAdapter(url, f"noorm_test_{uuid.uuid4().hex}")
+
+        return mongodb
+    if backend == "mysql":
+        from noorm.adapters.mysql.testing import async_conformance_factory
+
+        return async_conformance_factory
     from noorm.adapters.postgres.testing import DroppingAsyncPostgresAdapter
 
     async def make() -> AsyncAdapter:
@@ -174,7 +186,8 @@ def _native(backend: str) -> Callable[[], Awaitable[AsyncAdapter]]:
 
 
 @pytest.mark.parametrize(
-    ("backend", "door"), [(b, "threaded") for b in BACKENDS] + [("postgres", "native")]
+    ("backend", "door"),
+    [(b, "threaded") for b in BACKENDS] + [("postgres", "native"), ("mongodb", "native")],
 )
 def test_both_doors_give_the_same_results_events_and_errors(backend: str, door: str) -> None:
     factory = _factory(backend)
@@ -213,11 +226,11 @@ def test_both_doors_give_the_same_results_events_and_errors(backend: str, door: 
 # --- what only the async door has ------------------------------------------------------------
 
 
-@pytest.fixture(params=["threaded", "native-postgres"])
+@pytest.fixture(params=["threaded", "native-postgres", "native-mysql"])
 def door(request: pytest.FixtureRequest) -> Callable[[], Awaitable[AsyncAdapter]]:
-    """An async adapter maker: the threaded door on memory, or PostgreSQL's native one."""
-    if request.param == "native-postgres":
-        return _native("postgres")
+    """An async adapter maker: the threaded door on memory, or a server's native one."""
+    if request.param.startswith("native-"):
+        return _native(request.param.removeprefix("native-"))
 
     async def make() -> AsyncAdapter:
         return ThreadedAdapter(MemoryAdapter(), threads=2)
@@ -268,10 +281,12 @@ def test_a_transaction_belongs_to_its_task(door: Callable[[], Awaitable[AsyncAda
     asyncio.run(main())
 
 
-@pytest.mark.parametrize("backend", ["memory", "sqlite", "postgres", "mysql", "postgres-native"])
+@pytest.mark.parametrize(
+    "backend", ["memory", "sqlite", "postgres", "mysql", "postgres-native", "mysql-native"]
+)
 def test_concurrent_read_modify_write_tasks_lose_no_update(backend: str) -> None:
     """ISO-2 through the async door: 40 tasks each add 1 under a locking read."""
-    native = _native("postgres") if backend == "postgres-native" else None
+    native = _native(backend.removesuffix("-native")) if backend.endswith("-native") else None
     adapter = None if native else _factory(backend)()
 
     async def main() -> float:
