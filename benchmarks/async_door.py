@@ -151,6 +151,8 @@ def measure(backend: str, seconds: float) -> dict[str, Any]:
 
         out["async_store_us"] = await _aper_call(async_run)
         if backend == "postgres":
+            import psycopg
+
             from noorm.adapters.postgres.async_adapter import AsyncPostgresAdapter
 
             url = os.environ.get(
@@ -162,20 +164,33 @@ def measure(backend: str, seconds: float) -> dict[str, Any]:
             native = AsyncPostgresAdapter(url, schema="bench_async", max_connections=8)
             nstore = AsyncStore(SCHEMA, native, cursor_key=KEY)
             assert await nstore.get(conversations, {"id": "c1"}) == expected
+            # The native door on one connection, as the raw path holds one.
+            one = await psycopg.AsyncConnection.connect(url, autocommit=True)
+            cstore = AsyncStore(
+                SCHEMA, AsyncPostgresAdapter(one, schema="bench_async"), cursor_key=KEY
+            )
+            assert await cstore.get(conversations, {"id": "c1"}) == expected
 
             async def native_run() -> None:
                 for _ in range(CALLS):
                     await nstore.get(conversations, {"id": "c1"})
 
-            # Interleaved, so that drift in the machine's load hits all three alike.
-            raw, pooled, door = [], [], []
+            async def conn_run() -> None:
+                for _ in range(CALLS):
+                    await cstore.get(conversations, {"id": "c1"})
+
+            # Interleaved, so that drift in the machine's load hits all four alike.
+            raw, pooled, door, on_one = [], [], [], []
             for _ in range(3):
                 raw.append(await _aper_call(raw_run))
                 pooled.append(await _aper_call(pool_run))
                 door.append(await _aper_call(native_run))
+                on_one.append(await _aper_call(conn_run))
             out["raw_async_us"] = statistics.median(raw)
             out["raw_pool_us"] = statistics.median(pooled)
             out["native_store_us"] = statistics.median(door)
+            out["native_conn_us"] = statistics.median(on_one)
+            await one.close()
             out["native_64_tasks_ops_s"] = await _tasks_throughput(
                 lambda: nstore.get(conversations, {"id": "c1"}), seconds
             )
@@ -228,7 +243,9 @@ def main() -> None:
                 f"{backend}: native AsyncPostgresAdapter {result['native_store_us']:.1f} µs: "
                 f"{result['native_store_us'] / raw:.2f}x raw AsyncConnection, "
                 f"{result['native_store_us'] / result['raw_pool_us']:.2f}x raw through "
-                f"AsyncConnectionPool ({result['raw_pool_us']:.1f} µs); 64 tasks on a pool "
+                f"AsyncConnectionPool ({result['raw_pool_us']:.1f} µs); on one borrowed "
+                f"AsyncConnection, as raw: {result['native_conn_us']:.1f} µs "
+                f"({result['native_conn_us'] / raw:.2f}x raw); 64 tasks on a pool "
                 f"of 8: {result['native_64_tasks_ops_s']:.0f} ops/s"
             )
         print(line)

@@ -108,6 +108,14 @@ class SyncDoor:
         """Threads with a transaction open -> the task acting for them."""
 
     @property
+    def certified_class(self) -> str:
+        """The async adapter's class; a threaded door's says whose calls it runs."""
+        inner = self.inner
+        name = _qualified(inner)
+        sync = getattr(inner, "sync", None)
+        return name if sync is None else f"{name}({_qualified(sync)})"
+
+    @property
     def driver_version(self) -> str | None:
         from .plugin import driver_version
 
@@ -244,6 +252,11 @@ class _DoorFactory:
             return self._wrap(self._loop.run(_made(lambda: opener(inner))))
 
         return same
+
+
+def _qualified(obj: object) -> str:
+    kind = type(obj)
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 async def _made(factory: Callable[[], Any]) -> Any:

@@ -36,7 +36,7 @@ import pytest
 
 from noorm.spec import Adapter, Capability
 
-from .async_door import is_async, sync_door
+from .async_door import SyncDoor, is_async, sync_door
 from .clauses import CLAUSES, is_core
 from .report import AdapterInfo, TestResult, build_report, write_report
 
@@ -155,6 +155,14 @@ def driver_version(adapter: object) -> str | None:
     return None
 
 
+def certified_class(adapter: object) -> str:
+    """The class of the adapter under test (through the async door: of the async adapter)."""
+    if isinstance(adapter, SyncDoor):
+        return adapter.certified_class
+    kind = type(adapter)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
 def _probe(spec: str, factory: AdapterFactory, door: str = "sync") -> Subject:
     """Open one adapter to learn its name, versions and capabilities, then close it.
 
@@ -196,6 +204,7 @@ def _probe(spec: str, factory: AdapterFactory, door: str = "sync") -> Subject:
             driver=driver_version(adapter),
             problems=problems,
             door=door,
+            adapter_class=certified_class(adapter),
         )
     finally:
         adapter.close()

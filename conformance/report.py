@@ -59,6 +59,9 @@ class AdapterInfo:
     door: str = "sync"
     """``"sync"`` (:class:`~noorm.spec.Adapter`) or ``"async"`` (an
     :class:`~noorm.spec.AsyncAdapter`, driven through a sync facade)."""
+    adapter_class: str = ""
+    """The certified adapter's class, e.g. ``noorm.adapters.postgres.async_adapter.
+    AsyncPostgresAdapter``; a threaded door names the sync adapter it runs in brackets."""
 
 
 @dataclass(slots=True)
@@ -256,6 +259,7 @@ def build_report(
         "server_version": adapter.server_version,
         "factory": adapter.factory,
         "door": adapter.door,
+        "adapter_class": adapter.adapter_class,
         "spec_version": SPEC_VERSION,
         "versions": versions(adapter.driver),
         "capabilities": sorted(adapter.capabilities),

@@ -145,12 +145,14 @@ class AsyncPostgresAdapter(PostgresCore[AsyncConnection], AsyncSQLAdapter[AsyncC
     # --- connections -------------------------------------------------------------------------
 
     async def execute(self, op: Operation[T]) -> T:
-        """:meth:`AsyncSQLAdapter.execute` with a pooled connection taken and given back
+        """:meth:`AsyncSQLAdapter.execute` with the connection taken and given back
         directly: the usual call skips the context managers of :meth:`session`."""
-        pool = self._pool
-        if pool is None or not self._ready or self._closed or (type(op) is Find and op.for_update):
+        if not self._ready or self._closed or (type(op) is Find and op.for_update):
             return await super().execute(op)
         self._tasks.refuse_inside(op.model.name)
+        pool = self._pool
+        if pool is None:
+            return await self._execute_shared(op)
         conn = await self._take(pool)
         try:
             session = self._session_of(conn)
@@ -160,6 +162,21 @@ class AsyncPostgresAdapter(PostgresCore[AsyncConnection], AsyncSQLAdapter[AsyncC
                 return cast(T, await self.drive(session, self.run(session, op)))
         finally:
             await self._give(pool, conn)
+
+    async def _execute_shared(self, op: Operation[T]) -> T:
+        """``op`` on the borrowed connection, one call at a time."""
+        shared = self._shared
+        assert shared is not None
+        async with self._shared_lock:
+            if self._closed:
+                raise BackendError("the adapter is closed")
+            conn = shared.conn
+            if conn.closed or unsolicited(conn):
+                await _check_borrowed(conn)
+            if conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
+                return cast(T, await self.drive(shared, self.run(shared, op)))
+            async with _autocommit(conn):
+                return cast(T, await self.drive(shared, self.run(shared, op)))
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[Session[AsyncConnection]]:

@@ -313,11 +313,11 @@ def test_a_locking_read_whose_rows_keep_changing_gives_up(
     added: list[int] = []
     with psycopg.connect(os.environ["NOORM_CITUS_URL"], autocommit=True) as other:
 
-        def growing(session: Any, compiled: Any, model: str | None) -> Any:
+        def growing(session: Any, compiled: Any, model: str | None, *rest: Any) -> Any:
             if model == "users" and not compiled.sql.endswith("FOR UPDATE"):
                 added.append(100 + len(added))  # a writer adds a row before each read
                 other.execute(insert, (3, f"n{added[-1]}", f"n{added[-1]}"))
-            return query(session, compiled, model)
+            return query(session, compiled, model, *rest)
 
         monkeypatch.setattr(citus, "_query", growing)
         with (

@@ -205,3 +205,63 @@ def test_a_store_runs_on_the_native_door() -> None:
             await _drop(schema)
 
     run(main)
+
+
+def test_a_borrowed_connection_serves_concurrent_tasks_one_call_at_a_time() -> None:
+    """psycopg refuses a second query on a connection while one runs; the adapter's
+    lock queues the tasks instead, transactions included."""
+
+    async def main() -> None:
+        schema = _schema()
+        conn = await psycopg.AsyncConnection.connect(URL, autocommit=True)
+        adapter = AsyncPostgresAdapter(conn, schema=schema)
+        try:
+            await adapter.bootstrap(SCHEMA)
+
+            async def write(n: int) -> None:
+                if n % 3:
+                    await adapter.execute(Insert(DOCS, (doc(n),)))
+                    return
+                async with adapter.transaction() as tx:
+                    await tx.execute(Insert(DOCS, (doc(n),)))
+                    assert await tx.execute(Count(DOCS, None)) >= 1
+
+            await asyncio.gather(*(write(n) for n in range(30)))
+            counts = await asyncio.gather(*(adapter.execute(Count(DOCS, None)) for _ in range(10)))
+            assert counts == [30] * 10
+        finally:
+            await adapter.close()
+            await conn.close()
+            await _drop(schema)
+
+    run(main)
+
+
+def test_a_statement_cancelled_mid_flight_gives_its_connection_back() -> None:
+    """A task cancelled while its statement runs: the connection goes back to the pool
+    (which replaces it if it is not idle), and the next call works, on a pool of one."""
+    from noorm.adapters.sql import query
+
+    async def main() -> None:
+        schema = _schema()
+        adapter = AsyncPostgresAdapter(URL, schema=schema, max_connections=1)
+        try:
+            await adapter.bootstrap(SCHEMA)
+
+            async def slow() -> None:
+                async with adapter.session() as session:
+                    await adapter.drive(session, query("SELECT pg_sleep(5)"))
+
+            task = asyncio.create_task(slow())
+            await asyncio.sleep(0.2)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            for n in range(3):  # the one connection serves again, within seconds
+                await asyncio.wait_for(adapter.execute(Insert(DOCS, (doc(n),))), 4)
+            assert await asyncio.wait_for(adapter.execute(Count(DOCS, None)), 4) == 3
+        finally:
+            await adapter.close()
+            await _drop(schema)
+
+    run(main)

@@ -359,3 +359,21 @@ def test_the_driver_version_is_read_without_importing_a_driver(
     assert driver_version(mysql()) == "PyMySQL 1.1.0"
     sqlite = type("SQLiteAdapter", (), {"__module__": "noorm.adapters.sqlite.adapter"})
     assert driver_version(sqlite()) == f"SQLite {sqlite3.sqlite_version}"
+
+
+def test_the_report_names_the_certified_class_through_either_door() -> None:
+    """A host picking an adapter reads which class was certified: the async door of a
+    built-in adapter may be native or the sync adapter on worker threads."""
+    from noorm.adapters.memory import MemoryAdapter
+    from noorm.conformance.async_door import ThreadedFactory, sync_door
+    from noorm.conformance.plugin import certified_class
+
+    plain = MemoryAdapter()
+    assert certified_class(plain) == "noorm.adapters.memory.adapter.MemoryAdapter"
+    door = sync_door(ThreadedFactory(MemoryAdapter))()
+    try:
+        assert certified_class(door) == (
+            "noorm.adapters.threaded.ThreadedAdapter(noorm.adapters.memory.adapter.MemoryAdapter)"
+        )
+    finally:
+        door.close()
