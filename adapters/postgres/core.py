@@ -121,17 +121,10 @@ class PostgresCore(SQLCore[ConnT]):
     name = "postgres"
     dialect: PostgresDialect
     compiler: PostgresCompiler
-    capabilities = frozenset(
-        {
-            Capability.TRANSACTIONS,
-            Capability.SAVEPOINTS,
-            Capability.JSON_PATHS,
-            Capability.CONCURRENT_BOOTSTRAP,
-            Capability.SCHEMA_INTROSPECTION,
-            Capability.LOCKING_READS,
-            Capability.ATOMIC_UPDATES,
-        }
-    )
+    capabilities = SQLCore.capabilities | {
+        Capability.CONCURRENT_BOOTSTRAP,  # bootstrap under a lock
+        Capability.SCHEMA_INTROSPECTION,  # catalog(): columns, types, keys compared
+    }
     driver_errors = (psycopg.Error,)
     schema: str
     """The schema of every table and index, and the only one bootstrap looks in."""

@@ -55,17 +55,10 @@ class SQLiteAdapter(SQLAdapter[sqlite3.Connection]):
 
     name = "sqlite"
     dialect: SQLiteDialect
-    capabilities = frozenset(
-        {
-            Capability.TRANSACTIONS,
-            Capability.SAVEPOINTS,
-            Capability.JSON_PATHS,
-            Capability.CONCURRENT_BOOTSTRAP,
-            Capability.SCHEMA_INTROSPECTION,
-            Capability.LOCKING_READS,
-            Capability.ATOMIC_UPDATES,
-        }
-    )
+    capabilities = SQLAdapter.capabilities | {
+        Capability.CONCURRENT_BOOTSTRAP,  # bootstrap under a lock
+        Capability.SCHEMA_INTROSPECTION,  # catalog(): columns, types, keys compared
+    }
     reuse_cursor = True
     driver_errors = (sqlite3.Error, UnicodeEncodeError)
 
