@@ -404,23 +404,13 @@ def locking_outside(op: Find) -> ValidationError:
     )
 
 
-def joining(model: str | None, *, task: bool = False) -> BackendError:
-    """Refuse a call from inside one of the adapter's own transactions (it would run
-    outside it, or wait for it forever)."""
-    who = "this task" if task else "this thread"
-    how = (
-        "async with adapter.transaction() as tx: await tx.execute(...)"
-        if task
-        else ("with adapter.transaction() as tx: tx.execute(...)")
-    )
+def joining(model: str | None) -> BackendError:
+    """Refuse a call from the thread inside one of the adapter's own transactions: it
+    would run outside it, or wait for it forever. (The async door's rule is in
+    :mod:`noorm.adapters.tasks`.)"""
     return BackendError(
-        f"{who} has an open transaction: run operations through its executor "
-        f"(`{how}`); running them here would silently join it",
+        "this thread has an open transaction: run operations through its executor "
+        "(`with adapter.transaction() as tx: tx.execute(...)`); running them here "
+        "would silently join it",
         model=model,
-    )
-
-
-def closed_message(model: str | None) -> BackendError:
-    return BackendError(
-        "this transaction has ended: its executor is valid only inside its block", model=model
     )
